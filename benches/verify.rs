@@ -1,0 +1,224 @@
+//! Verification cost against a floor and two peer crates, in the same run.
+//!
+//! For bodies of 64 B, 1 KiB, 16 KiB and 1 MiB:
+//! (a) `floor`: a pre-keyed HMAC-SHA256 (cloned) over the same signed bytes, compared with the tag;
+//! (b) `ours`: `Verifier::verify_at` of a Standard Webhooks request;
+//! (c) `standardwebhooks`: the reference crate verifying the same request;
+//! (d) `webhook-verify`: the `webhook-verify` crate verifying the same request.
+//!
+//! After criterion's report, a table of median ratios against the floor is printed, measured in
+//! interleaved rounds so that every contender sees the same machine state.
+//! Run: `cargo bench --bench verify`.
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented function.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use hmac::{Hmac, KeyInit, Mac};
+use http::HeaderMap;
+use sha2::Sha256;
+use time::OffsetDateTime;
+use webhook_receiver::Verifier;
+use webhook_receiver::providers::StandardWebhooks;
+use webhook_receiver::testing::Signer;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+const SIZES: [usize; 4] = [64, 1024, 16 * 1024, 1024 * 1024];
+
+struct Case {
+    body: Vec<u8>,
+    headers: HeaderMap,
+    ts: i64,
+    ts_text: String,
+    tag: Vec<u8>,
+    wv_headers: Vec<(String, String)>,
+}
+
+fn case(size: usize) -> Case {
+    let body: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    // The peer crates check against the real clock, so sign at the current time.
+    let ts = OffsetDateTime::now_utc().unix_timestamp();
+    let headers = Signer::new(StandardWebhooks::new(), SECRET)
+        .unwrap()
+        .id(ID)
+        .timestamp(ts)
+        .sign(&body)
+        .unwrap();
+    let sig = headers["webhook-signature"].to_str().unwrap();
+    let tag = base64::engine::general_purpose::STANDARD
+        .decode(sig.trim_start_matches("v1,"))
+        .unwrap();
+    let wv_headers = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
+    Case {
+        body,
+        headers,
+        ts,
+        ts_text: ts.to_string(),
+        tag,
+        wv_headers,
+    }
+}
+
+/// One way of verifying a request.
+type Contender = fn(&Contenders, &Case) -> bool;
+
+struct Contenders {
+    floor_key: Hmac<Sha256>,
+    ours: Verifier,
+    reference: standardwebhooks::Webhook,
+    wv_secret: webhook_verify::Secret,
+}
+
+impl Contenders {
+    fn new() -> Self {
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(SECRET.trim_start_matches("whsec_"))
+            .unwrap();
+        Self {
+            floor_key: <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap(),
+            ours: Verifier::builder(StandardWebhooks::new())
+                .secret(SECRET)
+                .build()
+                .unwrap(),
+            reference: standardwebhooks::Webhook::new(SECRET).unwrap(),
+            wv_secret: webhook_verify::Secret::new(SECRET),
+        }
+    }
+
+    /// The floor: the signed bytes fed to a pre-keyed MAC, then a constant-time comparison.
+    fn floor(&self, case: &Case) -> bool {
+        let mut mac = self.floor_key.clone();
+        mac.update(ID.as_bytes());
+        mac.update(b".");
+        mac.update(case.ts_text.as_bytes());
+        mac.update(b".");
+        mac.update(&case.body);
+        mac.verify_slice(&case.tag).is_ok()
+    }
+
+    fn ours(&self, case: &Case) -> bool {
+        let now = OffsetDateTime::from_unix_timestamp(case.ts).unwrap();
+        self.ours.verify_at(&case.headers, &case.body, now).is_ok()
+    }
+
+    fn reference(&self, case: &Case) -> bool {
+        self.reference.verify(&case.body, &case.headers).is_ok()
+    }
+
+    fn webhook_verify(&self, case: &Case) -> bool {
+        webhook_verify::verify(
+            webhook_verify::Provider::StandardWebhooks,
+            &case.wv_headers,
+            &case.body,
+            &self.wv_secret,
+            webhook_verify::VerifyOptions::default(),
+        )
+        .is_ok()
+    }
+
+    fn all(&self) -> [(&'static str, Contender); 4] {
+        [
+            ("floor", Self::floor),
+            ("ours", Self::ours),
+            ("standardwebhooks", Self::reference),
+            ("webhook-verify", Self::webhook_verify),
+        ]
+    }
+}
+
+fn bench(cr: &mut Criterion) {
+    let c = Contenders::new();
+    let mut group = cr.benchmark_group("verify");
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    for size in SIZES {
+        let case = case(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.sample_size(if size >= 1 << 20 { 20 } else { 50 });
+        for (name, f) in c.all() {
+            assert!(f(&c, &case), "{name} must accept the request");
+            group.bench_with_input(BenchmarkId::new(name, size), &case, |b, case| {
+                b.iter(|| f(&c, black_box(case)))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Median nanoseconds per call of `f` over `rounds` timed batches of ~`target` each.
+fn median_ns(mut f: impl FnMut() -> bool, target: Duration, rounds: usize) -> f64 {
+    let mut iters = 1u64;
+    while iters < 1 << 24 {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(f());
+        }
+        if start.elapsed() >= target {
+            break;
+        }
+        iters *= 2;
+    }
+    let mut samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(f());
+            }
+            start.elapsed().as_nanos() as f64 / iters as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[rounds / 2]
+}
+
+fn ratio_table() {
+    let c = Contenders::new();
+    println!("\nverify: median ns per call, and ratio to the HMAC floor (interleaved rounds)");
+    println!(
+        "{:>8} | {:>9} | {:>9} {:>6} | {:>9} {:>6} | {:>9} {:>6}",
+        "body", "floor", "ours", "ratio", "stdwh", "ratio", "wh-verify", "ratio"
+    );
+    for size in SIZES {
+        let case = case(size);
+        let mut medians = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+        for _ in 0..9 {
+            for (i, (_, f)) in c.all().into_iter().enumerate() {
+                medians[i].push(median_ns(
+                    || f(&c, black_box(&case)),
+                    Duration::from_millis(10),
+                    3,
+                ));
+            }
+        }
+        let [fl, ou, sw, wv] = medians.map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        });
+        println!(
+            "{:>8} | {:>9.0} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3}",
+            size,
+            fl,
+            ou,
+            ou / fl,
+            sw,
+            sw / fl,
+            wv,
+            wv / fl
+        );
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    ratio_table();
+}

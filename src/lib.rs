@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod clock;
+mod encoding;
+mod error;
+pub mod providers;
+mod secret;
+pub mod testing;
+mod verify;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use encoding::{Algorithm, Encoding};
+pub use error::{ConfigError, VerifyError};
+pub use providers::{EventIdSource, Scheme};
+pub use secret::{Secret, SecretFormat};
+pub use verify::{
+    DEFAULT_BODY_LIMIT, DEFAULT_TOLERANCE, DedupKey, MacKey, Verified, Verifier, VerifierBuilder,
+};

@@ -1,0 +1,105 @@
+//! GitHub (`X-Hub-Signature-256`).
+//!
+//! Source: GitHub docs, "Validating webhook deliveries"; `octokit/webhooks-methods.js`.
+
+use http::{HeaderMap, HeaderName};
+
+use super::{Parsed, Scheme, header_str, insert_header};
+use crate::encoding::{Algorithm, Encoding};
+use crate::error::{ConfigError, VerifyError};
+
+static SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");
+static SIGNATURE_SHA1: HeaderName = HeaderName::from_static("x-hub-signature");
+
+/// [GitHub](https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries):
+/// `X-Hub-Signature-256: sha256=<hex>`, HMAC-SHA256 of the raw body keyed with the secret text.
+///
+/// * No timestamp is signed, so time cannot refuse a replay: the receiver remembers GitHub
+///   deliveries for a long retention instead (see the dedup retention).
+/// * `X-GitHub-Delivery` is **not** signed; the dedup key is the MAC of the body.
+/// * The legacy `X-Hub-Signature: sha1=<hex>` (HMAC-SHA1) is accepted only after
+///   [`GitHub::with_legacy_sha1`], and only when `X-Hub-Signature-256` is absent.
+/// * Hex is accepted in either case.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct GitHub {
+    legacy_sha1: bool,
+}
+
+impl GitHub {
+    /// The scheme, SHA-256 only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also accept the legacy SHA-1 header when the SHA-256 one is missing. GitHub sends it
+    /// "for compatibility" only; enable it only for senders that cannot send SHA-256.
+    #[must_use]
+    pub fn with_legacy_sha1(mut self) -> Self {
+        self.legacy_sha1 = true;
+        self
+    }
+}
+
+impl Scheme for GitHub {
+    fn name(&self) -> &str {
+        "github"
+    }
+
+    fn algorithms(&self) -> &[Algorithm] {
+        if self.legacy_sha1 {
+            &[Algorithm::HmacSha256, Algorithm::HmacSha1]
+        } else {
+            &[Algorithm::HmacSha256]
+        }
+    }
+
+    fn encoding(&self) -> Encoding {
+        Encoding::Hex
+    }
+
+    fn has_timestamp(&self) -> bool {
+        false
+    }
+
+    fn parse<'r>(&'r self, headers: &'r HeaderMap) -> Result<Parsed<'r>, VerifyError> {
+        let (name, value, prefix, algorithm) = match header_str(headers, &SIGNATURE_256)? {
+            Some(v) => (&SIGNATURE_256, v, "sha256=", Algorithm::HmacSha256),
+            None if self.legacy_sha1 => match header_str(headers, &SIGNATURE_SHA1)? {
+                Some(v) => (&SIGNATURE_SHA1, v, "sha1=", Algorithm::HmacSha1),
+                None => return Err(VerifyError::missing(&SIGNATURE_256)),
+            },
+            None => return Err(VerifyError::missing(&SIGNATURE_256)),
+        };
+        let Some(signature) = value.strip_prefix(prefix) else {
+            return Err(VerifyError::malformed(name, "missing the algorithm prefix"));
+        };
+        let mut parsed = Parsed::new(algorithm).with_signature_header(name);
+        parsed.push_signature(signature);
+        Ok(parsed)
+    }
+
+    fn signed_content(&self, _parsed: &Parsed<'_>, body: &[u8], feed: &mut dyn FnMut(&[u8])) {
+        feed(body);
+    }
+
+    fn write_headers(
+        &self,
+        parsed: &Parsed<'_>,
+        signature: &str,
+        headers: &mut HeaderMap,
+    ) -> Result<(), ConfigError> {
+        match parsed.algorithm {
+            Algorithm::HmacSha1 => insert_header(
+                headers,
+                SIGNATURE_SHA1.clone(),
+                &format!("sha1={signature}"),
+            ),
+            _ => insert_header(
+                headers,
+                SIGNATURE_256.clone(),
+                &format!("sha256={signature}"),
+            ),
+        }
+    }
+}
