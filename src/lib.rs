@@ -2,9 +2,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
+pub mod dedup;
 mod encoding;
 mod error;
 pub mod providers;
+mod receiver;
 mod secret;
 pub mod testing;
 mod verify;
@@ -13,6 +15,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use encoding::{Algorithm, Encoding};
 pub use error::{ConfigError, VerifyError};
 pub use providers::{EventIdSource, Scheme};
+pub use receiver::{
+    DEFAULT_LEASE, Delivery, Outcome, RETENTION_MARGIN, ReceiveError, Receiver, ReceiverBuilder,
+    STORE_RETRY_AFTER, UNTIMESTAMPED_RETENTION,
+};
 pub use secret::{Secret, SecretFormat};
 pub use verify::{
     DEFAULT_BODY_LIMIT, DEFAULT_TOLERANCE, DedupKey, MacKey, Verified, Verifier, VerifierBuilder,

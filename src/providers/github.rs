@@ -15,7 +15,7 @@ static SIGNATURE_SHA1: HeaderName = HeaderName::from_static("x-hub-signature");
 /// `X-Hub-Signature-256: sha256=<hex>`, HMAC-SHA256 of the raw body keyed with the secret text.
 ///
 /// * No timestamp is signed, so time cannot refuse a replay: the receiver remembers GitHub
-///   deliveries for a long retention instead (see the dedup retention).
+///   deliveries for a long retention instead (see [`Receiver`](crate::Receiver)).
 /// * `X-GitHub-Delivery` is **not** signed; the dedup key is the MAC of the body.
 /// * The legacy `X-Hub-Signature: sha1=<hex>` (HMAC-SHA1) is accepted only after
 ///   [`GitHub::with_legacy_sha1`], and only when `X-Hub-Signature-256` is absent.
