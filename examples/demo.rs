@@ -1,159 +1,376 @@
-//! Signs and verifies a handful of requests across the providers — valid, tampered, wrong
-//! secret, expired, rotated secret — and prints one line per case with the verdict.
-//! Exits non-zero if any verdict is not the expected one.
+//! The whole crate in one run, no setup: an axum receiver on loopback with the in-memory store
+//! and a handler that records what it processed; a scripted sender posts real HTTP deliveries
+//! from several providers — valid, duplicate, 20 concurrent duplicates, tampered, wrong secret,
+//! expired, future, oversized, a handler failure and the sender's retry — and the table shows
+//! what came back. Exits non-zero if any row differs from what is expected.
 //!
 //! Run: `cargo run --example demo`
 
+use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use time::OffsetDateTime;
-use webhook_receiver::providers::{GitHub, Scheme, Shopify, Slack, StandardWebhooks, Stripe};
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use http::HeaderMap;
+use webhook_receiver::axum::{WebhookJson, WebhookLayer};
+use webhook_receiver::dedup::MemoryStore;
+use webhook_receiver::providers::{GitHub, Scheme, StandardWebhooks, Stripe};
 use webhook_receiver::testing::Signer;
-use webhook_receiver::{Verifier, VerifyError};
+use webhook_receiver::{Receiver, Verified, Verifier};
 
-const NOW: i64 = 1_767_225_600;
+const STRIPE_SECRET: &str = "whsec_test_secret";
+const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const BODY_LIMIT: usize = 64 * 1024;
 
-struct Provider {
-    scheme: Box<dyn Fn() -> Box<dyn SchemeFactory>>,
-    secret: &'static str,
-    other_secret: &'static str,
+/// What the demo's handler records: how many times it ran per demo event.
+#[derive(Default)]
+struct Processed {
+    runs: Mutex<HashMap<String, usize>>,
 }
 
-/// Builds the same scheme twice: once for the sender, once for the receiver.
-trait SchemeFactory {
-    fn verifier(&self, secrets: &[(&str, &str)]) -> Verifier;
-    fn signer(&self, secret: &str) -> Signer;
+/// The payload every demo delivery carries.
+#[derive(serde::Deserialize)]
+struct DemoEvent {
+    demo: String,
+    #[serde(default)]
+    slow: bool,
+    #[serde(default)]
+    fail_first: bool,
 }
 
-impl<S: Scheme + Clone> SchemeFactory for S {
-    fn verifier(&self, secrets: &[(&str, &str)]) -> Verifier {
-        secrets
-            .iter()
-            .fold(Verifier::builder(self.clone()), |b, (label, secret)| {
-                b.labeled_secret(*label, secret)
-            })
-            .build()
-            .expect("demo secrets are valid")
+async fn handler(
+    State(processed): State<Arc<Processed>>,
+    verified: Verified<'static>,
+    WebhookJson(event): WebhookJson<DemoEvent>,
+) -> (StatusCode, String) {
+    let run = {
+        let mut runs = processed.runs.lock().expect("not poisoned");
+        let n = runs.entry(event.demo.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    if event.slow {
+        tokio::time::sleep(Duration::from_millis(800)).await;
     }
-    fn signer(&self, secret: &str) -> Signer {
-        Signer::new(self.clone(), secret).expect("demo secrets are valid")
+    if event.fail_first && run == 1 {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "database down".into());
+    }
+    (
+        StatusCode::OK,
+        format!("processed {} from {}", event.demo, verified.scheme()),
+    )
+}
+
+fn receiver(scheme: impl Scheme, secret: &str, store: &MemoryStore) -> Receiver {
+    let verifier = Verifier::builder(scheme)
+        .secret(secret)
+        .body_limit(BODY_LIMIT)
+        .build()
+        .expect("demo secrets are valid");
+    Receiver::new(verifier, store.clone())
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+struct Demo {
+    client: reqwest::Client,
+    base: String,
+    processed: Arc<Processed>,
+}
+
+impl Demo {
+    async fn post(&self, route: &str, headers: HeaderMap, body: &[u8]) -> u16 {
+        match self
+            .client
+            .post(format!("{}{route}", self.base))
+            .headers(headers)
+            .body(body.to_vec())
+            .send()
+            .await
+        {
+            Ok(response) => response.status().as_u16(),
+            Err(_) => 0,
+        }
+    }
+
+    fn runs(&self, demo: &str) -> usize {
+        let runs = self.processed.runs.lock().expect("not poisoned");
+        runs.get(demo).copied().unwrap_or(0)
     }
 }
 
-fn main() -> ExitCode {
-    let providers = [
-        Provider {
-            scheme: Box::new(|| Box::new(StandardWebhooks::new())),
-            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            other_secret: "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
-        },
-        Provider {
-            scheme: Box::new(|| Box::new(Stripe::new())),
-            secret: "whsec_test_secret",
-            other_secret: "whsec_other_secret",
-        },
-        Provider {
-            scheme: Box::new(|| Box::new(GitHub::new())),
-            secret: "It's a Secret to Everybody",
-            other_secret: "another secret",
-        },
-        Provider {
-            scheme: Box::new(|| Box::new(Slack::new())),
-            secret: "8f742231b10e8888abcd99yyyzzz85a5",
-            other_secret: "another secret",
-        },
-        Provider {
-            scheme: Box::new(|| Box::new(Shopify::new())),
-            secret: "hush",
-            other_secret: "another secret",
-        },
-    ];
-    let body = br#"{"id":"evt_demo_1","event_id":"Ev_demo_1","type":"demo.ping"}"#;
-    let now = OffsetDateTime::from_unix_timestamp(NOW).expect("valid time");
-    let mut failures = 0;
+fn body(demo: &str, extra: &str) -> Vec<u8> {
+    format!(r#"{{"id":"evt_{demo}","demo":"{demo}"{extra}}}"#).into_bytes()
+}
 
-    println!(
-        "{:<18} {:<14} {:<10} {:<10} detail",
-        "scheme", "case", "expected", "got"
+fn sign(scheme: impl Scheme, secret: &str, id: &str, ts: i64, body: &[u8]) -> HeaderMap {
+    Signer::new(scheme, secret)
+        .and_then(|s| s.id(id).timestamp(ts).sign(body))
+        .expect("demo signing works")
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // ---- the receiving side: one store, three providers on three routes.
+    let store = MemoryStore::new();
+    let processed = Arc::new(Processed::default());
+    let app = Router::new()
+        .route(
+            "/webhooks/stripe",
+            post(handler).layer(WebhookLayer::new(receiver(
+                Stripe::new(),
+                STRIPE_SECRET,
+                &store,
+            ))),
+        )
+        .route(
+            "/webhooks/github",
+            post(handler).layer(WebhookLayer::new(receiver(
+                GitHub::new(),
+                GITHUB_SECRET,
+                &store,
+            ))),
+        )
+        .route(
+            "/webhooks/standard",
+            post(handler).layer(WebhookLayer::new(receiver(
+                StandardWebhooks::new(),
+                SW_SECRET,
+                &store,
+            ))),
+        )
+        .with_state(Arc::clone(&processed));
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot bind a loopback port: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().expect("bound");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    println!("receiver listening on http://{addr} (in-memory dedup store)\n");
+
+    // ---- the sending side.
+    let demo = Arc::new(Demo {
+        client: reqwest::Client::new(),
+        base: format!("http://{addr}"),
+        processed,
+    });
+    let mut rows: Vec<(String, String, String, usize, usize)> = Vec::new();
+    let mut check = |case: &str, expected: String, got: String, runs: usize, want_runs: usize| {
+        rows.push((case.to_owned(), expected, got, runs, want_runs));
+    };
+
+    // Stripe: valid, then the exact same request again.
+    let b = body("stripe-1", "");
+    let h = sign(Stripe::new(), STRIPE_SECRET, "-", now(), &b);
+    let got = demo.post("/webhooks/stripe", h.clone(), &b).await;
+    check(
+        "stripe: valid",
+        "200".into(),
+        got.to_string(),
+        demo.runs("stripe-1"),
+        1,
     );
-    for p in &providers {
-        let scheme = (p.scheme)();
-        let verifier = scheme.verifier(&[("current", p.secret)]);
-        let name = verifier.scheme().name().to_owned();
-        let signed = |secret: &str, ts: i64| {
-            scheme
-                .signer(secret)
-                .timestamp(ts)
-                .sign(body)
-                .expect("signing works")
-        };
-        let timestamped = verifier.has_timestamp();
+    let got = demo.post("/webhooks/stripe", h, &b).await;
+    check(
+        "stripe: exact duplicate",
+        "200".into(),
+        got.to_string(),
+        demo.runs("stripe-1"),
+        1,
+    );
 
-        let mut cases: Vec<(&str, bool, Result<String, VerifyError>)> = Vec::new();
-        let valid = signed(p.secret, NOW);
-        cases.push((
-            "valid",
-            true,
-            verifier
-                .verify_at(&valid, body, now)
-                .map(|v| format!("dedup key {}", v.dedup_key())),
-        ));
-        let mut tampered = body.to_vec();
-        tampered[2] ^= 1;
-        cases.push((
-            "tampered body",
-            false,
-            verifier
-                .verify_at(&valid, &tampered, now)
-                .map(|_| String::new()),
-        ));
-        cases.push((
-            "wrong secret",
-            false,
-            verifier
-                .verify_at(&signed(p.other_secret, NOW), body, now)
-                .map(|_| String::new()),
-        ));
-        if timestamped {
-            cases.push((
-                "expired",
-                false,
-                verifier
-                    .verify_at(&signed(p.secret, NOW - 3600), body, now)
-                    .map(|_| String::new()),
-            ));
-        }
-        let rotated = scheme.verifier(&[("new", p.other_secret), ("old", p.secret)]);
-        cases.push((
-            "rotated secret",
-            true,
-            rotated
-                .verify_at(&valid, body, now)
-                .map(|v| format!("matched secret {:?}", v.key_label().unwrap_or("?"))),
-        ));
-
-        for (case, expect_ok, result) in cases {
-            let (got, detail) = match &result {
-                Ok(detail) => ("accepted", detail.clone()),
-                Err(e) => ("rejected", format!("{} {e}", e.status().as_u16())),
-            };
-            let expected = if expect_ok { "accepted" } else { "rejected" };
-            let mark = if got == expected {
-                ""
-            } else {
-                "  <-- UNEXPECTED"
-            };
-            if !mark.is_empty() {
-                failures += 1;
-            }
-            println!("{name:<18} {case:<14} {expected:<10} {got:<10} {detail}{mark}");
-        }
+    // Standard Webhooks: 20 copies at once while the handler is slow.
+    let b = body("sw-burst", r#","slow":true"#);
+    let h = sign(StandardWebhooks::new(), SW_SECRET, "msg_burst", now(), &b);
+    let sends = (0..20).map(|_| {
+        let (demo, h, b) = (Arc::clone(&demo), h.clone(), b.clone());
+        tokio::spawn(async move { demo.post("/webhooks/standard", h, &b).await })
+    });
+    let mut statuses = Vec::new();
+    for send in sends.collect::<Vec<_>>() {
+        statuses.push(send.await.unwrap_or(0));
     }
+    let tally = |s: &[u16]| {
+        let ok = s.iter().filter(|&&c| c == 200).count();
+        let conflict = s.iter().filter(|&&c| c == 409).count();
+        let other = s.len() - ok - conflict;
+        let mut text = format!("200x{ok} 409x{conflict}");
+        if other > 0 {
+            text.push_str(&format!(" otherx{other}"));
+        }
+        text
+    };
+    check(
+        "standard: 20 concurrent duplicates",
+        "200x1 409x19".into(),
+        tally(&statuses),
+        demo.runs("sw-burst"),
+        1,
+    );
+    let got = demo.post("/webhooks/standard", h, &b).await;
+    check(
+        "standard: retry after completion",
+        "200".into(),
+        got.to_string(),
+        demo.runs("sw-burst"),
+        1,
+    );
+
+    // GitHub: valid, tampered body.
+    let b = body("gh-1", "");
+    let h = sign(GitHub::new(), GITHUB_SECRET, "-", now(), &b);
+    let got = demo.post("/webhooks/github", h.clone(), &b).await;
+    check(
+        "github: valid",
+        "200".into(),
+        got.to_string(),
+        demo.runs("gh-1"),
+        1,
+    );
+    let tampered = body("gh-tampered", "");
+    let got = demo.post("/webhooks/github", h, &tampered).await;
+    check(
+        "github: tampered body",
+        "401".into(),
+        got.to_string(),
+        demo.runs("gh-tampered"),
+        0,
+    );
+
+    // Stripe: wrong secret.
+    let b = body("stripe-wrong", "");
+    let h = sign(Stripe::new(), "whsec_someone_else", "-", now(), &b);
+    let got = demo.post("/webhooks/stripe", h, &b).await;
+    check(
+        "stripe: wrong secret",
+        "401".into(),
+        got.to_string(),
+        demo.runs("stripe-wrong"),
+        0,
+    );
+
+    // Standard Webhooks: an hour old, an hour ahead.
+    let b = body("sw-old", "");
+    let h = sign(
+        StandardWebhooks::new(),
+        SW_SECRET,
+        "msg_old",
+        now() - 3600,
+        &b,
+    );
+    let got = demo.post("/webhooks/standard", h, &b).await;
+    check(
+        "standard: expired timestamp",
+        "401".into(),
+        got.to_string(),
+        demo.runs("sw-old"),
+        0,
+    );
+    let b = body("sw-future", "");
+    let h = sign(
+        StandardWebhooks::new(),
+        SW_SECRET,
+        "msg_future",
+        now() + 3600,
+        &b,
+    );
+    let got = demo.post("/webhooks/standard", h, &b).await;
+    check(
+        "standard: future timestamp",
+        "401".into(),
+        got.to_string(),
+        demo.runs("sw-future"),
+        0,
+    );
+
+    // Stripe: a body over the 64 KiB limit.
+    let mut b = body("stripe-big", r#","padding":""#);
+    b.truncate(b.len() - 1);
+    b.extend(std::iter::repeat_n(b'x', BODY_LIMIT));
+    b.extend_from_slice(br#""}"#);
+    let h = sign(Stripe::new(), STRIPE_SECRET, "-", now(), &b);
+    let got = demo.post("/webhooks/stripe", h, &b).await;
+    check(
+        "stripe: oversized body",
+        "413".into(),
+        got.to_string(),
+        demo.runs("stripe-big"),
+        0,
+    );
+
+    // Standard Webhooks: a header missing.
+    let b = body("sw-noheader", "");
+    let mut h = sign(StandardWebhooks::new(), SW_SECRET, "msg_nohdr", now(), &b);
+    h.remove("webhook-timestamp");
+    let got = demo.post("/webhooks/standard", h, &b).await;
+    check(
+        "standard: missing header",
+        "400".into(),
+        got.to_string(),
+        demo.runs("sw-noheader"),
+        0,
+    );
+
+    // Standard Webhooks: the handler fails, the sender retries (re-signed, same id).
+    let b = body("sw-flaky", r#","fail_first":true"#);
+    let h = sign(StandardWebhooks::new(), SW_SECRET, "msg_flaky", now(), &b);
+    let got = demo.post("/webhooks/standard", h, &b).await;
+    check(
+        "standard: handler fails",
+        "500".into(),
+        got.to_string(),
+        demo.runs("sw-flaky"),
+        1,
+    );
+    let h = sign(
+        StandardWebhooks::new(),
+        SW_SECRET,
+        "msg_flaky",
+        now() + 1,
+        &b,
+    );
+    let got = demo.post("/webhooks/standard", h, &b).await;
+    check(
+        "standard: sender's retry",
+        "200".into(),
+        got.to_string(),
+        demo.runs("sw-flaky"),
+        2,
+    );
+
+    // ---- the table.
+    println!(
+        "{:<38} {:>14} {:>14} {:>13}",
+        "case", "expected", "got", "handler runs"
+    );
+    let mut failures = 0;
+    for (case, expected, got, runs, want_runs) in &rows {
+        let ok = expected == got && runs == want_runs;
+        if !ok {
+            failures += 1;
+        }
+        println!(
+            "{case:<38} {expected:>14} {got:>14} {:>13}{}",
+            format!("{runs} (want {want_runs})"),
+            if ok { "" } else { "   <-- MISMATCH" }
+        );
+    }
+    println!();
     if failures > 0 {
-        eprintln!("{failures} unexpected verdict(s)");
+        eprintln!("{failures} row(s) differ from what was expected");
         ExitCode::FAILURE
     } else {
-        println!("all verdicts as expected");
+        println!("all {} rows as expected", rows.len());
         ExitCode::SUCCESS
     }
 }

@@ -1,6 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+mod adapter;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
 mod clock;
 pub mod dedup;
 mod encoding;
@@ -11,6 +16,9 @@ mod secret;
 pub mod testing;
 mod verify;
 
+#[cfg(any(feature = "axum", feature = "actix-web"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
+pub use adapter::Rejection;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use encoding::{Algorithm, Encoding};
 pub use error::{ConfigError, VerifyError};

@@ -1,0 +1,164 @@
+//! What the axum and actix-web adapters share: the rejection type, the HTTP mapping details, the
+//! completion step, and tracing (feature `tracing`).
+
+use std::future::Future;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::dedup::DedupStore;
+use crate::error::VerifyError;
+use crate::{Delivery, ReceiveError, Verified};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Response to a duplicate that was already processed: the sender may stop retrying.
+pub(crate) const DUPLICATE: (StatusCode, &str) = (StatusCode::OK, "already processed");
+/// Body of the 409 answered while another attempt holds the lease.
+pub(crate) const IN_FLIGHT_BODY: &str = "delivery in progress, retry later";
+
+/// Why an adapter refused a request before the handler ran.
+///
+/// [`status`](Rejection::status) follows DESIGN §3; the public message says little, the
+/// `Display` form (for logs) says why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Verification or the store failed (400, 401, 413 or 503).
+    #[error(transparent)]
+    Receive(#[from] ReceiveError),
+    /// The body could not be read (the client went away, or sent a broken body): 400.
+    #[error("reading the request body failed: {0}")]
+    BodyRead(#[source] BoxError),
+}
+
+impl Rejection {
+    pub(crate) fn body_too_large(limit: usize) -> Self {
+        Self::Receive(ReceiveError::Verify(VerifyError::BodyTooLarge { limit }))
+    }
+
+    /// The HTTP status: 400 malformed or missing headers and unreadable bodies, 401 bad
+    /// signatures and stale or future timestamps, 413 bodies over the limit, 503 store failures.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Receive(e) => e.status(),
+            Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The `Retry-After` to send (store failures).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Receive(e) => e.retry_after(),
+            Self::BodyRead(_) => None,
+        }
+    }
+
+    /// A short body that does not help an attacker: the status's meaning only.
+    pub fn public_message(&self) -> &'static str {
+        match self.status() {
+            StatusCode::UNAUTHORIZED => "invalid webhook signature",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload too large",
+            StatusCode::SERVICE_UNAVAILABLE => "temporarily unavailable, retry later",
+            _ => "bad webhook request",
+        }
+    }
+}
+
+/// Whole seconds, rounded up, at least 1.
+pub(crate) fn retry_after_value(after: Duration) -> HeaderValue {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
+}
+
+/// Whether a declared `Content-Length` is over `limit` (refuse before reading anything).
+pub(crate) fn content_length_exceeds(headers: &HeaderMap, limit: usize) -> bool {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|len| len > limit as u64)
+}
+
+/// Completes the claim after a 2xx, releases it otherwise; store failures are logged (after a
+/// 2xx the lease expires and a retry would run the handler again; after a failure the retry
+/// waits for the lease).
+pub(crate) async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool) {
+    if success {
+        record_outcome("completed");
+        match delivery.complete().await {
+            Ok(true) => {}
+            Ok(false) => log_warn!(
+                "the lease expired before the handler finished; another attempt may run it again"
+            ),
+            Err(_e) => {
+                log_warn!(error = %_e, "completing the delivery failed; a retry may run the handler again")
+            }
+        }
+    } else {
+        record_outcome("released");
+        if let Err(_e) = delivery.release().await {
+            log_warn!(error = %_e, "releasing the delivery failed; its retry waits for the lease");
+        }
+    }
+}
+
+pub(crate) fn log_rejection(_rejection: &Rejection) {
+    record_outcome("rejected");
+    log_warn!(status = _rejection.status().as_u16(), reason = %_rejection, "webhook rejected");
+}
+
+#[cfg(feature = "tracing")]
+macro_rules! log_warn {
+    ($($t:tt)*) => { ::tracing::warn!($($t)*) };
+}
+#[cfg(not(feature = "tracing"))]
+macro_rules! log_warn {
+    ($($t:tt)*) => {{}};
+}
+pub(crate) use log_warn;
+
+#[cfg(feature = "tracing")]
+pub(crate) type Span = tracing::Span;
+#[cfg(not(feature = "tracing"))]
+pub(crate) type Span = ();
+
+/// One span per delivery: provider, event id and outcome — never secrets, never the body.
+#[cfg(feature = "tracing")]
+pub(crate) fn delivery_span(provider: &str) -> Span {
+    tracing::info_span!(
+        "webhook",
+        provider = provider,
+        event_id = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    )
+}
+#[cfg(not(feature = "tracing"))]
+pub(crate) fn delivery_span(_provider: &str) -> Span {}
+
+#[cfg(feature = "tracing")]
+pub(crate) fn instrument<F: Future>(fut: F, span: Span) -> impl Future<Output = F::Output> {
+    tracing::Instrument::instrument(fut, span)
+}
+#[cfg(not(feature = "tracing"))]
+pub(crate) fn instrument<F: Future>(fut: F, _span: Span) -> impl Future<Output = F::Output> {
+    fut
+}
+
+/// Records the event id and the dedup outcome on the current delivery span.
+pub(crate) fn record(_verified: &Verified<'_>, _outcome: &'static str) {
+    #[cfg(feature = "tracing")]
+    {
+        let span = tracing::Span::current();
+        if let Some(id) = _verified.event_id() {
+            span.record("event_id", &*id);
+        }
+        span.record("outcome", _outcome);
+        tracing::debug!(key_label = _verified.key_label(), "webhook verified");
+    }
+}
+
+fn record_outcome(_outcome: &'static str) {
+    #[cfg(feature = "tracing")]
+    tracing::Span::current().record("outcome", _outcome);
+}
