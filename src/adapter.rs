@@ -80,6 +80,42 @@ pub(crate) fn content_length_exceeds(headers: &HeaderMap, limit: usize) -> bool 
         .is_some_and(|len| len > limit as u64)
 }
 
+/// Holds a delivery while the handler runs. If the handler never finishes (its future is
+/// dropped, or it panics) the guard releases the claim on a spawned task, so the sender's retry is
+/// processed at once instead of after the lease.
+pub(crate) struct ReleaseOnDrop<St: DedupStore> {
+    delivery: Option<Delivery<St>>,
+}
+
+impl<St: DedupStore> ReleaseOnDrop<St> {
+    pub(crate) fn new(delivery: Delivery<St>) -> Self {
+        Self {
+            delivery: Some(delivery),
+        }
+    }
+
+    /// The delivery, disarming the guard.
+    pub(crate) fn into_inner(mut self) -> Delivery<St> {
+        self.delivery
+            .take()
+            .expect("the delivery is only taken here, once")
+    }
+}
+
+impl<St: DedupStore> Drop for ReleaseOnDrop<St> {
+    fn drop(&mut self) {
+        if let Some(delivery) = self.delivery.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(_e) = delivery.release().await {
+                    log_warn!(error = %_e, "releasing an abandoned delivery failed; its lease will expire");
+                }
+            });
+        }
+    }
+}
+
 /// Completes the claim after a 2xx, releases it otherwise; store failures are logged (after a
 /// 2xx the lease expires and a retry would run the handler again; after a failure the retry
 /// waits for the lease).

@@ -61,9 +61,10 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::adapter::{self, Rejection};
+pub use crate::adapter::Rejection;
+use crate::adapter::{self, ReleaseOnDrop};
 use crate::dedup::{DedupStore, MemoryStore};
-use crate::{Delivery, Outcome, Receiver, Verified};
+use crate::{Outcome, Receiver, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -164,26 +165,6 @@ impl<S: fmt::Debug, St: fmt::Debug> fmt::Debug for WebhookService<S, St> {
     }
 }
 
-/// Releases the claim if the handler never finished (its future was dropped, or it panicked):
-/// the sender's retry is then processed at once instead of after the lease.
-struct ReleaseOnDrop<St: DedupStore> {
-    delivery: Option<Delivery<St>>,
-}
-
-impl<St: DedupStore> Drop for ReleaseOnDrop<St> {
-    fn drop(&mut self) {
-        if let Some(delivery) = self.delivery.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                if let Err(_e) = delivery.release().await {
-                    adapter::log_warn!(error = %_e, "releasing an abandoned delivery failed; its lease will expire");
-                }
-            });
-        }
-    }
-}
-
 impl<S, St, B> Service<http::Request<B>> for WebhookService<S, St>
 where
     S: Service<Request, Error = Infallible> + Clone + Send + 'static,
@@ -268,16 +249,10 @@ where
 
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(delivery.verified().clone());
-    let mut guard = ReleaseOnDrop {
-        delivery: Some(delivery),
-    };
+    let guard = ReleaseOnDrop::new(delivery);
     let Ok(response) = inner.call(req).await;
     let response = response.into_response();
-    let delivery = guard
-        .delivery
-        .take()
-        .expect("the guard holds the delivery until here");
-    adapter::finish(delivery, response.status().is_success()).await;
+    adapter::finish(guard.into_inner(), response.status().is_success()).await;
     Ok(response)
 }
 
