@@ -10,15 +10,19 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use http::HeaderMap;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use webhook_receiver::actix::{Rejection, WebhookJson, WebhookMiddleware};
-use webhook_receiver::dedup::{Claim, DedupStore, LeaseToken, MemoryStore, StoreError};
+use webhook_receiver::dedup::{DedupStore, MemoryStore};
 use webhook_receiver::providers::{GitHub, StandardWebhooks, Stripe};
 use webhook_receiver::testing::Signer;
 use webhook_receiver::{Receiver, Verified, Verifier};
 
-const SW_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const STRIPE_SECRET: &str = "whsec_test_secret";
+mod common;
+
+use common::{
+    DownStore, STRIPE_SECRET, SW_SECRET, chunked_request, lying_content_length_request, raw_status,
+    sw,
+};
+
 const LIMIT: usize = 4096;
 
 #[derive(Default)]
@@ -125,16 +129,6 @@ impl Server {
     fn runs(&self) -> usize {
         self.handler.runs.load(Ordering::SeqCst)
     }
-}
-
-fn sw(id: &str, ts_offset: i64, body: &[u8]) -> HeaderMap {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    Signer::new(StandardWebhooks::new(), SW_SECRET)
-        .unwrap()
-        .id(id)
-        .timestamp(now + ts_offset)
-        .sign(body)
-        .unwrap()
 }
 
 #[actix_web::test]
@@ -247,70 +241,21 @@ async fn body_over_the_limit_is_413() {
     assert_eq!(s.runs(), 0);
 }
 
-async fn raw_status(addr: SocketAddr, request: &[u8]) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let _ = stream.write_all(request).await;
-    let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-        .await
-        .expect("the server answers in time")
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf[..n]);
-    text.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-fn raw_headers(h: &HeaderMap) -> String {
-    h.iter()
-        .map(|(k, v)| format!("{k}: {}\r\n", v.to_str().unwrap()))
-        .collect()
-}
-
 #[actix_web::test]
 async fn a_declared_content_length_over_the_limit_is_refused_before_reading() {
     let s = Server::start(MemoryStore::new());
-    let body = br#"{"n":9}"#;
-    let mut bytes = format!(
-        "POST /sw HTTP/1.1\r\nhost: x\r\ncontent-length: 10000000\r\n{}\r\n",
-        raw_headers(&sw("msg_cl", 0, body))
-    )
-    .into_bytes();
-    bytes.extend_from_slice(body);
-    assert_eq!(raw_status(s.addr, &bytes).await, 413);
+    assert_eq!(
+        raw_status(s.addr, &lying_content_length_request("/sw")).await,
+        413
+    );
     assert_eq!(s.runs(), 0);
 }
 
 #[actix_web::test]
 async fn a_chunked_body_over_the_limit_is_413() {
     let s = Server::start(MemoryStore::new());
-    let chunk = vec![b'a'; 1000];
-    let mut request = format!(
-        "POST /sw HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n{}\r\n",
-        raw_headers(&sw("msg_chunked", 0, b"{}"))
-    )
-    .into_bytes();
-    for _ in 0..10 {
-        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        request.extend_from_slice(&chunk);
-        request.extend_from_slice(b"\r\n");
-    }
-    request.extend_from_slice(b"0\r\n\r\n");
-    assert_eq!(raw_status(s.addr, &request).await, 413);
+    assert_eq!(raw_status(s.addr, &chunked_request("/sw")).await, 413);
     assert_eq!(s.runs(), 0);
-}
-
-#[derive(Clone)]
-struct DownStore;
-
-impl DedupStore for DownStore {
-    async fn claim(&self, _: &str, _: Duration) -> Result<Claim, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn complete(&self, _: &str, _: LeaseToken, _: Duration) -> Result<bool, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn release(&self, _: &str, _: LeaseToken) -> Result<bool, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
 }
 
 #[actix_web::test]

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
+use common::DownStore;
 use webhook_receiver::dedup::{Claim, DedupStore, DynDedupStore, MemoryStore, StoreError};
 use webhook_receiver::providers::{GitHub, StandardWebhooks};
 use webhook_receiver::testing::{ContractConfig, Signer, store_contract};
@@ -318,30 +321,6 @@ async fn configuration_is_checked() {
         .build()
         .unwrap();
     assert_eq!(r.namespace(), "acct-1");
-}
-
-/// A store that is always down, to check fail-closed and the loud fail-open option.
-struct DownStore;
-
-impl DedupStore for DownStore {
-    async fn claim(&self, _: &str, _: Duration) -> Result<Claim, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn complete(
-        &self,
-        _: &str,
-        _: webhook_receiver::dedup::LeaseToken,
-        _: Duration,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn release(
-        &self,
-        _: &str,
-        _: webhook_receiver::dedup::LeaseToken,
-    ) -> Result<bool, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
 }
 
 #[tokio::test]
