@@ -77,7 +77,10 @@ impl Signer {
     /// The headers a sender would attach to `body`.
     pub fn sign(&self, body: &[u8]) -> Result<HeaderMap, ConfigError> {
         let scheme = self.verifier.scheme();
-        let algorithm = self.algorithm.unwrap_or(scheme.algorithms()[0]);
+        let algorithm = self
+            .algorithm
+            .or_else(|| scheme.algorithms().first().copied())
+            .ok_or_else(|| ConfigError::invalid("scheme", "declares no algorithm"))?;
         let unix = self
             .timestamp
             .unwrap_or_else(|| self.verifier.clock().now().unix_timestamp());

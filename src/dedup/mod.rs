@@ -6,9 +6,9 @@
 //! process that dies mid-handler never calls either: the lease expires and the retry goes
 //! through. Nothing is lost, and nothing runs twice while a lease is live.
 //!
-//! Stores in this crate: [`MemoryStore`] (default), and behind features `RedisStore` and
-//! `PostgresStore`. Any type implementing [`DedupStore`] works; check yours with
-//! `testing::store_contract` (feature `testing`).
+//! Stores in this crate: [`MemoryStore`] (default, one process), `RedisStore` (feature `redis`)
+//! and `PostgresStore` (feature `postgres`) for a fleet of receivers. Any type implementing
+//! [`DedupStore`] works; check yours with `testing::store_contract` (feature `testing`).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -18,8 +18,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use memory::{DEFAULT_CAPACITY, MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisStore;
 
 /// Proof of a claim: only the holder of the current token can complete or release it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
