@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // Each test file uses a subset.
 
+pub(crate) mod scenarios;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

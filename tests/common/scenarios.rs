@@ -1,0 +1,323 @@
+//! The HTTP scenarios both adapters must pass, one per row of the DESIGN §3 table plus the
+//! body-limit edge cases, a slow handler with a concurrent duplicate, a panicking handler and
+//! cross-provider routes. Each framework's test file starts a [`TestServer`] its own way and
+//! runs these.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::HeaderMap;
+use webhook_receiver::dedup::DedupStore;
+use webhook_receiver::providers::{GitHub, StandardWebhooks, Stripe};
+use webhook_receiver::testing::Signer;
+use webhook_receiver::{Receiver, Verifier};
+
+use super::{
+    STRIPE_SECRET, SW_SECRET, chunked_request, lying_content_length_request, raw_status, sw,
+};
+
+/// The body limit of the `/sw` route.
+pub(crate) const LIMIT: usize = 4096;
+
+/// What the test handler does, whatever the framework.
+#[derive(Default)]
+pub(crate) struct Handler {
+    runs: AtomicUsize,
+    fail_next: AtomicBool,
+    panic_next: AtomicBool,
+    slow: AtomicBool,
+}
+
+/// The payload the test handler deserializes.
+#[derive(serde::Deserialize)]
+pub(crate) struct Payload {
+    #[serde(default)]
+    pub(crate) n: u64,
+}
+
+impl Handler {
+    /// Counts the run, then: sleeps if slow, panics or fails once if told to; `Ok(body)` is a
+    /// 200 answer, `Err(())` a 500.
+    pub(crate) async fn run(&self, scheme: &str, payload: &Payload) -> Result<String, ()> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        if self.slow.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        if self.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("handler panicked on purpose");
+        }
+        if self.fail_next.swap(false, Ordering::SeqCst) {
+            return Err(());
+        }
+        Ok(format!("{scheme} {}", payload.n))
+    }
+}
+
+/// The receivers of a test server: `/sw` (Standard Webhooks, body limit [`LIMIT`]) and
+/// `/stripe`, both on `store`.
+pub(crate) fn receivers<St: DedupStore + Clone>(store: St) -> (Receiver<St>, Receiver<St>) {
+    let sw = Receiver::new(
+        Verifier::builder(StandardWebhooks::new())
+            .secret(SW_SECRET)
+            .body_limit(LIMIT)
+            .build()
+            .unwrap(),
+        store.clone(),
+    );
+    let stripe = Receiver::new(
+        Verifier::builder(Stripe::new())
+            .secret(STRIPE_SECRET)
+            .build()
+            .unwrap(),
+        store,
+    );
+    (sw, stripe)
+}
+
+/// A running server with the `/sw` and `/stripe` routes wrapped by the adapter under test.
+#[derive(Clone)]
+pub(crate) struct TestServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) handler: Arc<Handler>,
+    pub(crate) client: reqwest::Client,
+}
+
+impl TestServer {
+    pub(crate) fn new(addr: SocketAddr, handler: Arc<Handler>) -> Self {
+        Self {
+            addr,
+            handler,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        headers: HeaderMap,
+        body: &[u8],
+    ) -> reqwest::Response {
+        self.client
+            .post(format!("http://{}{path}", self.addr))
+            .headers(headers)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn runs(&self) -> usize {
+        self.handler.runs.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) async fn new_delivery_handler_2xx_is_answered_and_completed(s: TestServer) {
+    let body = br#"{"n":1}"#;
+    let r = s.post("/sw", sw("msg_ok", 0, body), body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "standard-webhooks 1");
+    assert_eq!(s.runs(), 1);
+    // Completed: the same event again is a duplicate.
+    let r = s.post("/sw", sw("msg_ok", 1, body), body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.runs(), 1);
+}
+
+pub(crate) async fn new_delivery_handler_failure_is_answered_and_released(s: TestServer) {
+    let body = br#"{"n":2}"#;
+    s.handler.fail_next.store(true, Ordering::SeqCst);
+    let r = s.post("/sw", sw("msg_fail", 0, body), body).await;
+    assert_eq!(r.status(), 500);
+    assert_eq!(s.runs(), 1);
+    // Released: the sender's retry runs the handler.
+    let r = s.post("/sw", sw("msg_fail", 5, body), body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.runs(), 2);
+    let r = s.post("/sw", sw("msg_fail", 6, body), body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.runs(), 2);
+}
+
+pub(crate) async fn duplicate_already_completed_is_200_without_the_handler(s: TestServer) {
+    let body = br#"{"n":3}"#;
+    let headers = sw("msg_dup", 0, body);
+    assert_eq!(s.post("/sw", headers.clone(), body).await.status(), 200);
+    let r = s.post("/sw", headers, body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "already processed");
+    assert_eq!(s.runs(), 1);
+}
+
+pub(crate) async fn duplicate_in_flight_is_409_with_retry_after_then_200(s: TestServer) {
+    s.handler.slow.store(true, Ordering::SeqCst);
+    let body = br#"{"n":4}"#;
+    let headers = sw("msg_slow", 0, body);
+    let first = {
+        let (s, headers) = (s.clone(), headers.clone());
+        tokio::spawn(async move { s.post("/sw", headers, body).await.status() })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let r = s.post("/sw", headers.clone(), body).await;
+    assert_eq!(r.status(), 409);
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    assert_eq!(first.await.unwrap(), 200);
+    // The duplicate's retry, after completion: 200 without running the handler.
+    let r = s.post("/sw", headers, body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.runs(), 1);
+}
+
+pub(crate) async fn missing_or_malformed_headers_are_400(s: TestServer) {
+    let body = br#"{"n":5}"#;
+    let mut h = sw("msg_400", 0, body);
+    h.remove("webhook-signature");
+    let r = s.post("/sw", h, body).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.text().await.unwrap(), "bad webhook request");
+    let mut h = sw("msg_400", 0, body);
+    h.insert("webhook-timestamp", "yesterday".parse().unwrap());
+    assert_eq!(s.post("/sw", h, body).await.status(), 400);
+    let mut h = sw("msg_400", 0, body);
+    h.insert("webhook-signature", "v1,not-base64!".parse().unwrap());
+    assert_eq!(s.post("/sw", h, body).await.status(), 400);
+    assert_eq!(s.runs(), 0);
+}
+
+pub(crate) async fn bad_signature_or_timestamp_outside_tolerance_is_401(s: TestServer) {
+    let body = br#"{"n":6}"#;
+    // Tampered body.
+    let r = s.post("/sw", sw("msg_401", 0, body), br#"{"n":7}"#).await;
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.text().await.unwrap(), "invalid webhook signature");
+    // Wrong secret.
+    let wrong = Signer::new(
+        StandardWebhooks::new(),
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+    )
+    .unwrap()
+    .sign(body)
+    .unwrap();
+    assert_eq!(s.post("/sw", wrong, body).await.status(), 401);
+    // Expired and future.
+    assert_eq!(
+        s.post("/sw", sw("msg_old", -3600, body), body)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        s.post("/sw", sw("msg_new", 3600, body), body)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(s.runs(), 0);
+}
+
+pub(crate) async fn body_over_the_limit_is_413(s: TestServer) {
+    let body = vec![b' '; LIMIT + 1];
+    assert_eq!(
+        s.post("/sw", sw("msg_big", 0, &body), &body).await.status(),
+        413
+    );
+    // Exactly at the limit is fine.
+    let mut at_limit = br#"{"n":8}"#.to_vec();
+    at_limit.resize(LIMIT, b' ');
+    assert_eq!(
+        s.post("/sw", sw("msg_edge", 0, &at_limit), &at_limit)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(s.runs(), 1);
+}
+
+pub(crate) async fn a_declared_content_length_over_the_limit_is_refused_before_reading(
+    s: TestServer,
+) {
+    assert_eq!(
+        raw_status(s.addr, &lying_content_length_request("/sw")).await,
+        413
+    );
+    assert_eq!(s.runs(), 0);
+}
+
+pub(crate) async fn a_chunked_body_over_the_limit_is_413(s: TestServer) {
+    assert_eq!(raw_status(s.addr, &chunked_request("/sw")).await, 413);
+    assert_eq!(s.runs(), 0);
+}
+
+/// Run on a server whose store is down.
+pub(crate) async fn store_unavailable_is_503_with_retry_after(s: TestServer) {
+    let body = br#"{"n":10}"#;
+    let r = s.post("/sw", sw("msg_503", 0, body), body).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert_eq!(s.runs(), 0, "fail closed: the handler does not run");
+}
+
+pub(crate) async fn a_panicking_handler_releases_and_the_retry_is_processed(s: TestServer) {
+    let body = br#"{"n":11}"#;
+    s.handler.panic_next.store(true, Ordering::SeqCst);
+    // The connection dies with the handler; the client sees an error, not a 2xx.
+    let first = s
+        .client
+        .post(format!("http://{}/sw", s.addr))
+        .headers(sw("msg_panic", 0, body))
+        .body(body.to_vec())
+        .send()
+        .await;
+    assert!(first.is_err() || !first.unwrap().status().is_success());
+    // The claim is released (not only after the lease): the retry goes through promptly.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = s
+            .post("/sw", sw("msg_panic", 1, body), body)
+            .await
+            .status()
+            .as_u16();
+        if status != 409 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200);
+    assert_eq!(s.runs(), 2);
+}
+
+pub(crate) async fn a_route_for_one_provider_rejects_another_providers_signature(s: TestServer) {
+    let body = br#"{"id":"evt_1","n":12}"#;
+    // A Standard Webhooks request on the Stripe route: no Stripe-Signature header.
+    assert_eq!(
+        s.post("/stripe", sw("msg_x", 0, body), body).await.status(),
+        400
+    );
+    // A Stripe-shaped header made with another provider's secret: bad signature.
+    let forged = Signer::new(Stripe::new(), SW_SECRET)
+        .unwrap()
+        .sign(body)
+        .unwrap();
+    assert_eq!(s.post("/stripe", forged, body).await.status(), 401);
+    // A GitHub request on the Standard Webhooks route.
+    let gh = Signer::new(GitHub::new(), STRIPE_SECRET)
+        .unwrap()
+        .sign(body)
+        .unwrap();
+    assert_eq!(s.post("/sw", gh, body).await.status(), 400);
+    // And the Stripe route does take Stripe requests.
+    let ok = Signer::new(Stripe::new(), STRIPE_SECRET)
+        .unwrap()
+        .sign(body)
+        .unwrap();
+    let r = s.post("/stripe", ok, body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "stripe 12");
+    assert_eq!(s.runs(), 1);
+}
