@@ -55,7 +55,7 @@ async fn handler(
         *n
     };
     if event.slow {
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
     }
     if event.fail_first && run == 1 {
         return (StatusCode::INTERNAL_SERVER_ERROR, "database down".into());

@@ -238,12 +238,16 @@ async fn lease_handover<St: DedupStore>(a_store: St, b_store: St) {
                 .await
         })
     };
-    for _ in 0..100 {
+    for _ in 0..500 {
         if ledger.runs.lock().unwrap().contains_key(&id) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(
+        ledger.runs.lock().unwrap().contains_key(&id),
+        "instance A's handler started"
+    );
     // While A's lease runs, B answers 409.
     let early = client
         .post(format!("http://{b}/hook"))

@@ -43,7 +43,7 @@ impl Handler {
     pub(crate) async fn run(&self, scheme: &str, payload: &Payload) -> Result<String, ()> {
         self.runs.fetch_add(1, Ordering::SeqCst);
         if self.slow.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(600)).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
         }
         if self.panic_next.swap(false, Ordering::SeqCst) {
             panic!("handler panicked on purpose");
@@ -158,7 +158,14 @@ pub(crate) async fn duplicate_in_flight_is_409_with_retry_after_then_200(s: Test
         let (s, headers) = (s.clone(), headers.clone());
         tokio::spawn(async move { s.post("/sw", headers, body).await.status() })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Wait (bounded) until the first attempt is inside the handler.
+    for _ in 0..500 {
+        if s.runs() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.runs(), 1, "the first attempt reached the handler");
     let r = s.post("/sw", headers.clone(), body).await;
     assert_eq!(r.status(), 409);
     let retry_after: u64 = r.headers()["retry-after"]
@@ -277,7 +284,7 @@ pub(crate) async fn a_panicking_handler_releases_and_the_retry_is_processed(s: T
     assert!(first.is_err() || !first.unwrap().status().is_success());
     // The claim is released (not only after the lease): the retry goes through promptly.
     let mut status = 0;
-    for _ in 0..50 {
+    for _ in 0..250 {
         status = s
             .post("/sw", sw("msg_panic", 1, body), body)
             .await
