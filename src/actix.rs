@@ -45,7 +45,6 @@ use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -58,7 +57,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 
 pub use crate::adapter::Rejection;
-use crate::adapter::{self, ReleaseOnDrop};
+use crate::adapter::{self, Config, ReleaseOnDrop};
 use crate::dedup::{DedupStore, MemoryStore};
 use crate::{Outcome, Receiver, Verified};
 
@@ -91,30 +90,22 @@ impl ResponseError for Rejection {
     }
 }
 
-/// Builds the response for a [`Rejection`]; see [`WebhookMiddleware::on_rejection`].
-type RejectionResponder = Arc<dyn Fn(&Rejection) -> HttpResponse + Send + Sync>;
-
 /// Middleware: verify, claim, call, complete or release.
 pub struct WebhookMiddleware<St = MemoryStore> {
-    receiver: Receiver<St>,
-    on_rejection: Option<RejectionResponder>,
+    config: Config<St, HttpResponse>,
 }
 
 impl<St> Clone for WebhookMiddleware<St> {
     fn clone(&self) -> Self {
         Self {
-            receiver: self.receiver.clone(),
-            on_rejection: self.on_rejection.clone(),
+            config: self.config.clone(),
         }
     }
 }
 
 impl<St: fmt::Debug> fmt::Debug for WebhookMiddleware<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookMiddleware")
-            .field("receiver", &self.receiver)
-            .field("custom_rejection", &self.on_rejection.is_some())
-            .finish()
+        self.config.debug("WebhookMiddleware", f)
     }
 }
 
@@ -122,8 +113,7 @@ impl<St: DedupStore> WebhookMiddleware<St> {
     /// Middleware around `receiver`.
     pub fn new(receiver: Receiver<St>) -> Self {
         Self {
-            receiver,
-            on_rejection: None,
+            config: Config::new(receiver),
         }
     }
 
@@ -134,7 +124,7 @@ impl<St: DedupStore> WebhookMiddleware<St> {
     where
         F: Fn(&Rejection) -> HttpResponse + Send + Sync + 'static,
     {
-        self.on_rejection = Some(Arc::new(f));
+        self.config.set_on_rejection(f);
         self
     }
 }
@@ -202,7 +192,7 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         let middleware = self.middleware.clone();
-        let span = adapter::delivery_span(middleware.receiver.verifier().scheme().name());
+        let span = adapter::delivery_span(middleware.config.receiver.verifier().scheme().name());
         Box::pin(adapter::instrument(handle(service, middleware, req), span))
     }
 }
@@ -220,15 +210,11 @@ where
     let reply = |req: ServiceRequest, response: HttpResponse| {
         Ok(req.into_response(response).map_into_right_body())
     };
+    let config = &middleware.config;
     let reject = |req: ServiceRequest, rejection: Rejection| {
-        adapter::log_rejection(&rejection);
-        let response = match &middleware.on_rejection {
-            Some(f) => f(&rejection),
-            None => rejection.error_response(),
-        };
-        reply(req, response)
+        reply(req, config.reject(rejection, Rejection::error_response))
     };
-    let receiver = &middleware.receiver;
+    let receiver = &config.receiver;
     let limit = receiver.verifier().body_limit();
     let headers = convert_headers(&req);
     if adapter::content_length_exceeds(&headers, limit) {

@@ -1,14 +1,16 @@
 //! What the axum and actix-web adapters share: the rejection type, the HTTP mapping details, the
 //! completion step, and tracing (feature `tracing`).
 
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::dedup::DedupStore;
 use crate::error::VerifyError;
-use crate::{Delivery, ReceiveError, Verified};
+use crate::{Delivery, ReceiveError, Receiver, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -62,6 +64,58 @@ impl Rejection {
             StatusCode::SERVICE_UNAVAILABLE => "temporarily unavailable, retry later",
             _ => "bad webhook request",
         }
+    }
+}
+
+/// What both adapters hold: the receiver, and an optional responder for rejections that builds
+/// the framework's response type `R`.
+pub(crate) struct Config<St, R> {
+    pub(crate) receiver: Receiver<St>,
+    on_rejection: Option<Responder<R>>,
+}
+
+/// A custom rejection responder.
+type Responder<R> = Arc<dyn Fn(&Rejection) -> R + Send + Sync>;
+
+impl<St, R> Clone for Config<St, R> {
+    fn clone(&self) -> Self {
+        Self {
+            receiver: self.receiver.clone(),
+            on_rejection: self.on_rejection.clone(),
+        }
+    }
+}
+
+impl<St, R> Config<St, R> {
+    pub(crate) fn new(receiver: Receiver<St>) -> Self {
+        Self {
+            receiver,
+            on_rejection: None,
+        }
+    }
+
+    pub(crate) fn set_on_rejection(&mut self, f: impl Fn(&Rejection) -> R + Send + Sync + 'static) {
+        self.on_rejection = Some(Arc::new(f));
+    }
+
+    /// Logs the rejection, then renders it with the custom responder, or `default`.
+    pub(crate) fn reject(&self, rejection: Rejection, default: impl FnOnce(&Rejection) -> R) -> R {
+        log_rejection(&rejection);
+        match &self.on_rejection {
+            Some(f) => f(&rejection),
+            None => default(&rejection),
+        }
+    }
+
+    /// `Debug` for the adapter type named `name`.
+    pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result
+    where
+        St: fmt::Debug,
+    {
+        f.debug_struct(name)
+            .field("receiver", &self.receiver)
+            .field("custom_rejection", &self.on_rejection.is_some())
+            .finish()
     }
 }
 
@@ -139,7 +193,7 @@ pub(crate) async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool
     }
 }
 
-pub(crate) fn log_rejection(_rejection: &Rejection) {
+fn log_rejection(_rejection: &Rejection) {
     record_outcome("rejected");
     log_warn!(status = _rejection.status().as_u16(), reason = %_rejection, "webhook rejected");
 }

@@ -47,7 +47,6 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -62,50 +61,46 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use crate::adapter::Rejection;
-use crate::adapter::{self, ReleaseOnDrop};
+use crate::adapter::{self, Config, ReleaseOnDrop};
 use crate::dedup::{DedupStore, MemoryStore};
 use crate::{Outcome, Receiver, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Builds the response for a [`Rejection`]; see [`WebhookLayer::on_rejection`].
-type RejectionResponder = Arc<dyn Fn(&Rejection) -> Response + Send + Sync>;
-
 impl IntoResponse for Rejection {
     /// The DESIGN §3 status, `Retry-After` where it applies, and a short plain-text body that
     /// does not say why (the reason goes to the logs).
     fn into_response(self) -> Response {
-        let mut response = (self.status(), self.public_message()).into_response();
-        if let Some(after) = self.retry_after() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, adapter::retry_after_value(after));
-        }
-        response
+        default_rejection(&self)
     }
+}
+
+fn default_rejection(rejection: &Rejection) -> Response {
+    let mut response = (rejection.status(), rejection.public_message()).into_response();
+    if let Some(after) = rejection.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, adapter::retry_after_value(after));
+    }
+    response
 }
 
 /// Wraps a route or router: verify, claim, call, complete or release.
 pub struct WebhookLayer<St = MemoryStore> {
-    receiver: Receiver<St>,
-    on_rejection: Option<RejectionResponder>,
+    config: Config<St, Response>,
 }
 
 impl<St> Clone for WebhookLayer<St> {
     fn clone(&self) -> Self {
         Self {
-            receiver: self.receiver.clone(),
-            on_rejection: self.on_rejection.clone(),
+            config: self.config.clone(),
         }
     }
 }
 
 impl<St: fmt::Debug> fmt::Debug for WebhookLayer<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookLayer")
-            .field("receiver", &self.receiver)
-            .field("custom_rejection", &self.on_rejection.is_some())
-            .finish()
+        self.config.debug("WebhookLayer", f)
     }
 }
 
@@ -113,8 +108,7 @@ impl<St: DedupStore> WebhookLayer<St> {
     /// A layer around `receiver`.
     pub fn new(receiver: Receiver<St>) -> Self {
         Self {
-            receiver,
-            on_rejection: None,
+            config: Config::new(receiver),
         }
     }
 
@@ -125,7 +119,7 @@ impl<St: DedupStore> WebhookLayer<St> {
     where
         F: Fn(&Rejection) -> Response + Send + Sync + 'static,
     {
-        self.on_rejection = Some(Arc::new(f));
+        self.config.set_on_rejection(f);
         self
     }
 }
@@ -187,7 +181,7 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        let span = adapter::delivery_span(layer.receiver.verifier().scheme().name());
+        let span = adapter::delivery_span(layer.config.receiver.verifier().scheme().name());
         let fut = handle(inner, layer, req);
         Box::pin(adapter::instrument(fut, span))
     }
@@ -205,14 +199,11 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let config = &layer.config;
     let reject = |rejection: Rejection| -> Result<Response, Infallible> {
-        adapter::log_rejection(&rejection);
-        Ok(match &layer.on_rejection {
-            Some(f) => f(&rejection),
-            None => rejection.into_response(),
-        })
+        Ok(config.reject(rejection, default_rejection))
     };
-    let receiver = &layer.receiver;
+    let receiver = &config.receiver;
     let limit = receiver.verifier().body_limit();
     let (parts, body) = req.into_parts();
     if adapter::content_length_exceeds(&parts.headers, limit) {
