@@ -67,33 +67,30 @@ impl Tag {
         self.as_slice().ct_eq(other).into()
     }
 
-    /// Decodes `text` in `encoding`; `None` if it is not exactly `len` bytes of valid encoding.
-    pub(crate) fn decode(text: &str, encoding: Encoding, len: usize) -> Option<Self> {
-        let mut bytes = [0u8; MAX_TAG];
+    /// Decodes `text` in `encoding` into `out`, which has room for [`MAX_TAG`] bytes; `false`
+    /// unless it is exactly `len` bytes of valid encoding.
+    pub(crate) fn decode_into(
+        text: &str,
+        encoding: Encoding,
+        len: usize,
+        out: &mut [u8; MAX_TAG],
+    ) -> bool {
         match encoding {
             Encoding::Hex => {
-                if text.len() != len * 2 {
-                    return None;
-                }
-                hex::decode_to_slice(text, &mut bytes[..len]).ok()?;
+                text.len() == len * 2 && hex::decode_to_slice(text, &mut out[..len]).is_ok()
             }
+            // 88 characters encode 64 bytes: anything longer cannot be a MAC, and anything up
+            // to that decodes within `out`.
             Encoding::Base64 => {
-                // 88 characters encode 64 bytes; anything longer cannot be a MAC.
-                if text.len() > 88 {
-                    return None;
-                }
-                let mut buf = [0u8; 72];
-                let n = BASE64_LENIENT.decode_slice(text, &mut buf).ok()?;
-                if n != len {
-                    return None;
-                }
-                bytes[..len].copy_from_slice(&buf[..len]);
+                text.len() <= 88
+                    && BASE64_LENIENT
+                        .decode_slice(text, &mut out[..])
+                        .is_ok_and(|n| n == len)
             }
         }
-        Some(Self { bytes, len })
     }
 
-    /// Writes the tag in `encoding` into `out` and returns the text.
+    /// The tag in `encoding`.
     pub(crate) fn encode(&self, encoding: Encoding) -> String {
         match encoding {
             Encoding::Hex => hex::encode(self.as_slice()),

@@ -266,10 +266,9 @@ impl Verifier {
         let encoding = self.scheme.encoding();
         let signatures = parsed.signatures();
         for (slot, text) in candidates.iter_mut().zip(signatures) {
-            let Some(tag) = Tag::decode(text, encoding, len) else {
+            if !Tag::decode_into(text, encoding, len, slot) {
                 return Err(malformed_signature(&parsed));
-            };
-            slot[..len].copy_from_slice(tag.as_slice());
+            }
         }
         let candidates = &candidates[..signatures.len()];
 

@@ -276,6 +276,34 @@ pub fn parse_unix_seconds<'r>(
     Ok(Timestamp { unix, text })
 }
 
+/// Splits `s` at every `sep` (an ASCII byte). For the short strings of signature headers a byte
+/// loop is cheaper than `str::split`'s searcher.
+pub(crate) fn split_byte(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    debug_assert!(sep.is_ascii());
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(|b| b == sep) {
+            // `sep` is ASCII, so both cuts fall on character boundaries.
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// Splits `s` at the first `sep` (an ASCII byte).
+pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    debug_assert!(sep.is_ascii());
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
 /// Inserts `value` under `name`, refusing values that are not valid header text.
 pub(crate) fn insert_header(
     headers: &mut HeaderMap,
@@ -387,6 +415,16 @@ mod tests {
             parse_unix_seconds(&t, "999999999999999999").unwrap().unix,
             999_999_999_999_999_999
         );
+    }
+
+    #[test]
+    fn byte_splits() {
+        let parts: Vec<_> = split_byte("a b  c", b' ').collect();
+        assert_eq!(parts, ["a", "b", "", "c"]);
+        assert_eq!(split_byte("", b',').collect::<Vec<_>>(), [""]);
+        assert_eq!(split_once_byte("v1,abc,d", b','), Some(("v1", "abc,d")));
+        assert_eq!(split_once_byte("v1", b','), None);
+        assert_eq!(split_byte("é,ü", b',').collect::<Vec<_>>(), ["é", "ü"]);
     }
 
     #[test]

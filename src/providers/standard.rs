@@ -5,7 +5,9 @@
 
 use http::{HeaderMap, HeaderName};
 
-use super::{Parsed, Scheme, insert_header, parse_unix_seconds, scan_headers};
+use super::{
+    Parsed, Scheme, insert_header, parse_unix_seconds, scan_headers, split_byte, split_once_byte,
+};
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 use crate::secret::SecretFormat;
@@ -84,8 +86,8 @@ impl Scheme for StandardWebhooks {
         parsed.signature_header = Some(sig_name);
         parsed.id = Some(id);
         parsed.timestamp = Some(parse_unix_seconds(ts_name, ts)?);
-        for entry in sigs.split(' ').filter(|e| !e.is_empty()) {
-            let Some((version, signature)) = entry.split_once(',') else {
+        for entry in split_byte(sigs, b' ').filter(|e| !e.is_empty()) {
+            let Some((version, signature)) = split_once_byte(entry, b',') else {
                 continue;
             };
             if version != "v1" {

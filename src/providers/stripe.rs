@@ -6,6 +6,7 @@ use http::{HeaderMap, HeaderName};
 
 use super::{
     EventIdSource, Parsed, Scheme, Timestamp, insert_header, parse_unix_seconds, required_header,
+    split_byte, split_once_byte,
 };
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
@@ -56,9 +57,9 @@ impl Scheme for Stripe {
         let value = required_header(headers, name)?;
         let mut parsed = Parsed::new(Algorithm::HmacSha256).with_signature_header(name);
         let mut timestamp: Option<Timestamp<'r>> = None;
-        for item in value.split(',') {
-            let item = item.trim();
-            let Some((key, val)) = item.split_once('=') else {
+        for item in split_byte(value, b',') {
+            let item = item.trim_ascii();
+            let Some((key, val)) = split_once_byte(item, b'=') else {
                 if item.is_empty() {
                     continue;
                 }
