@@ -247,9 +247,9 @@ impl<St: DedupStore> Receiver<St> {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Outcome<St>, ReceiveError> {
-        let verified = self.inner.verifier.verify(headers, body)?;
+        // Owned first: a body event id (Stripe, Slack) is then read once, not again for the key.
+        let verified = self.inner.verifier.verify(headers, body)?.into_owned();
         let key = self.store_key(&verified);
-        let verified = verified.into_owned();
         let claim = match self.inner.store.claim(&key, self.inner.lease).await {
             Ok(claim) => claim,
             Err(_) if self.inner.fail_open => {
