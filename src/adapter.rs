@@ -119,6 +119,24 @@ impl<St, R> Config<St, R> {
     }
 }
 
+#[cfg(feature = "tracing")]
+/// Displays an error with its sources (`dedup store unavailable: connection refused`), so
+/// logs keep the cause that `Display` alone would drop.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+#[cfg(feature = "tracing")]
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
 /// Whole seconds, rounded up, at least 1.
 pub(crate) fn retry_after_value(after: Duration) -> HeaderValue {
     let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
@@ -163,7 +181,7 @@ impl<St: DedupStore> Drop for ReleaseOnDrop<St> {
         {
             runtime.spawn(async move {
                 if let Err(_e) = delivery.release().await {
-                    log_warn!(error = %_e, "releasing an abandoned delivery failed; its lease will expire");
+                    log_warn!(error = %Chain(&_e), "releasing an abandoned delivery failed; its lease will expire");
                 }
             });
         }
@@ -182,20 +200,20 @@ pub(crate) async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool
                 "the lease expired before the handler finished; another attempt may run it again"
             ),
             Err(_e) => {
-                log_warn!(error = %_e, "completing the delivery failed; a retry may run the handler again")
+                log_warn!(error = %Chain(&_e), "completing the delivery failed; a retry may run the handler again")
             }
         }
     } else {
         record_outcome("released");
         if let Err(_e) = delivery.release().await {
-            log_warn!(error = %_e, "releasing the delivery failed; its retry waits for the lease");
+            log_warn!(error = %Chain(&_e), "releasing the delivery failed; its retry waits for the lease");
         }
     }
 }
 
 fn log_rejection(_rejection: &Rejection) {
     record_outcome("rejected");
-    log_warn!(status = _rejection.status().as_u16(), reason = %_rejection, "webhook rejected");
+    log_warn!(status = _rejection.status().as_u16(), reason = %Chain(_rejection), "webhook rejected");
 }
 
 #[cfg(feature = "tracing")]
@@ -210,8 +228,10 @@ pub(crate) use log_warn;
 
 #[cfg(feature = "tracing")]
 pub(crate) type Span = tracing::Span;
+/// Stands in for a span when tracing is off.
 #[cfg(not(feature = "tracing"))]
-pub(crate) type Span = ();
+#[derive(Clone, Copy)]
+pub(crate) struct Span;
 
 /// One span per delivery: provider, event id and outcome — never secrets, never the body.
 #[cfg(feature = "tracing")]
@@ -224,7 +244,9 @@ pub(crate) fn delivery_span(provider: &str) -> Span {
     )
 }
 #[cfg(not(feature = "tracing"))]
-pub(crate) fn delivery_span(_provider: &str) -> Span {}
+pub(crate) fn delivery_span(_provider: &str) -> Span {
+    Span
+}
 
 #[cfg(feature = "tracing")]
 pub(crate) fn instrument<F: Future>(fut: F, span: Span) -> impl Future<Output = F::Output> {
@@ -251,4 +273,22 @@ pub(crate) fn record(_verified: &Verified<'_>, _outcome: &'static str) {
 fn record_outcome(_outcome: &'static str) {
     #[cfg(feature = "tracing")]
     tracing::Span::current().record("outcome", _outcome);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::StoreError;
+
+    #[test]
+    #[cfg(feature = "tracing")]
+    fn chain_keeps_the_cause() {
+        let e = Rejection::Receive(ReceiveError::Store(StoreError::unavailable(
+            "connection refused",
+        )));
+        assert_eq!(
+            Chain(&e).to_string(),
+            "dedup store unavailable: connection refused"
+        );
+    }
 }
