@@ -11,26 +11,49 @@ pub(crate) const BASE64_LENIENT: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// The MAC algorithm a scheme signs with.
+/// How a signature is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Algorithm {
-    /// HMAC-SHA256: every modern provider.
+    /// HMAC-SHA256: most providers.
     HmacSha256,
     /// HMAC-SHA512.
     HmacSha512,
-    /// HMAC-SHA1: legacy only (GitHub's `X-Hub-Signature`, when explicitly enabled).
+    /// HMAC-SHA1: legacy and a few providers (Twilio, Intercom, GitHub's `X-Hub-Signature`).
     HmacSha1,
+    /// Ed25519 over the signed content (Standard Webhooks `v1a`, Discord), verified with the
+    /// provider's public key.
+    Ed25519,
+    /// ECDSA over P-256 with SHA-256, DER-encoded signature (SendGrid), verified with the
+    /// provider's public key.
+    EcdsaP256Sha256,
+    /// A plain shared token sent as is (GitLab's `X-Gitlab-Token`), compared in constant time.
+    /// It authenticates the sender, not the body.
+    Token,
 }
 
 impl Algorithm {
-    /// Length of the MAC in bytes.
-    pub const fn output_len(self) -> usize {
+    /// Whether this is an HMAC (a shared secret signs and verifies).
+    pub const fn is_hmac(self) -> bool {
+        matches!(self, Self::HmacSha256 | Self::HmacSha512 | Self::HmacSha1)
+    }
+
+    /// Whether this is a public-key signature (a public key verifies).
+    pub const fn is_public_key(self) -> bool {
+        matches!(self, Self::Ed25519 | Self::EcdsaP256Sha256)
+    }
+
+    /// Whether a decoded signature of `len` bytes can be one of this algorithm's.
+    pub(crate) const fn accepts_len(self, len: usize) -> bool {
         match self {
-            Self::HmacSha256 => 32,
-            Self::HmacSha512 => 64,
-            Self::HmacSha1 => 20,
+            Self::HmacSha256 => len == 32,
+            Self::HmacSha512 => len == 64,
+            Self::HmacSha1 => len == 20,
+            Self::Ed25519 => len == 64,
+            // A DER `SEQUENCE { INTEGER r, INTEGER s }` for P-256 is 8 to 72 bytes.
+            Self::EcdsaP256Sha256 => len >= 8 && len <= MAX_SIG,
+            Self::Token => true,
         }
     }
 }
@@ -44,6 +67,43 @@ pub enum Encoding {
     Hex,
     /// Standard-alphabet base64; padded and unpadded are both accepted, padded is produced.
     Base64,
+}
+
+impl Encoding {
+    /// `bytes` in this encoding.
+    pub fn encode(self, bytes: &[u8]) -> String {
+        match self {
+            Self::Hex => hex::encode(bytes),
+            Self::Base64 => BASE64_LENIENT.encode(bytes),
+        }
+    }
+}
+
+/// Longest decoded signature: a DER ECDSA P-256 signature (72 bytes); HMAC-SHA512 and Ed25519
+/// are 64.
+pub(crate) const MAX_SIG: usize = 72;
+
+/// Decodes `text` in `encoding` into `out`; the decoded length, if `text` is valid and no longer
+/// than [`MAX_SIG`] bytes.
+pub(crate) fn decode_signature(
+    text: &str,
+    encoding: Encoding,
+    out: &mut [u8; MAX_SIG],
+) -> Option<usize> {
+    match encoding {
+        Encoding::Hex => {
+            let len = text.len() / 2;
+            (text.len().is_multiple_of(2) && len <= MAX_SIG)
+                .then(|| hex::decode_to_slice(text, &mut out[..len]).ok())
+                .flatten()
+                .map(|()| len)
+        }
+        // 96 characters encode 72 bytes: anything longer cannot be a signature, and anything up
+        // to that decodes within `out`.
+        Encoding::Base64 => (text.len() <= 96)
+            .then(|| BASE64_LENIENT.decode_slice(text, &mut out[..]).ok())
+            .flatten(),
+    }
 }
 
 /// Longest MAC we produce (SHA-512).
@@ -66,37 +126,6 @@ impl Tag {
         // `subtle` returns false at once on a length difference, which is not secret.
         self.as_slice().ct_eq(other).into()
     }
-
-    /// Decodes `text` in `encoding` into `out`, which has room for [`MAX_TAG`] bytes; `false`
-    /// unless it is exactly `len` bytes of valid encoding.
-    pub(crate) fn decode_into(
-        text: &str,
-        encoding: Encoding,
-        len: usize,
-        out: &mut [u8; MAX_TAG],
-    ) -> bool {
-        match encoding {
-            Encoding::Hex => {
-                text.len() == len * 2 && hex::decode_to_slice(text, &mut out[..len]).is_ok()
-            }
-            // 88 characters encode 64 bytes: anything longer cannot be a MAC, and anything up
-            // to that decodes within `out`.
-            Encoding::Base64 => {
-                text.len() <= 88
-                    && BASE64_LENIENT
-                        .decode_slice(text, &mut out[..])
-                        .is_ok_and(|n| n == len)
-            }
-        }
-    }
-
-    /// The tag in `encoding`.
-    pub(crate) fn encode(&self, encoding: Encoding) -> String {
-        match encoding {
-            Encoding::Hex => hex::encode(self.as_slice()),
-            Encoding::Base64 => BASE64_LENIENT.encode(self.as_slice()),
-        }
-    }
 }
 
 /// The HMAC key schedules of one secret, computed once per algorithm the scheme uses; the
@@ -117,6 +146,7 @@ impl KeyedMacs {
                 Algorithm::HmacSha256 => macs.sha256 = KeyInit::new_from_slice(key).ok(),
                 Algorithm::HmacSha512 => macs.sha512 = KeyInit::new_from_slice(key).ok(),
                 Algorithm::HmacSha1 => macs.sha1 = KeyInit::new_from_slice(key).ok(),
+                _ => {}
             }
         }
         macs
@@ -133,6 +163,7 @@ impl KeyedMacs {
             Algorithm::HmacSha256 => self.sha256.as_ref().map(|m| run(m, content)),
             Algorithm::HmacSha512 => self.sha512.as_ref().map(|m| run(m, content)),
             Algorithm::HmacSha1 => self.sha1.as_ref().map(|m| run(m, content)),
+            _ => None,
         }
     }
 }
@@ -149,5 +180,39 @@ fn run<M: Mac + Clone>(keyed: &M, content: impl FnOnce(&mut dyn FnMut(&[u8]))) -
     Tag {
         bytes,
         len: out.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_decode_within_bounds() {
+        let mut out = [0u8; MAX_SIG];
+        assert_eq!(decode_signature("00ff", Encoding::Hex, &mut out), Some(2));
+        assert_eq!(decode_signature("00F", Encoding::Hex, &mut out), None);
+        assert_eq!(
+            decode_signature(&"a".repeat(146), Encoding::Hex, &mut out),
+            None
+        );
+        assert_eq!(
+            decode_signature(&"a".repeat(144), Encoding::Hex, &mut out),
+            Some(72)
+        );
+        assert_eq!(
+            decode_signature("AAE=", Encoding::Base64, &mut out),
+            Some(2)
+        );
+        assert_eq!(decode_signature("AAE", Encoding::Base64, &mut out), Some(2));
+        assert_eq!(decode_signature("!!", Encoding::Base64, &mut out), None);
+        assert_eq!(
+            decode_signature(&"A".repeat(100), Encoding::Base64, &mut out),
+            None
+        );
+        assert_eq!(
+            decode_signature(&"A".repeat(96), Encoding::Base64, &mut out),
+            Some(72)
+        );
     }
 }

@@ -51,15 +51,29 @@ pub enum VerifyError {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// The body lacks what the scheme reads from it (Mailgun's signature fields, Linear's
+    /// timestamp), or it cannot be read as the scheme requires.
+    #[error("malformed body: {reason}")]
+    MalformedBody {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The scheme signs the URL the sender called, but no public URL was configured: a
+    /// configuration mistake on the receiving side, answered 500.
+    #[error("the scheme signs the request URL but no public URL is configured")]
+    NoPublicUrl,
 }
 
 impl VerifyError {
-    /// The HTTP status an endpoint should answer with (DESIGN §3): 400 for a missing or malformed
-    /// header, 401 for a bad signature or a timestamp outside the tolerance, 413 for a body over
-    /// the limit.
+    /// The HTTP status an endpoint should answer with: 400 for a missing or malformed header or
+    /// body, 401 for a bad signature or a timestamp outside the tolerance, 413 for a body over
+    /// the limit, 500 when the receiver lacks the public URL its scheme needs.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::MissingHeader { .. } | Self::MalformedHeader { .. } => StatusCode::BAD_REQUEST,
+            Self::MissingHeader { .. }
+            | Self::MalformedHeader { .. }
+            | Self::MalformedBody { .. } => StatusCode::BAD_REQUEST,
+            Self::NoPublicUrl => StatusCode::INTERNAL_SERVER_ERROR,
             Self::SignatureMismatch
             | Self::TimestampTooOld { .. }
             | Self::TimestampInFuture { .. } => StatusCode::UNAUTHORIZED,

@@ -26,11 +26,14 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use encoding::{Algorithm, Encoding};
 pub use error::{ConfigError, VerifyError};
 pub use providers::{EventIdSource, Scheme};
+pub use providers::{Request, Tolerance};
 pub use receiver::{
-    DEFAULT_LEASE, Delivery, Outcome, RETENTION_MARGIN, ReceiveError, Receiver, ReceiverBuilder,
-    STORE_RETRY_AFTER, UNTIMESTAMPED_RETENTION,
+    DEFAULT_LEASE, Delivery, MAX_LEASE, MAX_NAMESPACE, MAX_RETAIN, MAX_STORED_ID, Outcome,
+    PublicUrl, RETENTION_MARGIN, ReceiveError, Receiver, ReceiverBuilder, STORE_RETRY_AFTER,
+    UNTIMESTAMPED_RETENTION,
 };
-pub use secret::{Secret, SecretFormat};
+pub use secret::{Key, KeyFormat, PublicKey, Secret, SecretFormat};
 pub use verify::{
-    DEFAULT_BODY_LIMIT, DEFAULT_TOLERANCE, DedupKey, MacKey, Verified, Verifier, VerifierBuilder,
+    ContentDigest, DEFAULT_BODY_LIMIT, DEFAULT_TOLERANCE, DedupKey, MAX_BODY_LIMIT, MAX_TOLERANCE,
+    MacKey, Verified, Verifier, VerifierBuilder,
 };

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, StatusCode};
+use sha2::Digest as _;
 
 use crate::dedup::{Claim, DedupStore, LeaseToken, MemoryStore, StoreError};
 use crate::error::{ConfigError, VerifyError};
-use crate::verify::{Verified, Verifier};
+use crate::providers::Request;
+use crate::verify::{DedupKey, Verified, Verifier};
 
 /// Default lease: how long a delivery may stay in its handler before a retry may take over.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -19,6 +21,45 @@ pub const RETENTION_MARGIN: Duration = Duration::from_secs(60);
 pub const UNTIMESTAMPED_RETENTION: Duration = Duration::from_secs(72 * 3600);
 /// `Retry-After` suggested when the store fails.
 pub const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The longest lease: one day.
+pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
+/// The longest retention: ten years.
+pub const MAX_RETAIN: Duration = Duration::from_secs(3650 * 24 * 3600);
+/// Event ids longer than this (in bytes), or with characters outside visible ASCII, are stored
+/// as their SHA-256 (`idsha256:<hex>`), so every store can index every key.
+pub const MAX_STORED_ID: usize = 128;
+/// The longest namespace, in bytes.
+pub const MAX_NAMESPACE: usize = 64;
+
+/// The URL a sender called, for schemes that sign it (Twilio, Square): behind a proxy, the URI
+/// the server sees is not the URL the provider signed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PublicUrl {
+    /// `https://` + the request's `Host` header + its path and query as received. Right when
+    /// TLS ends at a proxy that keeps `Host` and the path. A forged `Host` only fails
+    /// verification. The default.
+    #[default]
+    FromHost,
+    /// This base (`https://hooks.example.com`, or with a path prefix) + each request's path and
+    /// query as received.
+    Base(String),
+    /// This URL, whatever the request's path (Square signs the subscription's notification URL
+    /// byte for byte).
+    Exact(String),
+}
+
+impl PublicUrl {
+    /// The URL for a request to `path_and_query` with `host`; `None` when it cannot be told
+    /// (no `Host` for [`FromHost`](Self::FromHost)).
+    pub fn resolve(&self, host: Option<&str>, path_and_query: &str) -> Option<String> {
+        match self {
+            Self::FromHost => Some(format!("https://{}{path_and_query}", host?)),
+            Self::Base(base) => Some(format!("{}{path_and_query}", base.trim_end_matches('/'))),
+            Self::Exact(url) => Some(url.clone()),
+        }
+    }
+}
 
 /// Verifies deliveries and claims them in a [`DedupStore`], so each event is handled once.
 ///
@@ -74,6 +115,7 @@ struct Inner<St> {
     lease: Duration,
     retain: Duration,
     fail_open: bool,
+    public_url: PublicUrl,
 }
 
 impl<St> Clone for Receiver<St> {
@@ -93,6 +135,7 @@ impl<St: fmt::Debug> fmt::Debug for Receiver<St> {
             .field("lease", &self.inner.lease)
             .field("retain", &self.inner.retain)
             .field("fail_open", &self.inner.fail_open)
+            .field("public_url", &self.inner.public_url)
             .finish()
     }
 }
@@ -106,12 +149,19 @@ pub struct ReceiverBuilder<St> {
     lease: Duration,
     retain: Option<Duration>,
     fail_open: bool,
+    public_url: PublicUrl,
 }
 
 impl<St: DedupStore> ReceiverBuilder<St> {
-    /// Prefix of every dedup key, so endpoints sharing a store do not collide. Default: the
-    /// scheme's name. Give two endpoints of the same provider (two Stripe accounts) different
-    /// namespaces.
+    /// Prefix of every dedup key, so endpoints sharing a store do not collide: visible ASCII, at
+    /// most [`MAX_NAMESPACE`] bytes.
+    ///
+    /// Default: the scheme's name and a fingerprint of the first configured key
+    /// (`stripe-3f9a…`, see [`Verifier::key_fingerprint`]), so two endpoints of one provider
+    /// with different keys (two Stripe accounts) never share keys — a sender cannot pre-claim
+    /// another endpoint's event ids. The default changes when the first key changes: **set a
+    /// namespace per endpoint** (`"stripe-billing"`) to keep deduplicating across a key
+    /// rotation, or rotate by adding the new key after the current one.
     #[must_use]
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
         self.namespace = Some(namespace.into());
@@ -119,8 +169,8 @@ impl<St: DedupStore> ReceiverBuilder<St> {
     }
 
     /// How long a claimed delivery may run before a retry may take it over. Default:
-    /// [`DEFAULT_LEASE`]. A handler that outlives its lease may run twice; one that crashes
-    /// delays the retry by up to the lease.
+    /// [`DEFAULT_LEASE`]; from 1 ms to [`MAX_LEASE`]. A handler that outlives its lease may run
+    /// twice; one that crashes delays the retry by up to the lease.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
@@ -129,7 +179,8 @@ impl<St: DedupStore> ReceiverBuilder<St> {
 
     /// How long completed keys are remembered. Default: the replay window plus
     /// [`RETENTION_MARGIN`], or [`UNTIMESTAMPED_RETENTION`] for schemes without a timestamp.
-    /// See the [`Receiver`] docs for the trade-off.
+    /// For timestamped schemes it must be longer than the replay window; at most
+    /// [`MAX_RETAIN`]. See the [`Receiver`] docs for the trade-off.
     #[must_use]
     pub fn retain(mut self, retain: Duration) -> Self {
         self.retain = Some(retain);
@@ -145,35 +196,69 @@ impl<St: DedupStore> ReceiverBuilder<St> {
         self
     }
 
-    /// Builds the receiver. Errors on a zero lease, or on a retention shorter than the replay
-    /// window (`past + future` tolerance), which would let replays through.
+    /// How the public URL is found, for schemes that sign it (Twilio, Square). Default:
+    /// [`PublicUrl::FromHost`].
+    #[must_use]
+    pub fn public_url(mut self, public_url: PublicUrl) -> Self {
+        self.public_url = public_url;
+        self
+    }
+
+    /// Builds the receiver. Errors (naming the setting) on a lease out of range, a retention not
+    /// longer than the replay window (`past + future` tolerance, which would let replays
+    /// through) or out of range, or a namespace that is empty, too long or not visible ASCII.
     pub fn build(self) -> Result<Receiver<St>, ConfigError> {
-        if self.lease.is_zero() {
-            return Err(ConfigError::invalid("lease", "must be longer than zero"));
+        if self.lease.is_zero() || self.lease > MAX_LEASE {
+            return Err(ConfigError::invalid(
+                "lease",
+                "must be from 1 ms to one day",
+            ));
         }
+        // Both tolerances are at most a year (checked by the verifier): no overflow.
         let window = self.verifier.tolerance_past() + self.verifier.tolerance_future();
         let timestamped = self.verifier.has_timestamp();
         let retain = match self.retain {
-            Some(retain) if timestamped && retain < window => {
+            Some(retain) if retain.is_zero() || retain > MAX_RETAIN => {
+                return Err(ConfigError::invalid(
+                    "retain",
+                    "must be from 1 ms to ten years",
+                ));
+            }
+            // Strictly longer: a request passes up to `ts + past` inclusive, and the key of one
+            // completed at `ts - future` or later lives until `completion + retain`.
+            Some(retain) if timestamped && retain <= window => {
                 return Err(ConfigError::invalid(
                     "retain",
                     format!(
-                        "{} s is shorter than the replay window of {} s",
-                        retain.as_secs(),
-                        window.as_secs()
+                        "{} ms is not longer than the replay window of {} ms",
+                        retain.as_millis(),
+                        window.as_millis()
                     ),
                 ));
-            }
-            Some(retain) if retain.is_zero() => {
-                return Err(ConfigError::invalid("retain", "must be longer than zero"));
             }
             Some(retain) => retain,
             None if timestamped => window + RETENTION_MARGIN,
             None => UNTIMESTAMPED_RETENTION,
         };
-        let namespace = self
-            .namespace
-            .unwrap_or_else(|| self.verifier.scheme().name().to_owned());
+        let namespace = match self.namespace {
+            Some(ns) => {
+                if ns.is_empty()
+                    || ns.len() > MAX_NAMESPACE
+                    || !ns.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(ConfigError::invalid(
+                        "namespace",
+                        "must be 1 to 64 visible ASCII characters",
+                    ));
+                }
+                ns
+            }
+            None => format!(
+                "{}-{}",
+                self.verifier.scheme().name(),
+                self.verifier.key_fingerprint()
+            ),
+        };
         Ok(Receiver {
             inner: Arc::new(Inner {
                 verifier: self.verifier,
@@ -182,6 +267,7 @@ impl<St: DedupStore> ReceiverBuilder<St> {
                 lease: self.lease,
                 retain,
                 fail_open: self.fail_open,
+                public_url: self.public_url,
             }),
         })
     }
@@ -192,7 +278,7 @@ impl<St: DedupStore> Receiver<St> {
     pub fn new(verifier: Verifier, store: St) -> Self {
         Self::builder(verifier, store)
             .build()
-            .expect("the defaults are valid")
+            .expect("the defaults are valid for every verifier")
     }
 
     /// Configures a receiver.
@@ -204,6 +290,7 @@ impl<St: DedupStore> Receiver<St> {
             lease: DEFAULT_LEASE,
             retain: None,
             fail_open: false,
+            public_url: PublicUrl::default(),
         }
     }
 
@@ -232,12 +319,29 @@ impl<St: DedupStore> Receiver<St> {
         self.inner.retain
     }
 
-    /// The store key of a verified delivery: `{namespace}:{dedup key}`.
-    pub fn store_key(&self, verified: &Verified<'_>) -> String {
-        format!("{}:{}", self.inner.namespace, verified.dedup_key())
+    /// How the public URL is found.
+    pub fn public_url(&self) -> &PublicUrl {
+        &self.inner.public_url
     }
 
-    /// Verifies the request and claims its dedup key.
+    /// The store key of a verified delivery: `{namespace}:{dedup key}`, at most
+    /// [`MAX_NAMESPACE`] + [`MAX_STORED_ID`] + 12 bytes of visible ASCII: an event id that is
+    /// longer or has other characters is stored as `idsha256:<hex of its SHA-256>`.
+    pub fn store_key(&self, verified: &Verified<'_>) -> String {
+        let namespace = &self.inner.namespace;
+        match verified.dedup_key() {
+            DedupKey::EventId(id)
+                if id.len() > MAX_STORED_ID || !id.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
+                let digest = sha2::Sha256::digest(id.as_bytes());
+                format!("{namespace}:idsha256:{}", hex::encode(digest))
+            }
+            key => format!("{namespace}:{key}"),
+        }
+    }
+
+    /// Verifies a `POST` with these headers and body and claims its dedup key (for schemes
+    /// that do not sign the URL; see [`receive_request`](Self::receive_request)).
     ///
     /// A [`Delivery`] that is dropped without [`complete`](Delivery::complete) or
     /// [`release`](Delivery::release) is never counted as processed: when its lease runs out, the
@@ -247,8 +351,16 @@ impl<St: DedupStore> Receiver<St> {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Outcome<St>, ReceiveError> {
+        self.receive_request(&Request::new(headers, body)).await
+    }
+
+    /// Verifies a request (method, public URL, headers, body) and claims its dedup key.
+    pub async fn receive_request(
+        &self,
+        request: &Request<'_>,
+    ) -> Result<Outcome<St>, ReceiveError> {
         // Owned first: a body event id (Stripe, Slack) is then read once, not again for the key.
-        let verified = self.inner.verifier.verify(headers, body)?.into_owned();
+        let verified = self.inner.verifier.verify_request(request)?.into_owned();
         let key = self.store_key(&verified);
         let claim = match self.inner.store.claim(&key, self.inner.lease).await {
             Ok(claim) => claim,
@@ -328,7 +440,7 @@ impl<St> fmt::Debug for Delivery<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Delivery")
             .field("key", &self.key)
-            .field("token", &self.token)
+            .field("token", &self.token.map(|_| "[redacted]"))
             .field("verified", &self.verified)
             .finish()
     }

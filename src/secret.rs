@@ -1,10 +1,12 @@
-//! Secrets: a redacting, zeroizing newtype and the formats providers show them in.
+//! Keys: shared secrets and public keys, redacted and (secrets) zeroized, and the formats
+//! providers show them in.
 
 use std::fmt;
 
 use base64::Engine as _;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::encoding::BASE64_LENIENT;
 use crate::error::ConfigError;
 
 /// A shared signing secret.
@@ -14,7 +16,7 @@ use crate::error::ConfigError;
 /// error message or a panic by accident.
 ///
 /// Most users never build one: [`VerifierBuilder::secret`](crate::VerifierBuilder::secret) takes
-/// the secret as the provider shows it and parses it with the scheme's [`SecretFormat`].
+/// the secret as the provider shows it and parses it with the scheme's [`KeyFormat`].
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Secret(Vec<u8>);
 
@@ -28,37 +30,21 @@ impl Secret {
         Ok(Self(bytes))
     }
 
-    /// Parses a secret as a provider shows it, according to `format`.
+    /// Parses a shared secret as a provider shows it, according to `format`.
     ///
     /// ```
-    /// use webhook_receiver::{Secret, SecretFormat};
+    /// use webhook_receiver::{KeyFormat, Secret};
     ///
     /// // Standard Webhooks / Svix: `whsec_` + base64, decoded.
-    /// assert!(Secret::parse(SecretFormat::Whsec, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
-    /// assert!(Secret::parse(SecretFormat::Whsec, "whsec_!!not base64!!").is_err());
-    /// assert!(Secret::parse(SecretFormat::Raw, "").is_err());
+    /// assert!(Secret::parse(KeyFormat::Whsec, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+    /// assert!(Secret::parse(KeyFormat::Whsec, "whsec_!!not base64!!").is_err());
+    /// assert!(Secret::parse(KeyFormat::Raw, "").is_err());
     /// ```
-    pub fn parse(format: SecretFormat, text: &str) -> Result<Self, ConfigError> {
-        let invalid = |reason| ConfigError::InvalidSecret {
-            label: None,
-            reason,
-        };
-        let bytes = match format {
-            SecretFormat::Raw => text.as_bytes().to_vec(),
-            SecretFormat::Base64 => {
-                decode_base64(text.trim()).ok_or(invalid("not valid base64"))?
-            }
-            SecretFormat::Whsec => {
-                let text = text.trim();
-                let text = text.strip_prefix("whsec_").unwrap_or(text);
-                decode_base64(text).ok_or(invalid("not valid base64 after the `whsec_` prefix"))?
-            }
-            SecretFormat::Hex => hex::decode(text.trim()).map_err(|_| invalid("not valid hex"))?,
-        };
-        if bytes.is_empty() {
-            return Err(ConfigError::EmptySecret { label: None });
+    pub fn parse(format: KeyFormat, text: &str) -> Result<Self, ConfigError> {
+        match Key::parse(format, text)? {
+            Key::Secret(secret) => Ok(secret),
+            Key::Public(_) => Err(invalid("a public key, not a shared secret")),
         }
-        Ok(Self(bytes))
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
@@ -72,27 +58,220 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Decodes standard-alphabet base64, padded or not.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    crate::encoding::BASE64_LENIENT.decode(text).ok()
+/// A provider's public key, which verifies its signatures (Ed25519 or ECDSA P-256).
+///
+/// Not secret, but printed as redacted all the same (`PublicKey(ed25519, [redacted])`), like
+/// secrets, so configuration dumps stay uniform.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey(pub(crate) PublicKeyInner);
+
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum PublicKeyInner {
+    Ed25519(ed25519_dalek::VerifyingKey),
+    P256(p256::ecdsa::VerifyingKey),
 }
 
-/// How a provider shows its secret, and so how to turn that text into key bytes.
+impl PublicKey {
+    /// An Ed25519 public key from its 32 bytes. Refuses encodings that are not a curve point and
+    /// weak (small-order) keys, under which forgeries are trivial.
+    pub fn ed25519(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let bytes: &[u8; 32] = bytes
+            .try_into()
+            .map_err(|_| invalid("an Ed25519 public key is 32 bytes"))?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
+            .map_err(|_| invalid("not an Ed25519 public key"))?;
+        if key.is_weak() {
+            return Err(invalid("a weak (small-order) Ed25519 public key"));
+        }
+        Ok(Self(PublicKeyInner::Ed25519(key)))
+    }
+
+    /// An ECDSA P-256 public key from its DER `SubjectPublicKeyInfo`, or SEC1 point bytes.
+    pub fn p256(der_or_sec1: &[u8]) -> Result<Self, ConfigError> {
+        use p256::pkcs8::DecodePublicKey as _;
+        p256::ecdsa::VerifyingKey::from_public_key_der(der_or_sec1)
+            .or_else(|_| p256::ecdsa::VerifyingKey::from_sec1_bytes(der_or_sec1))
+            .map(|k| Self(PublicKeyInner::P256(k)))
+            .map_err(|_| invalid("not a P-256 public key (DER SubjectPublicKeyInfo or SEC1)"))
+    }
+
+    /// The algorithm this key verifies.
+    pub fn algorithm(&self) -> crate::Algorithm {
+        match self.0 {
+            PublicKeyInner::Ed25519(_) => crate::Algorithm::Ed25519,
+            PublicKeyInner::P256(_) => crate::Algorithm::EcdsaP256Sha256,
+        }
+    }
+
+    /// Bytes that identify the key (the Ed25519 point, or the SEC1 compressed P-256 point).
+    pub(crate) fn identity(&self) -> Vec<u8> {
+        match &self.0 {
+            PublicKeyInner::Ed25519(k) => k.as_bytes().to_vec(),
+            PublicKeyInner::P256(k) => k.to_sec1_bytes().to_vec(),
+        }
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.0 {
+            PublicKeyInner::Ed25519(_) => "ed25519",
+            PublicKeyInner::P256(_) => "p256",
+        };
+        write!(f, "PublicKey({kind}, [redacted])")
+    }
+}
+
+/// A verification key: a shared secret or a public key.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Key {
+    /// A shared secret (HMAC schemes, plain tokens).
+    Secret(Secret),
+    /// A public key (Ed25519, ECDSA P-256).
+    Public(PublicKey),
+}
+
+impl From<Secret> for Key {
+    fn from(secret: Secret) -> Self {
+        Self::Secret(secret)
+    }
+}
+
+impl From<PublicKey> for Key {
+    fn from(key: PublicKey) -> Self {
+        Self::Public(key)
+    }
+}
+
+impl Key {
+    /// Parses a key as a provider shows it, according to `format`.
+    ///
+    /// ```
+    /// use webhook_receiver::{Key, KeyFormat};
+    ///
+    /// // A Standard Webhooks keyring may hold `whsec_` secrets and `whpk_` public keys.
+    /// assert!(matches!(Key::parse(KeyFormat::Whsec, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?, Key::Secret(_)));
+    /// assert!(matches!(
+    ///     Key::parse(KeyFormat::Whsec, "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=")?,
+    ///     Key::Public(_)
+    /// ));
+    /// # Ok::<(), webhook_receiver::ConfigError>(())
+    /// ```
+    pub fn parse(format: KeyFormat, text: &str) -> Result<Self, ConfigError> {
+        let secret = |bytes: Vec<u8>| Secret::from_bytes(bytes).map(Key::Secret);
+        let trimmed = text.trim();
+        match format {
+            KeyFormat::Raw => secret(text.as_bytes().to_vec()),
+            KeyFormat::Base64 => secret(decode_base64(trimmed).ok_or(invalid("not valid base64"))?),
+            KeyFormat::Hex => secret(hex::decode(trimmed).map_err(|_| invalid("not valid hex"))?),
+            KeyFormat::Whsec => {
+                if let Some(public) = trimmed.strip_prefix("whpk_") {
+                    let bytes = decode_base64(public)
+                        .ok_or(invalid("not valid base64 after the `whpk_` prefix"))?;
+                    return PublicKey::ed25519(&bytes).map(Key::Public);
+                }
+                let encoded = trimmed.strip_prefix("whsec_").unwrap_or(trimmed);
+                secret(
+                    decode_base64(encoded)
+                        .ok_or(invalid("not valid base64 after the `whsec_` prefix"))?,
+                )
+            }
+            KeyFormat::WhsecOrRaw => match trimmed.strip_prefix("whsec_") {
+                Some(encoded) => secret(
+                    decode_base64(encoded)
+                        .ok_or(invalid("not valid base64 after the `whsec_` prefix"))?,
+                ),
+                None => secret(text.as_bytes().to_vec()),
+            },
+            KeyFormat::Ed25519Hex => {
+                let bytes = hex::decode(trimmed).map_err(|_| invalid("not valid hex"))?;
+                PublicKey::ed25519(&bytes).map(Key::Public)
+            }
+            KeyFormat::Ed25519Base64 => {
+                let bytes = decode_base64(trimmed).ok_or(invalid("not valid base64"))?;
+                PublicKey::ed25519(&bytes).map(Key::Public)
+            }
+            KeyFormat::P256 => {
+                if trimmed.starts_with("-----BEGIN") {
+                    use p256::pkcs8::DecodePublicKey as _;
+                    return p256::ecdsa::VerifyingKey::from_public_key_pem(trimmed)
+                        .map(|k| Key::Public(PublicKey(PublicKeyInner::P256(k))))
+                        .map_err(|_| invalid("not a PEM P-256 public key"));
+                }
+                let compact: String = trimmed.split_ascii_whitespace().collect();
+                let bytes = decode_base64(&compact).ok_or(invalid("not valid base64"))?;
+                PublicKey::p256(&bytes).map(Key::Public)
+            }
+        }
+    }
+
+    /// Bytes that identify this key, for the default dedup namespace: never the secret itself.
+    pub(crate) fn fingerprint(&self) -> [u8; 8] {
+        use hmac::{Hmac, KeyInit, Mac};
+        use sha2::Digest;
+        let digest: [u8; 32] = match self {
+            // A keyed digest: one HMAC per guess, the same as a captured signed request gives.
+            Key::Secret(s) => {
+                let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(s.as_bytes())
+                    .expect("HMAC takes keys of any length");
+                mac.update(b"webhook-receiver namespace v1");
+                mac.finalize().into_bytes().into()
+            }
+            Key::Public(p) => {
+                let mut h = sha2::Sha256::new();
+                h.update(b"webhook-receiver namespace v1");
+                h.update(p.identity());
+                h.finalize().into()
+            }
+        };
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&digest[..8]);
+        out
+    }
+}
+
+fn invalid(reason: &'static str) -> ConfigError {
+    ConfigError::InvalidSecret {
+        label: None,
+        reason,
+    }
+}
+
+/// Decodes standard-alphabet base64, padded or not.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    BASE64_LENIENT.decode(text).ok()
+}
+
+/// How a provider shows its key, and so how to turn that text into key bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum SecretFormat {
+pub enum KeyFormat {
     /// The UTF-8 bytes of the text, used verbatim (GitHub, Slack, Shopify, **Stripe** — whose
     /// `whsec_…` secret is *not* decoded).
     Raw,
     /// Standard Webhooks / Svix: `whsec_` followed by base64; the prefix is optional and the
-    /// remainder is base64-decoded (padded or unpadded).
+    /// remainder is base64-decoded (padded or unpadded). A `whpk_` + base64 value is an Ed25519
+    /// public key (Standard Webhooks `v1a`).
     Whsec,
+    /// `whsec_` + base64, decoded; without the prefix the text is used verbatim (OpenAI).
+    WhsecOrRaw,
     /// Standard-alphabet base64 (padded or unpadded), decoded.
     Base64,
     /// Hexadecimal, decoded.
     Hex,
+    /// An Ed25519 public key as 64 hex characters (Discord).
+    Ed25519Hex,
+    /// An Ed25519 public key as base64 of its 32 bytes (Telnyx).
+    Ed25519Base64,
+    /// An ECDSA P-256 public key: base64 of the DER `SubjectPublicKeyInfo` (SendGrid shows it so),
+    /// or PEM.
+    P256,
 }
+
+/// Former name of [`KeyFormat`].
+pub type SecretFormat = KeyFormat;
 
 #[cfg(test)]
 mod tests {
@@ -100,48 +279,101 @@ mod tests {
 
     #[test]
     fn debug_is_redacted() {
-        let s = Secret::parse(SecretFormat::Raw, "hunter2-very-secret").unwrap();
-        let shown = format!("{s:?} {s:#?}");
+        let s = Secret::parse(KeyFormat::Raw, "hunter2-very-secret").unwrap();
+        let shown = format!("{s:?} {s:#?} {:?}", Key::Secret(s.clone()));
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("redacted"));
+        let pk = Key::parse(
+            KeyFormat::Whsec,
+            "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=",
+        )
+        .unwrap();
+        assert_eq!(format!("{pk:?}"), "Public(PublicKey(ed25519, [redacted]))");
     }
 
     #[test]
     fn whsec_prefix_is_optional_and_padding_lenient() {
-        let a = Secret::parse(
-            SecretFormat::Whsec,
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        )
-        .unwrap();
-        let b = Secret::parse(SecretFormat::Whsec, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let a = Secret::parse(KeyFormat::Whsec, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let b = Secret::parse(KeyFormat::Whsec, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(a.as_bytes(), b.as_bytes());
         assert_eq!(a.as_bytes().len(), 24);
         // 2 bytes -> "AAE=" padded, "AAE" unpadded.
-        let p = Secret::parse(SecretFormat::Whsec, "whsec_AAE=").unwrap();
-        let u = Secret::parse(SecretFormat::Whsec, "whsec_AAE").unwrap();
+        let p = Secret::parse(KeyFormat::Whsec, "whsec_AAE=").unwrap();
+        let u = Secret::parse(KeyFormat::Whsec, "whsec_AAE").unwrap();
         assert_eq!(p.as_bytes(), u.as_bytes());
+    }
+
+    #[test]
+    fn whsec_or_raw_decodes_only_with_the_prefix() {
+        let raw = Secret::parse(KeyFormat::WhsecOrRaw, "plain-secret").unwrap();
+        assert_eq!(raw.as_bytes(), b"plain-secret");
+        let decoded = Secret::parse(KeyFormat::WhsecOrRaw, "whsec_AAE=").unwrap();
+        assert_eq!(decoded.as_bytes(), [0, 1]);
     }
 
     #[test]
     fn empty_and_garbage_are_config_errors() {
         assert!(matches!(
-            Secret::parse(SecretFormat::Raw, ""),
+            Secret::parse(KeyFormat::Raw, ""),
             Err(ConfigError::EmptySecret { .. })
         ));
         assert!(matches!(
-            Secret::parse(SecretFormat::Whsec, "whsec_"),
+            Secret::parse(KeyFormat::Whsec, "whsec_"),
             Err(ConfigError::EmptySecret { .. })
         ));
-        let err = Secret::parse(SecretFormat::Whsec, "whsec_s3cr3t!!value").unwrap_err();
+        let err = Secret::parse(KeyFormat::Whsec, "whsec_s3cr3t!!value").unwrap_err();
         assert!(matches!(err, ConfigError::InvalidSecret { .. }));
         assert!(!err.to_string().contains("s3cr3t"));
-        assert!(Secret::parse(SecretFormat::Hex, "zz").is_err());
+        assert!(Secret::parse(KeyFormat::Hex, "zz").is_err());
         assert!(Secret::from_bytes(Vec::new()).is_err());
+        for (format, text) in [
+            (KeyFormat::Ed25519Hex, "00"),
+            (KeyFormat::Ed25519Hex, &"0".repeat(64)), // the identity point: weak
+            (KeyFormat::Ed25519Base64, "!!"),
+            (KeyFormat::P256, "AAAA"),
+            (
+                KeyFormat::P256,
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+            ),
+            (KeyFormat::Whsec, "whpk_AAAA"),
+        ] {
+            assert!(
+                matches!(
+                    Key::parse(format, text),
+                    Err(ConfigError::InvalidSecret { .. })
+                ),
+                "{format:?} {text:?}"
+            );
+        }
+        assert!(
+            Secret::parse(
+                KeyFormat::Whsec,
+                "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4="
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn stripe_style_secret_is_raw() {
-        let s = Secret::parse(SecretFormat::Raw, "whsec_test_secret").unwrap();
+        let s = Secret::parse(KeyFormat::Raw, "whsec_test_secret").unwrap();
         assert_eq!(s.as_bytes(), b"whsec_test_secret");
+    }
+
+    #[test]
+    fn fingerprints_separate_keys_and_hide_them() {
+        let a = Key::parse(KeyFormat::Raw, "secret-a")
+            .unwrap()
+            .fingerprint();
+        let b = Key::parse(KeyFormat::Raw, "secret-b")
+            .unwrap()
+            .fingerprint();
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            Key::parse(KeyFormat::Raw, "secret-a")
+                .unwrap()
+                .fingerprint()
+        );
     }
 }

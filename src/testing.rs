@@ -4,12 +4,31 @@
 use std::fmt;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use http::HeaderMap;
+use sha2::Digest as _;
 
-use crate::encoding::Algorithm;
+use crate::encoding::{Algorithm, BASE64_LENIENT, Encoding, KeyedMacs};
 use crate::error::ConfigError;
-use crate::providers::{Parsed, Scheme, Timestamp};
-use crate::verify::Verifier;
+use crate::providers::{Draft, FeedContent, Scheme, SignContent, SignedRequest};
+use crate::secret::{Key, KeyFormat};
+
+/// A key that signs: a shared secret, or an Ed25519 or ECDSA P-256 private key.
+#[derive(Clone)]
+enum SigningKey {
+    Secret { macs: Box<KeyedMacs>, raw: Vec<u8> },
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+    P256(Box<p256::ecdsa::SigningKey>),
+}
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        if let Self::Secret { raw, .. } = self {
+            raw.zeroize();
+        }
+    }
+}
 
 /// Signs requests exactly as a provider does, for tests of your own endpoints.
 ///
@@ -23,33 +42,193 @@ use crate::verify::Verifier;
 /// assert!(headers["stripe-signature"].to_str()?.starts_with("t=1767225600,v1="));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Schemes that verify with a public key sign with the matching private key; [`Signer::generate`]
+/// makes a key pair and gives the public key as the provider shows it:
+///
+/// ```
+/// use webhook_receiver::{Verifier, providers::StandardWebhooks, testing::Signer};
+///
+/// let (signer, public_key) = Signer::generate(StandardWebhooks::new())?;
+/// assert!(public_key.starts_with("whpk_"));
+/// let verifier = Verifier::builder(StandardWebhooks::new()).public_key(&public_key).build()?;
+/// let headers = signer.sign(b"{}")?;
+/// assert!(headers["webhook-signature"].to_str()?.starts_with("v1a,"));
+/// assert!(verifier.verify(&headers, b"{}").is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Signer {
-    verifier: Arc<Verifier>,
+    scheme: Arc<dyn Scheme>,
+    key: Arc<SigningKey>,
     id: Option<String>,
-    timestamp: Option<i64>,
+    timestamp_millis: Option<i64>,
     algorithm: Option<Algorithm>,
+    method: String,
+    url: Option<String>,
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer")
-            .field("scheme", &self.verifier.scheme())
+            .field("scheme", &self.scheme)
+            .field("key", &"[redacted]")
             .field("id", &self.id)
-            .field("timestamp", &self.timestamp)
+            .field("timestamp_millis", &self.timestamp_millis)
+            .field("method", &self.method)
+            .field("url", &self.url)
             .finish_non_exhaustive()
     }
 }
 
+fn invalid_key(reason: &'static str) -> ConfigError {
+    ConfigError::InvalidSecret {
+        label: None,
+        reason,
+    }
+}
+
+/// Parses a private key for a scheme that verifies with public keys: `whsk_` + base64 (Svix's
+/// layout: 32-byte seed, then the public key), or the 32-byte Ed25519 seed in hex or base64;
+/// for P-256, PKCS#8 (PEM, or base64 DER) or the 32-byte scalar in hex.
+fn parse_private(algorithm: Algorithm, text: &str) -> Result<SigningKey, ConfigError> {
+    let text = text.trim();
+    let decode = |t: &str| {
+        hex::decode(t)
+            .ok()
+            .or_else(|| BASE64_LENIENT.decode(t).ok())
+    };
+    match algorithm {
+        Algorithm::Ed25519 => {
+            let bytes = match text.strip_prefix("whsk_") {
+                Some(b64) => BASE64_LENIENT
+                    .decode(b64)
+                    .map_err(|_| invalid_key("not valid base64 after the `whsk_` prefix"))?,
+                None => decode(text).ok_or(invalid_key("not a hex or base64 Ed25519 seed"))?,
+            };
+            let seed: [u8; 32] = bytes
+                .get(..32)
+                .filter(|_| bytes.len() == 32 || bytes.len() == 64)
+                .and_then(|s| s.try_into().ok())
+                .ok_or(invalid_key("an Ed25519 private key is a 32-byte seed"))?;
+            Ok(SigningKey::Ed25519(Box::new(
+                ed25519_dalek::SigningKey::from_bytes(&seed),
+            )))
+        }
+        Algorithm::EcdsaP256Sha256 => {
+            use p256::pkcs8::DecodePrivateKey as _;
+            let key = if text.starts_with("-----BEGIN") {
+                p256::ecdsa::SigningKey::from_pkcs8_pem(text)
+                    .map_err(|_| invalid_key("not a PEM PKCS#8 P-256 private key"))?
+            } else {
+                let bytes = decode(text).ok_or(invalid_key("not hex or base64"))?;
+                p256::ecdsa::SigningKey::from_pkcs8_der(&bytes)
+                    .or_else(|_| p256::ecdsa::SigningKey::from_slice(&bytes))
+                    .map_err(|_| invalid_key("not a P-256 private key"))?
+            };
+            Ok(SigningKey::P256(Box::new(key)))
+        }
+        _ => Err(invalid_key("this scheme signs with a shared secret")),
+    }
+}
+
 impl Signer {
-    /// A signer for `scheme` with `secret`, written as the provider shows it.
-    pub fn new(scheme: impl Scheme, secret: &str) -> Result<Self, ConfigError> {
-        Ok(Self {
-            verifier: Arc::new(Verifier::builder(scheme).secret(secret).build()?),
+    /// A signer for `scheme` with `key`: the shared secret as the provider shows it, or, for
+    /// schemes that verify with a public key, the private key (see [`Signer::generate`]).
+    pub fn new(scheme: impl Scheme, key: &str) -> Result<Self, ConfigError> {
+        let algorithms = scheme.algorithms();
+        let symmetric = algorithms
+            .iter()
+            .any(|a| a.is_hmac() || *a == Algorithm::Token);
+        let public = algorithms.iter().copied().find(|a| a.is_public_key());
+        let signing = match (symmetric, public) {
+            // A scheme with both kinds (Standard Webhooks): `whsk_` names the private key.
+            (true, Some(p)) if key.trim().starts_with("whsk_") => parse_private(p, key)?,
+            (true, _) => match scheme.parse_key(key)? {
+                Key::Secret(secret) => SigningKey::Secret {
+                    macs: Box::new(KeyedMacs::new(algorithms, secret.as_bytes())),
+                    raw: secret.as_bytes().to_vec(),
+                },
+                Key::Public(_) => {
+                    return Err(invalid_key(
+                        "a public key verifies; signing needs the private key",
+                    ));
+                }
+            },
+            (false, Some(p)) => parse_private(p, key)?,
+            (false, None) => return Err(ConfigError::invalid("scheme", "declares no algorithm")),
+        };
+        Ok(Self::with_key(scheme, signing))
+    }
+
+    /// A signer with a fresh key pair, for a scheme that verifies with a public key; returns the
+    /// public key as the provider shows it, ready for
+    /// [`VerifierBuilder::public_key`](crate::VerifierBuilder::public_key).
+    pub fn generate(scheme: impl Scheme) -> Result<(Self, String), ConfigError> {
+        let algorithm = scheme
+            .algorithms()
+            .iter()
+            .copied()
+            .find(|a| a.is_public_key())
+            .ok_or_else(|| ConfigError::invalid("scheme", "signs with a shared secret"))?;
+        let key = loop {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed)
+                .map_err(|_| ConfigError::invalid("random", "the OS random source failed"))?;
+            match algorithm {
+                Algorithm::Ed25519 => {
+                    break SigningKey::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(
+                        &seed,
+                    )));
+                }
+                // A random 32-byte string is a valid scalar with overwhelming probability.
+                _ => {
+                    if let Ok(key) = p256::ecdsa::SigningKey::from_slice(&seed) {
+                        break SigningKey::P256(Box::new(key));
+                    }
+                }
+            }
+        };
+        let signer = Self::with_key(scheme, key);
+        let public = signer
+            .public_key()
+            .expect("a generated key pair has a public key");
+        Ok((signer, public))
+    }
+
+    fn with_key(scheme: impl Scheme, key: SigningKey) -> Self {
+        Self {
+            scheme: Arc::new(scheme),
+            key: Arc::new(key),
             id: None,
-            timestamp: None,
+            timestamp_millis: None,
             algorithm: None,
-        })
+            method: "POST".to_owned(),
+            url: None,
+        }
+    }
+
+    /// The public key matching this signer's private key, in the format the scheme parses
+    /// (`whpk_…` for Standard Webhooks, hex for Discord, base64 DER for SendGrid); `None` for a
+    /// shared secret.
+    pub fn public_key(&self) -> Option<String> {
+        use p256::pkcs8::EncodePublicKey as _;
+        match &*self.key {
+            SigningKey::Secret { .. } => None,
+            SigningKey::Ed25519(k) => {
+                let bytes = k.verifying_key().to_bytes();
+                Some(match self.scheme.key_format() {
+                    KeyFormat::Whsec => format!("whpk_{}", BASE64_LENIENT.encode(bytes)),
+                    KeyFormat::Ed25519Base64 | KeyFormat::Base64 => BASE64_LENIENT.encode(bytes),
+                    _ => hex::encode(bytes),
+                })
+            }
+            SigningKey::P256(k) => k
+                .verifying_key()
+                .to_public_key_der()
+                .ok()
+                .map(|der| BASE64_LENIENT.encode(der.as_bytes())),
+        }
     }
 
     /// The event id to sign, for schemes that sign one. Default: a random `msg_…` per request.
@@ -59,46 +238,136 @@ impl Signer {
         self
     }
 
-    /// The Unix timestamp to sign. Default: the current time at each [`sign`](Signer::sign).
+    /// The Unix timestamp (seconds) to sign. Default: the current time at each
+    /// [`sign`](Signer::sign).
     #[must_use]
     pub fn timestamp(mut self, unix_seconds: i64) -> Self {
-        self.timestamp = Some(unix_seconds);
+        self.timestamp_millis = Some(unix_seconds.saturating_mul(1000));
+        self
+    }
+
+    /// The timestamp to sign, in milliseconds, for schemes whose timestamps have them.
+    #[must_use]
+    pub fn timestamp_millis(mut self, unix_millis: i64) -> Self {
+        self.timestamp_millis = Some(unix_millis);
         self
     }
 
     /// The algorithm, for schemes that accept several (GitHub's legacy SHA-1). Default: the
-    /// scheme's first.
+    /// scheme's first one this signer's key can sign with.
     #[must_use]
     pub fn algorithm(mut self, algorithm: Algorithm) -> Self {
         self.algorithm = Some(algorithm);
         self
     }
 
-    /// The headers a sender would attach to `body`.
+    /// The HTTP method, for schemes that sign it. Default: `POST`.
+    #[must_use]
+    pub fn method(mut self, method: impl Into<String>) -> Self {
+        self.method = method.into();
+        self
+    }
+
+    /// The URL the request is sent to, for schemes that sign it (Twilio, Square).
+    #[must_use]
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The headers a sender would attach to `body`. For schemes that sign inside the body
+    /// (Mailgun), use [`sign_request`](Signer::sign_request).
     pub fn sign(&self, body: &[u8]) -> Result<HeaderMap, ConfigError> {
-        let scheme = self.verifier.scheme();
-        let algorithm = self
-            .algorithm
-            .or_else(|| scheme.algorithms().first().copied())
-            .ok_or_else(|| ConfigError::invalid("scheme", "declares no algorithm"))?;
-        let unix = self
-            .timestamp
-            .unwrap_or_else(|| self.verifier.clock().now().unix_timestamp());
-        let text = unix.to_string();
+        self.sign_request(body).map(|signed| signed.headers)
+    }
+
+    /// The headers and body a sender would send for `body`.
+    pub fn sign_request(&self, body: &[u8]) -> Result<SignedRequest, ConfigError> {
+        let scheme = &*self.scheme;
+        let algorithm = match self.algorithm {
+            Some(a) => a,
+            None => scheme
+                .algorithms()
+                .iter()
+                .copied()
+                .find(|a| self.key.can_sign(*a))
+                .ok_or_else(|| {
+                    ConfigError::invalid("algorithm", "the key cannot sign for this scheme")
+                })?,
+        };
+        let timestamp_millis = self.timestamp_millis.unwrap_or_else(|| {
+            let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+            i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+        });
         let id = match &self.id {
             Some(id) => id.clone(),
             None => random_id(),
         };
-        let parsed = Parsed::new(algorithm)
-            .with_id(&id)
-            .with_timestamp(Timestamp::new(unix, &text));
-        let signature = self
-            .verifier
-            .sign_parsed(&parsed, body)
-            .ok_or_else(|| ConfigError::invalid("algorithm", "not supported by this scheme"))?;
-        let mut headers = HeaderMap::new();
-        scheme.write_headers(&parsed, &signature, &mut headers)?;
-        Ok(headers)
+        let draft = Draft {
+            method: &self.method,
+            url: self.url.as_deref(),
+            id: &id,
+            timestamp_millis,
+            body,
+            algorithm,
+        };
+        let mut out = SignedRequest::default();
+        let mut signer = KeySigner {
+            key: &self.key,
+            encoding: scheme.encoding(),
+        };
+        scheme.sign(&draft, &mut signer, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl SigningKey {
+    fn can_sign(&self, algorithm: Algorithm) -> bool {
+        match self {
+            Self::Secret { .. } => algorithm.is_hmac() || algorithm == Algorithm::Token,
+            Self::Ed25519(_) => algorithm == Algorithm::Ed25519,
+            Self::P256(_) => algorithm == Algorithm::EcdsaP256Sha256,
+        }
+    }
+}
+
+struct KeySigner<'a> {
+    key: &'a SigningKey,
+    encoding: Encoding,
+}
+
+impl SignContent for KeySigner<'_> {
+    fn sign(
+        &mut self,
+        algorithm: Algorithm,
+        content: &mut FeedContent<'_>,
+    ) -> Result<String, ConfigError> {
+        let unsupported = || ConfigError::invalid("algorithm", "the key cannot sign with it");
+        match self.key {
+            SigningKey::Secret { raw, .. } if algorithm == Algorithm::Token => {
+                String::from_utf8(raw.clone()).map_err(|_| invalid_key("a token is text"))
+            }
+            SigningKey::Secret { macs, .. } => macs
+                .compute(algorithm, |feed| content(feed))
+                .map(|tag| self.encoding.encode(tag.as_slice()))
+                .ok_or_else(unsupported),
+            SigningKey::Ed25519(key) if algorithm == Algorithm::Ed25519 => {
+                use ed25519_dalek::Signer as _;
+                let mut message = Vec::new();
+                content(&mut |piece| message.extend_from_slice(piece));
+                Ok(self.encoding.encode(&key.sign(&message).to_bytes()))
+            }
+            SigningKey::P256(key) if algorithm == Algorithm::EcdsaP256Sha256 => {
+                use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+                let mut hash = sha2::Sha256::new();
+                content(&mut |piece| hash.update(piece));
+                let signature: p256::ecdsa::Signature = key
+                    .sign_prehash(&hash.finalize())
+                    .map_err(|_| unsupported())?;
+                Ok(self.encoding.encode(signature.to_der().as_bytes()))
+            }
+            _ => Err(unsupported()),
+        }
     }
 }
 

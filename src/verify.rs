@@ -1,4 +1,5 @@
-//! The verifier: body limit, tolerance window, MAC per secret, constant-time comparison.
+//! The verifier: body limit, tolerance window, one signature check per key, constant-time
+//! comparison.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -6,23 +7,44 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
+use sha2::Digest as _;
+use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, SystemClock};
-use crate::encoding::{KeyedMacs, MAX_TAG, Tag};
+use crate::encoding::{Algorithm, KeyedMacs, MAX_SIG, decode_signature};
 use crate::error::{ConfigError, VerifyError};
-use crate::providers::{EventIdSource, MAX_SIGNATURES, Parsed, Scheme};
-use crate::secret::Secret;
+use crate::providers::{
+    EventIdSource, JsonLeaf, MAX_SIGNATURES, Parsed, Request, Scheme, json_path,
+};
+use crate::secret::{Key, PublicKeyInner};
 
-/// Default tolerance for timestamps in the past and in the future: 5 minutes each.
+/// Default tolerance for timestamps in the past and in the future: 5 minutes each (schemes may
+/// document another, see [`Scheme::default_tolerance`]).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// Default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// The longest tolerance either way: one year.
+pub const MAX_TOLERANCE: Duration = Duration::from_secs(365 * 24 * 3600);
+/// The largest body limit: 1 GiB (adapters buffer the body in memory).
+pub const MAX_BODY_LIMIT: usize = 1 << 30;
 
-/// One configured secret: its label and its pre-keyed MAC state per algorithm.
-struct Key {
+/// One configured key: its label and what verifies with it.
+struct KeyEntry {
     label: Option<Box<str>>,
-    macs: KeyedMacs,
+    material: Material,
+}
+
+// Keys live in a boxed slice, one entry per configured key: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Material {
+    /// Pre-keyed HMAC states, and the SHA-256 of the secret for plain-token comparison.
+    Secret {
+        macs: KeyedMacs,
+        token: Option<[u8; 32]>,
+    },
+    Ed25519(ed25519_dalek::VerifyingKey),
+    P256(p256::ecdsa::VerifyingKey),
 }
 
 /// Decides whether a request is authentic and fresh.
@@ -47,7 +69,8 @@ struct Key {
 /// ```
 pub struct Verifier {
     scheme: Box<dyn Scheme>,
-    keys: Box<[Key]>,
+    keys: Box<[KeyEntry]>,
+    fingerprint: [u8; 8],
     tolerance_past: Duration,
     tolerance_future: Duration,
     body_limit: usize,
@@ -60,7 +83,7 @@ impl fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("scheme", &self.scheme)
             .field(
-                "secrets",
+                "keys",
                 &format_args!("{} [redacted], labels {labels:?}", self.keys.len()),
             )
             .field("tolerance_past", &self.tolerance_past)
@@ -71,12 +94,13 @@ impl fmt::Debug for Verifier {
     }
 }
 
-/// Configures a [`Verifier`]. Every setter documents its default.
+/// Configures a [`Verifier`]. Every setter documents its default; settings are checked by
+/// [`build`](VerifierBuilder::build).
 pub struct VerifierBuilder {
     scheme: Box<dyn Scheme>,
-    secrets: Vec<(Option<String>, Result<Secret, ConfigError>)>,
-    tolerance_past: Duration,
-    tolerance_future: Duration,
+    keys: Vec<(Option<String>, Result<Key, ConfigError>)>,
+    tolerance_past: Option<Duration>,
+    tolerance_future: Option<Duration>,
     body_limit: usize,
     clock: Arc<dyn Clock>,
 }
@@ -85,63 +109,77 @@ impl fmt::Debug for VerifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifierBuilder")
             .field("scheme", &self.scheme)
-            .field(
-                "secrets",
-                &format_args!("{} [redacted]", self.secrets.len()),
-            )
+            .field("keys", &format_args!("{} [redacted]", self.keys.len()))
             .finish_non_exhaustive()
     }
 }
 
 impl VerifierBuilder {
-    /// Adds a secret, written as the provider shows it (parsed with the scheme's
-    /// [`SecretFormat`](crate::SecretFormat)). Add several to rotate: every one is tried.
+    /// Adds a key — a shared secret, or a public key for schemes that sign with a private one —
+    /// written as the provider shows it (parsed by [`Scheme::parse_key`]). Add several to rotate:
+    /// every one is tried, in order.
     #[must_use]
     pub fn secret(mut self, secret: &str) -> Self {
-        let parsed = Secret::parse(self.scheme.secret_format(), secret);
-        self.secrets.push((None, parsed));
+        let parsed = self.scheme.parse_key(secret);
+        self.keys.push((None, parsed));
         self
     }
 
-    /// Adds a secret with a label (`"2026-11"`, `"previous"`); [`Verified::key_label`] reports
-    /// the label of the secret that matched, so operators see when an old one stops being used.
+    /// Adds a public key as the provider shows it; the same as [`secret`](Self::secret), named
+    /// for readability (Discord's application public key, SendGrid's verification key).
+    #[must_use]
+    pub fn public_key(self, key: &str) -> Self {
+        self.secret(key)
+    }
+
+    /// Adds a key with a label (`"2026-11"`, `"previous"`); [`Verified::key_label`] reports the
+    /// label of the key that matched, so operators see when an old one stops being used.
     #[must_use]
     pub fn labeled_secret(mut self, label: impl Into<String>, secret: &str) -> Self {
-        let parsed = Secret::parse(self.scheme.secret_format(), secret);
-        self.secrets.push((Some(label.into()), parsed));
+        let parsed = self.scheme.parse_key(secret);
+        self.keys.push((Some(label.into()), parsed));
+        self
+    }
+
+    /// Adds an already-parsed key, optionally labelled.
+    #[must_use]
+    pub fn key(mut self, label: Option<String>, key: impl Into<Key>) -> Self {
+        self.keys.push((label, Ok(key.into())));
         self
     }
 
     /// Adds an already-decoded secret, optionally labelled.
     #[must_use]
-    pub fn raw_secret(mut self, label: Option<String>, secret: Secret) -> Self {
-        self.secrets.push((label, Ok(secret)));
-        self
+    pub fn raw_secret(self, label: Option<String>, secret: crate::Secret) -> Self {
+        self.key(label, Key::Secret(secret))
     }
 
-    /// Sets both tolerances. Default: 5 minutes each.
+    /// Sets both tolerances. Default: the scheme's ([`Scheme::default_tolerance`]; 5 minutes
+    /// each way for most). At most [`MAX_TOLERANCE`].
     #[must_use]
     pub fn tolerance(self, tolerance: Duration) -> Self {
         self.tolerance_past(tolerance).tolerance_future(tolerance)
     }
 
-    /// How old a signed timestamp may be. Default: 5 minutes.
+    /// How old a signed timestamp may be. Default: the scheme's. At most [`MAX_TOLERANCE`].
     #[must_use]
     pub fn tolerance_past(mut self, tolerance: Duration) -> Self {
-        self.tolerance_past = tolerance;
+        self.tolerance_past = Some(tolerance);
         self
     }
 
-    /// How far in the future a signed timestamp may be (clock skew). Default: 5 minutes — also
-    /// for Stripe, whose SDKs do not check the future at all.
+    /// How far in the future a signed timestamp may be (clock skew). Default: the scheme's —
+    /// 5 minutes also for Stripe, whose SDKs do not check the future at all. At most
+    /// [`MAX_TOLERANCE`].
     #[must_use]
     pub fn tolerance_future(mut self, tolerance: Duration) -> Self {
-        self.tolerance_future = tolerance;
+        self.tolerance_future = Some(tolerance);
         self
     }
 
-    /// Largest accepted body in bytes. Default: 1 MiB ([`DEFAULT_BODY_LIMIT`]). GitHub caps its
-    /// payloads at 25 MB; raise the limit for large push events.
+    /// Largest accepted body in bytes. Default: 1 MiB ([`DEFAULT_BODY_LIMIT`]); from 1 byte to
+    /// [`MAX_BODY_LIMIT`]. GitHub caps its payloads at 25 MB; raise the limit for large push
+    /// events.
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -157,39 +195,103 @@ impl VerifierBuilder {
 
     /// Builds the verifier, computing each secret's keyed MAC state once.
     ///
-    /// Errors when no secret was given, a secret is empty or cannot be decoded (the error names
-    /// the label, never the value), or the body limit is zero.
+    /// Errors when no key was given, a key is empty or cannot be decoded (the error names the
+    /// label, never the value), a key does not fit the scheme's algorithms, or a setting is out
+    /// of range (the error names it).
     pub fn build(self) -> Result<Verifier, ConfigError> {
-        if self.secrets.is_empty() {
+        if self.keys.is_empty() {
             return Err(ConfigError::NoSecret);
         }
-        if self.body_limit == 0 {
+        if self.body_limit == 0 || self.body_limit > MAX_BODY_LIMIT {
             return Err(ConfigError::invalid(
                 "body_limit",
-                "must be at least 1 byte",
+                format!("must be from 1 byte to {MAX_BODY_LIMIT} bytes"),
             ));
+        }
+        let default = self.scheme.default_tolerance();
+        let tolerance_past = self.tolerance_past.unwrap_or(default.past);
+        let tolerance_future = self.tolerance_future.unwrap_or(default.future);
+        for (setting, value) in [
+            ("tolerance_past", tolerance_past),
+            ("tolerance_future", tolerance_future),
+        ] {
+            if value > MAX_TOLERANCE {
+                return Err(ConfigError::invalid(setting, "must be at most one year"));
+            }
         }
         let algorithms = self.scheme.algorithms();
         if algorithms.is_empty() {
             return Err(ConfigError::invalid("scheme", "declares no algorithm"));
         }
-        let mut keys = Vec::with_capacity(self.secrets.len());
-        for (label, secret) in self.secrets {
-            let secret = secret.map_err(|e| e.with_label(label.as_deref()))?;
-            let macs = KeyedMacs::new(algorithms, secret.as_bytes());
-            keys.push(Key {
+        let mut keys = Vec::with_capacity(self.keys.len());
+        let mut fingerprint = None;
+        for (label, key) in self.keys {
+            let key = key.map_err(|e| e.with_label(label.as_deref()))?;
+            let mismatch = |reason| ConfigError::InvalidSecret {
+                label: label.clone(),
+                reason,
+            };
+            let material = match &key {
+                Key::Secret(secret) => {
+                    if !algorithms
+                        .iter()
+                        .any(|a| a.is_hmac() || *a == Algorithm::Token)
+                    {
+                        return Err(mismatch(
+                            "a shared secret, but this scheme verifies with a public key",
+                        ));
+                    }
+                    let token = algorithms
+                        .contains(&Algorithm::Token)
+                        .then(|| sha2::Sha256::digest(secret.as_bytes()).into());
+                    Material::Secret {
+                        macs: KeyedMacs::new(algorithms, secret.as_bytes()),
+                        token,
+                    }
+                }
+                Key::Public(public) => {
+                    if !algorithms.contains(&public.algorithm()) {
+                        return Err(mismatch(
+                            "a public key of an algorithm this scheme does not use",
+                        ));
+                    }
+                    match &public.0 {
+                        PublicKeyInner::Ed25519(k) => Material::Ed25519(*k),
+                        PublicKeyInner::P256(k) => Material::P256(*k),
+                    }
+                }
+            };
+            fingerprint.get_or_insert_with(|| key.fingerprint());
+            keys.push(KeyEntry {
                 label: label.map(Into::into),
-                macs,
+                material,
             });
         }
         Ok(Verifier {
             scheme: self.scheme,
             keys: keys.into(),
-            tolerance_past: self.tolerance_past,
-            tolerance_future: self.tolerance_future,
+            fingerprint: fingerprint.unwrap_or_default(),
+            tolerance_past,
+            tolerance_future,
             body_limit: self.body_limit,
             clock: self.clock,
         })
+    }
+}
+
+/// A decoded signature candidate.
+#[derive(Clone, Copy)]
+struct Decoded<'p> {
+    algorithm: Algorithm,
+    bytes: [u8; MAX_SIG],
+    len: usize,
+    /// The candidate as sent (plain tokens are compared as text).
+    text: &'p str,
+}
+
+impl Decoded<'_> {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
@@ -198,9 +300,9 @@ impl Verifier {
     pub fn builder(scheme: impl Scheme) -> VerifierBuilder {
         VerifierBuilder {
             scheme: Box::new(scheme),
-            secrets: Vec::new(),
-            tolerance_past: DEFAULT_TOLERANCE,
-            tolerance_future: DEFAULT_TOLERANCE,
+            keys: Vec::new(),
+            tolerance_past: None,
+            tolerance_future: None,
             body_limit: DEFAULT_BODY_LIMIT,
             clock: Arc::new(SystemClock),
         }
@@ -231,112 +333,286 @@ impl Verifier {
         &self.clock
     }
 
-    /// Verifies a request against the clock's current time.
+    /// Whether the scheme signs a timestamp (so replays are refused by time).
+    pub fn has_timestamp(&self) -> bool {
+        self.scheme.has_timestamp()
+    }
+
+    /// A short identifier of the first configured key, derived so that it reveals nothing a
+    /// signed request would not (a keyed digest for secrets): the default dedup namespace of a
+    /// [`Receiver`](crate::Receiver) includes it, so endpoints with different keys never share
+    /// dedup keys.
+    pub fn key_fingerprint(&self) -> String {
+        hex::encode(self.fingerprint)
+    }
+
+    /// Verifies a `POST` with these headers and body against the clock's current time, for
+    /// schemes that do not sign the URL.
     pub fn verify<'a>(
         &'a self,
         headers: &'a HeaderMap,
         body: &'a [u8],
     ) -> Result<Verified<'a>, VerifyError> {
-        self.verify_at(headers, body, self.clock.now())
+        self.verify_request_at(&Request::new(headers, body), self.clock.now())
     }
 
-    /// Verifies a request as if it arrived at `now`.
-    ///
-    /// Order: body limit, header parsing, timestamp window, then one MAC per secret over the
-    /// signed bytes compared in constant time with every candidate. No heap allocation on success
-    /// (a body event id is read later, only when asked for).
+    /// Verifies a `POST` with these headers and body as if it arrived at `now`.
     pub fn verify_at<'a>(
         &'a self,
         headers: &'a HeaderMap,
         body: &'a [u8],
         now: OffsetDateTime,
     ) -> Result<Verified<'a>, VerifyError> {
+        self.verify_request_at(&Request::new(headers, body), now)
+    }
+
+    /// Verifies a request (method, public URL, headers, body) against the clock's current time.
+    pub fn verify_request<'a>(
+        &'a self,
+        request: &Request<'a>,
+    ) -> Result<Verified<'a>, VerifyError> {
+        self.verify_request_at(request, self.clock.now())
+    }
+
+    /// Verifies a request as if it arrived at `now`.
+    ///
+    /// Order: body limit, parsing, timestamp window, then one check per key over the signed
+    /// bytes against every candidate, in constant time for shared secrets; then a timestamp
+    /// read from the verified body, if the scheme keeps it there. No heap allocation on success
+    /// for schemes that sign headers and body (an event id in the body is read later, only when
+    /// asked for).
+    pub fn verify_request_at<'a>(
+        &'a self,
+        request: &Request<'a>,
+        now: OffsetDateTime,
+    ) -> Result<Verified<'a>, VerifyError> {
+        let body = request.body;
         if body.len() > self.body_limit {
             return Err(VerifyError::BodyTooLarge {
                 limit: self.body_limit,
             });
         }
-        let parsed = self.scheme.parse(headers)?;
-        if let Some(ts) = parsed.timestamp {
-            self.check_window(ts.unix, now.unix_timestamp())?;
+        let mut parsed = self.scheme.parse(request)?;
+        let now_millis =
+            i64::try_from(now.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX);
+        if let Some(ts) = &parsed.timestamp {
+            self.check_window(ts.millis, now_millis)?;
         }
 
-        let mut candidates = [[0u8; MAX_TAG]; MAX_SIGNATURES];
-        let len = parsed.algorithm.output_len();
+        let mut decoded = [Decoded {
+            algorithm: Algorithm::HmacSha256,
+            bytes: [0; MAX_SIG],
+            len: 0,
+            text: "",
+        }; MAX_SIGNATURES];
+        let mut count = 0;
         let encoding = self.scheme.encoding();
-        let signatures = parsed.signatures();
-        for (slot, text) in candidates.iter_mut().zip(signatures) {
-            if !Tag::decode_into(text, encoding, len, slot) {
-                return Err(malformed_signature(&parsed));
+        for (slot, candidate) in decoded.iter_mut().zip(parsed.candidates()) {
+            slot.algorithm = candidate.algorithm;
+            slot.text = &candidate.text;
+            if candidate.algorithm != Algorithm::Token {
+                match decode_signature(&candidate.text, encoding, &mut slot.bytes) {
+                    Some(len) if candidate.algorithm.accepts_len(len) => slot.len = len,
+                    _ => return Err(malformed_signature(&parsed)),
+                }
             }
+            count += 1;
         }
-        let candidates = &candidates[..signatures.len()];
+        let candidates = &decoded[..count];
+        if candidates.is_empty() {
+            return Err(malformed_signature(&parsed));
+        }
 
-        for (index, key) in self.keys.iter().enumerate() {
-            let Some(tag) = key.macs.compute(parsed.algorithm, |feed| {
-                self.scheme.signed_content(&parsed, body, feed)
-            }) else {
-                continue;
-            };
-            let mut matched = false;
-            for candidate in candidates {
-                // Every candidate is compared, so timing does not reveal which one matched.
-                matched |= tag.ct_eq(&candidate[..len]);
-            }
-            if matched {
-                let event_id = match self.scheme.event_id(&parsed) {
-                    EventIdSource::Signed(id) => EventId::Known(Cow::Borrowed(id)),
-                    EventIdSource::JsonField(field) => EventId::Json { body, field },
-                    _ => EventId::None,
-                };
-                return Ok(Verified {
-                    scheme: Cow::Borrowed(self.scheme.name()),
-                    timestamp: parsed.timestamp.map(|t| t.unix),
-                    event_id,
-                    mac: MacKey::new(tag.as_slice()),
-                    key_index: index,
-                    key_label: key.label.as_deref().map(Cow::Borrowed),
-                });
-            }
-        }
-        Err(VerifyError::SignatureMismatch)
+        let matched = self.keys.iter().enumerate().find_map(|(index, key)| {
+            Some((index, self.check_key(key, &parsed, request, candidates)?))
+        });
+        let Some((index, digest)) = matched else {
+            return Err(VerifyError::SignatureMismatch);
+        };
+
+        let timestamp = match parsed.timestamp.take() {
+            Some(ts) => Some(ts.millis),
+            None => match self.scheme.body_timestamp(body) {
+                Some(millis) => {
+                    self.check_window(millis, now_millis)?;
+                    Some(millis)
+                }
+                None if self.scheme.has_timestamp() => {
+                    return Err(VerifyError::MalformedBody {
+                        reason: "the scheme signs a timestamp but the request carries none",
+                    });
+                }
+                None => None,
+            },
+        };
+        let event_id = match self.scheme.event_id() {
+            EventIdSource::Parsed => parsed.id.take().map_or(EventId::None, EventId::Known),
+            EventIdSource::Json(path) => EventId::Json { body, path },
+            _ => EventId::None,
+        };
+        Ok(Verified {
+            scheme: Cow::Borrowed(self.scheme.name()),
+            timestamp,
+            event_id,
+            digest,
+            key_index: index,
+            key_label: self.keys[index].label.as_deref().map(Cow::Borrowed),
+        })
     }
 
+    /// Checks every candidate against one key; the dedup digest of the delivery if one matches.
+    fn check_key(
+        &self,
+        key: &KeyEntry,
+        parsed: &Parsed<'_>,
+        request: &Request<'_>,
+        candidates: &[Decoded<'_>],
+    ) -> Option<ContentDigest> {
+        let contents = parsed.contents();
+        // The signed content, variant by variant: the scheme's pieces, or what `parse` built.
+        let variants = contents.len().max(1);
+        let feed_variant = |variant: usize, feed: &mut dyn FnMut(&[u8])| {
+            if contents.is_empty() {
+                self.scheme.signed_content(parsed, request, feed);
+            } else {
+                feed(&contents[variant]);
+            }
+        };
+        match &key.material {
+            Material::Secret { macs, token } => {
+                let primary = self
+                    .scheme
+                    .algorithms()
+                    .iter()
+                    .copied()
+                    .find(|a| a.is_hmac());
+                for algorithm in self
+                    .scheme
+                    .algorithms()
+                    .iter()
+                    .copied()
+                    .filter(|a| a.is_hmac())
+                {
+                    if !candidates.iter().any(|c| c.algorithm == algorithm) {
+                        continue;
+                    }
+                    for variant in 0..variants {
+                        let tag = macs.compute(algorithm, |feed| feed_variant(variant, feed))?;
+                        let mut matched = false;
+                        // Every candidate is compared, so timing does not reveal which matched.
+                        for c in candidates.iter().filter(|c| c.algorithm == algorithm) {
+                            matched |= tag.ct_eq(c.bytes());
+                        }
+                        if matched {
+                            // One delivery, one key: digest with the scheme's first HMAC even
+                            // when another of its signatures was the one checked.
+                            let digest = match primary {
+                                Some(p) if p != algorithm => {
+                                    macs.compute(p, |feed| feed_variant(variant, feed))?
+                                }
+                                _ => tag,
+                            };
+                            return Some(ContentDigest::new(digest.as_slice()));
+                        }
+                    }
+                }
+                if let Some(token) = token {
+                    let mut matched = false;
+                    for c in candidates
+                        .iter()
+                        .filter(|c| c.algorithm == Algorithm::Token)
+                    {
+                        let sent: [u8; 32] = sha2::Sha256::digest(c.text.as_bytes()).into();
+                        matched |= bool::from(sent.ct_eq(token));
+                    }
+                    if matched {
+                        // A token binds nothing: deduplicate by what was delivered.
+                        return Some(ContentDigest::new(&sha2::Sha256::digest(request.body)));
+                    }
+                }
+                None
+            }
+            Material::Ed25519(public) => {
+                for c in candidates
+                    .iter()
+                    .filter(|c| c.algorithm == Algorithm::Ed25519)
+                {
+                    let signature = ed25519_dalek::Signature::from_slice(c.bytes()).ok()?;
+                    for variant in 0..variants {
+                        let Ok(mut stream) = public.verify_stream(&signature) else {
+                            break;
+                        };
+                        feed_variant(variant, &mut |piece| stream.update(piece));
+                        if stream.finalize_and_verify().is_ok() {
+                            // Deterministic for one key and content.
+                            return Some(ContentDigest::new(&c.bytes()[..32]));
+                        }
+                    }
+                }
+                None
+            }
+            Material::P256(public) => {
+                use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+                let p256_candidates: Vec<_> = candidates
+                    .iter()
+                    .filter(|c| c.algorithm == Algorithm::EcdsaP256Sha256)
+                    .filter_map(|c| p256::ecdsa::Signature::from_der(c.bytes()).ok())
+                    .collect();
+                if p256_candidates.is_empty() {
+                    return None;
+                }
+                for variant in 0..variants {
+                    let mut hash = sha2::Sha256::new();
+                    feed_variant(variant, &mut |piece| hash.update(piece));
+                    let prehash = hash.finalize();
+                    for signature in &p256_candidates {
+                        if public.verify_prehash(&prehash, signature).is_ok() {
+                            return Some(ContentDigest::new(&prehash));
+                        }
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// Refuses `ts` outside `[now − past, now + future]`, in milliseconds: a request passes only
+    /// while its timestamp is inside the window, to the millisecond, so that a retention of
+    /// `past + future` covers every instant a replay could pass.
     fn check_window(&self, ts: i64, now: i64) -> Result<(), VerifyError> {
-        let past = self.tolerance_past.as_secs();
-        let future = self.tolerance_future.as_secs();
+        let past = u64::try_from(self.tolerance_past.as_millis()).unwrap_or(u64::MAX);
+        let future = u64::try_from(self.tolerance_future.as_millis()).unwrap_or(u64::MAX);
+        let secs = |ms: u64| ms.div_ceil(1000);
         if ts <= now {
             let age = now.abs_diff(ts);
             if age > past {
                 return Err(VerifyError::TimestampTooOld {
-                    age_secs: age,
-                    tolerance_secs: past,
+                    age_secs: secs(age),
+                    tolerance_secs: self.tolerance_past.as_secs(),
                 });
             }
         } else {
             let ahead = ts.abs_diff(now);
             if ahead > future {
                 return Err(VerifyError::TimestampInFuture {
-                    ahead_secs: ahead,
-                    tolerance_secs: future,
+                    ahead_secs: secs(ahead),
+                    tolerance_secs: self.tolerance_future.as_secs(),
                 });
             }
         }
         Ok(())
     }
 
-    /// Whether the scheme signs a timestamp (so replays are refused by time).
-    pub fn has_timestamp(&self) -> bool {
-        self.scheme.has_timestamp()
-    }
-
-    /// The MAC of `content` under the first secret, encoded for the scheme; used by the signing
-    /// helpers.
-    pub(crate) fn sign_parsed(&self, parsed: &Parsed<'_>, body: &[u8]) -> Option<String> {
-        let tag = self.keys.first()?.macs.compute(parsed.algorithm, |feed| {
-            self.scheme.signed_content(parsed, body, feed)
-        })?;
-        Some(tag.encode(self.scheme.encoding()))
+    /// The HMAC-SHA256 of `data` under the key that verified `verified`, for challenge answers
+    /// that the provider defines so (Zoom's URL validation); `None` if that key is not an
+    /// HMAC-SHA256 secret.
+    #[allow(dead_code)] // Used by the providers that answer challenges.
+    pub(crate) fn hmac_sha256_with(&self, verified: &Verified<'_>, data: &[u8]) -> Option<Vec<u8>> {
+        let Material::Secret { macs, .. } = &self.keys.get(verified.key_index)?.material else {
+            return None;
+        };
+        macs.compute(Algorithm::HmacSha256, |feed| feed(data))
+            .map(|tag| tag.as_slice().to_vec())
     }
 }
 
@@ -348,18 +624,23 @@ fn malformed_signature(parsed: &Parsed<'_>) -> VerifyError {
             .map_or(Cow::Borrowed("signature"), |h| {
                 Cow::Owned(h.as_str().to_owned())
             }),
-        reason: "a signature is not a MAC of the right length in the scheme's encoding",
+        reason: "no signature, or one that is not valid in the scheme's encoding and length",
     }
 }
 
-/// A MAC kept as a dedup key (at most 32 bytes of it).
+/// A digest of what was signed, kept as a dedup key for deliveries without a signed id (at most
+/// 32 bytes: the MAC under the scheme's first HMAC, the SHA-256 an ECDSA signature covers, or
+/// the deterministic Ed25519 signature's first half).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MacKey {
+pub struct ContentDigest {
     bytes: [u8; 32],
     len: u8,
 }
 
-impl MacKey {
+/// Former name of [`ContentDigest`].
+pub type MacKey = ContentDigest;
+
+impl ContentDigest {
     fn new(tag: &[u8]) -> Self {
         let len = tag.len().min(32);
         let mut bytes = [0u8; 32];
@@ -370,19 +651,19 @@ impl MacKey {
         }
     }
 
-    /// The MAC bytes.
+    /// The digest bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 }
 
-impl fmt::Debug for MacKey {
+impl fmt::Debug for ContentDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MacKey({self})")
+        write!(f, "ContentDigest({self})")
     }
 }
 
-impl fmt::Display for MacKey {
+impl fmt::Display for ContentDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in self.as_bytes() {
             write!(f, "{b:02x}")?;
@@ -397,17 +678,17 @@ impl fmt::Display for MacKey {
 pub enum DedupKey<'a> {
     /// An event id the signature covers (Standard Webhooks `webhook-id`, Stripe's body `id`).
     EventId(Cow<'a, str>),
-    /// The request's MAC, for schemes whose id is not signed (GitHub, Shopify). A sender that
-    /// re-signs a retry differently (new timestamp) produces a new key.
-    Mac(MacKey),
+    /// A digest of the signed content, for schemes whose id is not signed (GitHub, Shopify). A
+    /// sender that re-signs a retry differently (new timestamp) produces a new key.
+    Digest(ContentDigest),
 }
 
 impl fmt::Display for DedupKey<'_> {
-    /// `id:<event id>` or `mac:<hex>`.
+    /// `id:<event id>` or `digest:<hex>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EventId(id) => write!(f, "id:{id}"),
-            Self::Mac(mac) => write!(f, "mac:{mac}"),
+            Self::Digest(digest) => write!(f, "digest:{digest}"),
         }
     }
 }
@@ -417,7 +698,7 @@ impl DedupKey<'_> {
     pub fn into_owned(self) -> DedupKey<'static> {
         match self {
             Self::EventId(id) => DedupKey::EventId(Cow::Owned(id.into_owned())),
-            Self::Mac(mac) => DedupKey::Mac(mac),
+            Self::Digest(digest) => DedupKey::Digest(digest),
         }
     }
 }
@@ -427,7 +708,10 @@ impl DedupKey<'_> {
 enum EventId<'a> {
     None,
     Known(Cow<'a, str>),
-    Json { body: &'a [u8], field: &'static str },
+    Json {
+        body: &'a [u8],
+        path: &'static [&'static str],
+    },
 }
 
 /// A request that passed verification.
@@ -439,7 +723,7 @@ pub struct Verified<'a> {
     scheme: Cow<'a, str>,
     timestamp: Option<i64>,
     event_id: EventId<'a>,
-    mac: MacKey,
+    digest: ContentDigest,
     key_index: usize,
     key_label: Option<Cow<'a, str>>,
 }
@@ -448,7 +732,7 @@ impl fmt::Debug for Verified<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verified")
             .field("scheme", &self.scheme)
-            .field("timestamp", &self.timestamp)
+            .field("timestamp", &self.timestamp())
             .field("event_id", &self.event_id())
             .field("dedup_key", &self.dedup_key())
             .field("key_index", &self.key_index)
@@ -466,11 +750,16 @@ impl Verified<'_> {
     /// The signed timestamp, for schemes that have one.
     pub fn timestamp(&self) -> Option<OffsetDateTime> {
         self.timestamp
-            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+            .and_then(|t| OffsetDateTime::from_unix_timestamp_nanos(i128::from(t) * 1_000_000).ok())
     }
 
     /// The signed timestamp in Unix seconds.
     pub fn unix_timestamp(&self) -> Option<i64> {
+        self.timestamp.map(|t| t.div_euclid(1000))
+    }
+
+    /// The signed timestamp in milliseconds since the Unix epoch.
+    pub fn unix_timestamp_millis(&self) -> Option<i64> {
         self.timestamp
     }
 
@@ -481,25 +770,26 @@ impl Verified<'_> {
         match &self.event_id {
             EventId::None => None,
             EventId::Known(id) => Some(Cow::Borrowed(id)),
-            EventId::Json { body, field } => EventIdSource::JsonField(field).resolve(body),
+            EventId::Json { body, path } => json_path(body, path).map(JsonLeaf::into_text),
         }
     }
 
-    /// The dedup key, bound to signed content: the signed event id if there is one, else the MAC.
-    /// Not yet namespaced; the receiver adds the endpoint namespace.
+    /// The dedup key, bound to signed content: the signed event id if there is one, else a
+    /// digest of the signed content. Not yet namespaced; the receiver adds the endpoint
+    /// namespace.
     pub fn dedup_key(&self) -> DedupKey<'_> {
         match self.event_id() {
             Some(id) => DedupKey::EventId(id),
-            None => DedupKey::Mac(self.mac),
+            None => DedupKey::Digest(self.digest),
         }
     }
 
-    /// Position of the matching secret, in the order they were added.
+    /// Position of the matching key, in the order they were added.
     pub fn key_index(&self) -> usize {
         self.key_index
     }
 
-    /// Label of the matching secret, if it has one.
+    /// Label of the matching key, if it has one.
     pub fn key_label(&self) -> Option<&str> {
         self.key_label.as_deref()
     }
@@ -515,7 +805,7 @@ impl Verified<'_> {
             scheme: Cow::Owned(self.scheme.into_owned()),
             timestamp: self.timestamp,
             event_id,
-            mac: self.mac,
+            digest: self.digest,
             key_index: self.key_index,
             key_label: self.key_label.map(|c| Cow::Owned(c.into_owned())),
         }

@@ -284,7 +284,12 @@ async fn untimestamped_schemes_keep_keys_longer_and_bind_to_the_mac() {
     let Outcome::New(d) = receiver.receive(&headers, body).await.unwrap() else {
         panic!("new");
     };
-    assert!(d.key().starts_with("github:mac:"), "{}", d.key());
+    let namespace = format!("github-{}", receiver.verifier().key_fingerprint());
+    assert!(
+        d.key().starts_with(&format!("{namespace}:digest:")),
+        "{}",
+        d.key()
+    );
     assert!(d.complete().await.unwrap());
     // Changing the unsigned delivery header does not bypass dedup.
     headers.insert("x-github-delivery", "d2".parse().unwrap());

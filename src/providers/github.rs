@@ -4,7 +4,7 @@
 
 use http::{HeaderMap, HeaderName};
 
-use super::{Parsed, Scheme, header_str, insert_header};
+use super::{Parsed, Request, Scheme, header_str, insert_header};
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 
@@ -16,7 +16,9 @@ static SIGNATURE_SHA1: HeaderName = HeaderName::from_static("x-hub-signature");
 ///
 /// * No timestamp is signed, so time cannot refuse a replay: the receiver remembers GitHub
 ///   deliveries for a long retention instead (see [`Receiver`](crate::Receiver)).
-/// * `X-GitHub-Delivery` is **not** signed; the dedup key is the MAC of the body.
+/// * `X-GitHub-Delivery` is **not** signed; the dedup key is the HMAC-SHA256 of the body — also
+///   when only the legacy SHA-1 header was checked, so stripping `X-Hub-Signature-256` from a
+///   captured delivery does not give it a second key.
 /// * The legacy `X-Hub-Signature: sha1=<hex>` (HMAC-SHA1) is accepted only after
 ///   [`GitHub::with_legacy_sha1`], and only when `X-Hub-Signature-256` is absent.
 /// * Hex is accepted in either case.
@@ -62,7 +64,8 @@ impl Scheme for GitHub {
         false
     }
 
-    fn parse<'r>(&'r self, headers: &'r HeaderMap) -> Result<Parsed<'r>, VerifyError> {
+    fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
+        let headers = request.headers;
         let (name, value, prefix, algorithm) = match header_str(headers, &SIGNATURE_256)? {
             Some(v) => (&SIGNATURE_256, v, "sha256=", Algorithm::HmacSha256),
             None if self.legacy_sha1 => match header_str(headers, &SIGNATURE_SHA1)? {
@@ -79,8 +82,13 @@ impl Scheme for GitHub {
         Ok(parsed)
     }
 
-    fn signed_content(&self, _parsed: &Parsed<'_>, body: &[u8], feed: &mut dyn FnMut(&[u8])) {
-        feed(body);
+    fn signed_content(
+        &self,
+        _parsed: &Parsed<'_>,
+        request: &Request<'_>,
+        feed: &mut dyn FnMut(&[u8]),
+    ) {
+        feed(request.body);
     }
 
     fn write_headers(

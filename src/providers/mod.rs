@@ -1,147 +1,369 @@
 //! Signature schemes: how each provider signs a request.
 //!
 //! A [`Scheme`] reads the signature candidates, the timestamp and the signed event id from the
-//! headers ([`Scheme::parse`]), then feeds the exact signed bytes to the MAC in pieces
+//! request ([`Scheme::parse`]), then feeds the exact signed bytes to the verifier in pieces
 //! ([`Scheme::signed_content`]) — the body is never copied. The [`Verifier`](crate::Verifier)
-//! does the rest: body limit, tolerance window, MAC per secret, constant-time comparison.
+//! does the rest: body limit, tolerance window, one MAC or signature check per key,
+//! constant-time comparison.
+//!
+//! A scheme sees a [`Request`]: method, the public URL the sender called (for providers that
+//! sign it), headers and body. Schemes whose signed content is not a simple sequence of request
+//! pieces (URL plus sorted form parameters, fields inside the body) build it once in `parse` with
+//! [`Parsed::push_content`].
 //!
 //! Adding a provider is one new file here and one `pub use` line.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
-use crate::secret::SecretFormat;
+use crate::secret::{Key, KeyFormat};
 
 mod custom;
+// mod discord;
 mod github;
+// mod gitlab;
+// mod intercom;
+// mod linear;
+// mod mailgun;
+// mod paddle;
+// mod pagerduty;
+// mod sendgrid;
 mod shopify;
 mod slack;
+// mod square;
 mod standard;
 mod stripe;
+// mod twilio;
+// mod twitch;
+// mod zoom;
 
 pub use custom::{Custom, CustomConfig};
+// pub use discord::Discord;
 pub use github::GitHub;
+// pub use gitlab::GitLab;
+// pub use intercom::Intercom;
+// pub use linear::Linear;
+// pub use mailgun::Mailgun;
+// pub use paddle::Paddle;
+// pub use pagerduty::PagerDuty;
+// pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
+// pub use square::Square;
 pub use standard::StandardWebhooks;
 pub use stripe::Stripe;
+// pub use twilio::Twilio;
+// pub use twitch::Twitch;
+// pub use zoom::Zoom;
 
 /// How many signature candidates one request may carry.
 pub const MAX_SIGNATURES: usize = 8;
 
+/// The largest signed content a scheme may build in memory (URL plus form parameters, fields of
+/// the body): schemes that buffer refuse more with a malformed-body error.
+pub const MAX_BUILT_CONTENT: usize = 1 << 20;
+
+/// What a scheme sees of a request.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Request<'r> {
+    /// The HTTP method, upper case (`"POST"`).
+    pub method: &'r str,
+    /// The public URL the sender called, with its query — behind a proxy, not the URI the server
+    /// saw. Only schemes that sign the URL (Twilio, Square) need it.
+    pub url: Option<&'r str>,
+    /// The request headers.
+    pub headers: &'r HeaderMap,
+    /// The raw body, exactly as received.
+    pub body: &'r [u8],
+}
+
+impl<'r> Request<'r> {
+    /// A `POST` request with these headers and body and no public URL.
+    pub fn new(headers: &'r HeaderMap, body: &'r [u8]) -> Self {
+        Self {
+            method: "POST",
+            url: None,
+            headers,
+            body,
+        }
+    }
+
+    /// Sets the method.
+    #[must_use]
+    pub fn method(mut self, method: &'r str) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sets the public URL the sender called.
+    #[must_use]
+    pub fn url(mut self, url: &'r str) -> Self {
+        self.url = Some(url);
+        self
+    }
+
+    /// The public URL, or an error naming what to configure.
+    pub fn require_url(&self) -> Result<&'r str, VerifyError> {
+        self.url.ok_or(VerifyError::NoPublicUrl)
+    }
+}
+
+/// How old and how far in the future a signed timestamp may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tolerance {
+    /// How old a timestamp may be.
+    pub past: Duration,
+    /// How far ahead of the receiver's clock a timestamp may be (clock skew).
+    pub future: Duration,
+}
+
+impl Tolerance {
+    /// A tolerance of `past` and `future`.
+    pub const fn new(past: Duration, future: Duration) -> Self {
+        Self { past, future }
+    }
+
+    /// The same tolerance both ways.
+    pub const fn symmetric(both: Duration) -> Self {
+        Self::new(both, both)
+    }
+}
+
 /// How one provider signs requests.
 ///
 /// Implementations must be cheap to call: [`parse`](Scheme::parse) and
-/// [`signed_content`](Scheme::signed_content) run on every request and should not allocate.
+/// [`signed_content`](Scheme::signed_content) run on every request, and should not allocate
+/// unless the provider's scheme needs a buffer.
 pub trait Scheme: fmt::Debug + Send + Sync + 'static {
-    /// A short, stable name (`"stripe"`): reported in [`Verified`](crate::Verified) and used to
-    /// namespace dedup keys.
+    /// A short, stable name (`"stripe"`): reported in [`Verified`](crate::Verified) and used in
+    /// dedup namespaces.
     fn name(&self) -> &str;
 
-    /// How this provider shows its secret. Defaults to [`SecretFormat::Raw`].
-    fn secret_format(&self) -> SecretFormat {
-        SecretFormat::Raw
+    /// How this provider shows its keys. Defaults to [`KeyFormat::Raw`].
+    fn key_format(&self) -> KeyFormat {
+        KeyFormat::Raw
     }
 
-    /// How signatures are encoded in the header.
+    /// Parses a key written as the provider shows it. Defaults to [`Key::parse`] with
+    /// [`key_format`](Scheme::key_format); override for provider-specific normalisation.
+    fn parse_key(&self, text: &str) -> Result<Key, ConfigError> {
+        Key::parse(self.key_format(), text)
+    }
+
+    /// How signatures are encoded.
     fn encoding(&self) -> Encoding;
 
-    /// Every algorithm [`parse`](Scheme::parse) may select; a keyed MAC state is precomputed per
-    /// secret for each. Defaults to HMAC-SHA256 only.
+    /// Every algorithm [`parse`](Scheme::parse) may report; a keyed MAC state is precomputed per
+    /// secret for each HMAC. The first HMAC listed also keys deliveries without a signed id, so
+    /// one delivery has one dedup key whichever of its signatures was checked. Defaults to
+    /// HMAC-SHA256 only.
     fn algorithms(&self) -> &[Algorithm] {
         &[Algorithm::HmacSha256]
     }
 
-    /// Whether the signature covers a timestamp. Schemes without one cannot refuse replays by
-    /// time, so the receiver remembers their deliveries longer.
+    /// Whether the signature covers a timestamp. If it does, every request must carry one
+    /// (from [`parse`](Scheme::parse), or else [`body_timestamp`](Scheme::body_timestamp)) and it
+    /// is checked against the tolerance; a request without one is malformed. Schemes without one
+    /// cannot refuse replays by time, so the receiver remembers their deliveries longer.
     fn has_timestamp(&self) -> bool;
 
-    /// Reads the signature candidates, timestamp and signed id from the headers.
-    fn parse<'r>(&'r self, headers: &'r HeaderMap) -> Result<Parsed<'r>, VerifyError>;
+    /// The tolerance the provider documents, used unless the verifier is configured otherwise.
+    /// Defaults to 5 minutes each way.
+    fn default_tolerance(&self) -> Tolerance {
+        Tolerance::symmetric(Duration::from_secs(300))
+    }
 
-    /// Feeds the exact signed bytes, in order, to `feed`.
-    fn signed_content(&self, parsed: &Parsed<'_>, body: &[u8], feed: &mut dyn FnMut(&[u8]));
+    /// Reads the signature candidates, timestamp and signed id from the request.
+    fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError>;
+
+    /// Feeds the exact signed bytes, in order, to `feed`. Not called when `parse` built the
+    /// content itself ([`Parsed::push_content`]).
+    fn signed_content(
+        &self,
+        parsed: &Parsed<'_>,
+        request: &Request<'_>,
+        feed: &mut dyn FnMut(&[u8]),
+    );
+
+    /// A timestamp in milliseconds read from the verified body (Linear's `webhookTimestamp`),
+    /// for schemes whose timestamp is not in the headers. Called only after the signature
+    /// matched, and only when `parse` found no timestamp. Defaults to none.
+    fn body_timestamp(&self, _body: &[u8]) -> Option<i64> {
+        None
+    }
 
     /// Where the event id covered by the signature is. Defaults to the id
-    /// [`parse`](Scheme::parse) found; schemes whose id is in the body (Stripe) name the field.
-    /// The body is read only when the id is asked for, after the signature matched.
-    fn event_id<'r>(&'r self, parsed: &Parsed<'r>) -> EventIdSource<'r> {
-        parsed.id.map_or(EventIdSource::None, EventIdSource::Signed)
+    /// [`parse`](Scheme::parse) found (none if it found none).
+    fn event_id(&self) -> EventIdSource {
+        EventIdSource::Parsed
+    }
+
+    /// The timestamp text this provider sends for `unix_millis`. Defaults to Unix seconds.
+    fn format_timestamp(&self, unix_millis: i64) -> String {
+        unix_millis.div_euclid(1000).to_string()
     }
 
     /// Writes the headers a sender would send for `parsed` (id and timestamp) and `signature`
-    /// (already encoded in [`encoding`](Scheme::encoding)). Used by the signing helpers.
+    /// (already encoded in [`encoding`](Scheme::encoding)). Used by the default
+    /// [`sign`](Scheme::sign).
     fn write_headers(
         &self,
         parsed: &Parsed<'_>,
         signature: &str,
         headers: &mut HeaderMap,
     ) -> Result<(), ConfigError>;
+
+    /// Signs `draft` as the provider would, writing headers (and, for providers that sign
+    /// inside the body, the body) into `out`. Used by [`testing::Signer`](crate::testing::Signer).
+    ///
+    /// The default computes the signature over [`signed_content`](Scheme::signed_content) of a
+    /// [`Parsed`] holding the draft's id and timestamp, then calls
+    /// [`write_headers`](Scheme::write_headers).
+    fn sign(
+        &self,
+        draft: &Draft<'_>,
+        signer: &mut dyn SignContent,
+        out: &mut SignedRequest,
+    ) -> Result<(), ConfigError> {
+        let text = self.format_timestamp(draft.timestamp_millis);
+        let parsed = Parsed::new(draft.algorithm)
+            .with_id(draft.id)
+            .with_timestamp(Timestamp::new(draft.timestamp_millis, &text));
+        let headers = HeaderMap::new();
+        let mut request = Request::new(&headers, draft.body).method(draft.method);
+        request.url = draft.url;
+        let signature = signer.sign(draft.algorithm, &mut |feed| {
+            self.signed_content(&parsed, &request, feed);
+        })?;
+        out.body = draft.body.to_vec();
+        self.write_headers(&parsed, &signature, &mut out.headers)
+    }
+}
+
+/// A request to sign, as [`testing::Signer`](crate::testing::Signer) describes it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Draft<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The URL the sender calls, for schemes that sign it.
+    pub url: Option<&'a str>,
+    /// The event id, for schemes that sign one.
+    pub id: &'a str,
+    /// The signing time in milliseconds since the Unix epoch.
+    pub timestamp_millis: i64,
+    /// The body to send.
+    pub body: &'a [u8],
+    /// The algorithm to sign with.
+    pub algorithm: Algorithm,
+}
+
+/// What [`Scheme::sign`] produces.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SignedRequest {
+    /// The headers to send.
+    pub headers: HeaderMap,
+    /// The body to send.
+    pub body: Vec<u8>,
+}
+
+/// Feeds signed content, piece by piece, to the function it is given.
+pub type FeedContent<'a> = dyn FnMut(&mut dyn FnMut(&[u8])) + 'a;
+
+/// Signs content with the signer's key, for [`Scheme::sign`].
+pub trait SignContent {
+    /// The signature over the pieces `content` feeds, encoded as the scheme's signatures are
+    /// (a token is returned as its text).
+    fn sign(
+        &mut self,
+        algorithm: Algorithm,
+        content: &mut FeedContent<'_>,
+    ) -> Result<String, ConfigError>;
 }
 
 /// Where a scheme's signed event id is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum EventIdSource<'r> {
-    /// The scheme has no signed event id; deliveries are deduplicated by their MAC.
+pub enum EventIdSource {
+    /// The scheme has no signed event id; deliveries are deduplicated by a digest of what was
+    /// signed.
     None,
-    /// A signed value read from the headers (Standard Webhooks `webhook-id`).
-    Signed(&'r str),
-    /// A top-level string field of a JSON object body (Stripe `id`, Slack `event_id`).
-    JsonField(&'static str),
-}
-
-impl<'r> EventIdSource<'r> {
-    /// Reads the id from `body` (for [`JsonField`](Self::JsonField)).
-    pub fn resolve(self, body: &'r [u8]) -> Option<Cow<'r, str>> {
-        match self {
-            Self::None => None,
-            Self::Signed(id) => Some(Cow::Borrowed(id)),
-            Self::JsonField(field) => json_string_field(body, field),
-        }
-    }
+    /// The id [`Scheme::parse`] found in a signed header (Standard Webhooks `webhook-id`), if
+    /// any.
+    Parsed,
+    /// A string or integer at this path of a JSON object body (Stripe `["id"]`, Telnyx
+    /// `["data", "id"]`), read only when asked for, after the signature matched.
+    Json(&'static [&'static str]),
 }
 
 /// A signed timestamp as read from a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timestamp<'r> {
-    /// Seconds since the Unix epoch.
-    pub unix: i64,
+    /// Milliseconds since the Unix epoch.
+    pub millis: i64,
     /// The text as sent, for schemes that sign it verbatim.
-    pub text: &'r str,
+    pub text: Cow<'r, str>,
 }
 
-/// What a scheme read from a request's headers, before any MAC is computed.
+impl<'r> Timestamp<'r> {
+    /// A timestamp with its text.
+    pub fn new(millis: i64, text: impl Into<Cow<'r, str>>) -> Self {
+        Self {
+            millis,
+            text: text.into(),
+        }
+    }
+
+    /// Whole seconds since the Unix epoch.
+    pub fn unix(&self) -> i64 {
+        self.millis.div_euclid(1000)
+    }
+}
+
+/// One signature candidate, still encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Candidate<'r> {
+    pub(crate) algorithm: Algorithm,
+    pub(crate) text: Cow<'r, str>,
+}
+
+/// What a scheme read from a request, before any signature is checked.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Parsed<'r> {
-    /// The algorithm the signatures were made with.
+    /// The algorithm of candidates pushed with [`push_signature`](Parsed::push_signature).
     pub algorithm: Algorithm,
     /// The header the signatures came from, named in errors.
     pub signature_header: Option<&'r HeaderName>,
-    /// The signed timestamp, if the scheme has one.
+    /// The signed timestamp, if the scheme has one in the request's headers or signature.
     pub timestamp: Option<Timestamp<'r>>,
     /// The event id, only if the signature covers it.
-    pub id: Option<&'r str>,
-    signatures: [&'r str; MAX_SIGNATURES],
+    pub id: Option<Cow<'r, str>>,
+    signatures: [Option<Candidate<'r>>; MAX_SIGNATURES],
     count: usize,
+    contents: Vec<Vec<u8>>,
 }
 
 impl<'r> Parsed<'r> {
-    /// An empty parse result for `algorithm`.
+    /// An empty parse result whose signatures are made with `algorithm`.
     pub fn new(algorithm: Algorithm) -> Self {
         Self {
             algorithm,
             signature_header: None,
             timestamp: None,
             id: None,
-            signatures: [""; MAX_SIGNATURES],
+            signatures: Default::default(),
             count: 0,
+            contents: Vec::new(),
         }
     }
 
@@ -161,33 +383,74 @@ impl<'r> Parsed<'r> {
 
     /// Sets the signed id.
     #[must_use]
-    pub fn with_id(mut self, id: &'r str) -> Self {
-        self.id = Some(id);
+    pub fn with_id(mut self, id: impl Into<Cow<'r, str>>) -> Self {
+        self.id = Some(id.into());
         self
     }
 
-    /// Adds a signature candidate (still encoded, prefix removed). Returns `false` when
-    /// [`MAX_SIGNATURES`] are already present.
-    pub fn push_signature(&mut self, encoded: &'r str) -> bool {
+    /// Adds a signature candidate of [`algorithm`](Parsed::algorithm) (still encoded, prefix
+    /// removed). Returns `false` when [`MAX_SIGNATURES`] are already present.
+    pub fn push_signature(&mut self, encoded: impl Into<Cow<'r, str>>) -> bool {
+        self.push_signature_with(self.algorithm, encoded)
+    }
+
+    /// Adds a signature candidate made with `algorithm` (a header may mix HMAC and Ed25519
+    /// signatures, as Standard Webhooks `v1` and `v1a` do).
+    pub fn push_signature_with(
+        &mut self,
+        algorithm: Algorithm,
+        encoded: impl Into<Cow<'r, str>>,
+    ) -> bool {
         if self.count == MAX_SIGNATURES {
             return false;
         }
-        self.signatures[self.count] = encoded;
+        self.signatures[self.count] = Some(Candidate {
+            algorithm,
+            text: encoded.into(),
+        });
         self.count += 1;
         true
     }
 
-    /// The signature candidates, still encoded.
-    pub fn signatures(&self) -> &[&'r str] {
-        &self.signatures[..self.count]
+    /// The signature candidates, still encoded, with their algorithms.
+    pub fn signatures(&self) -> impl Iterator<Item = (Algorithm, &str)> {
+        self.candidates().map(|c| (c.algorithm, &*c.text))
+    }
+
+    pub(crate) fn candidates(&self) -> impl Iterator<Item = &Candidate<'r>> {
+        self.signatures[..self.count].iter().flatten()
+    }
+
+    /// The number of signature candidates.
+    pub fn signature_count(&self) -> usize {
+        self.count
+    }
+
+    /// Adds a complete signed content the scheme built itself. When any is present the verifier
+    /// checks each (the provider may have signed any of these forms, as Twilio's URL with or
+    /// without its default port) instead of calling [`Scheme::signed_content`].
+    pub fn push_content(&mut self, content: Vec<u8>) {
+        self.contents.push(content);
+    }
+
+    /// The contents pushed with [`push_content`](Parsed::push_content).
+    pub fn contents(&self) -> &[Vec<u8>] {
+        &self.contents
     }
 }
 
-impl Timestamp<'_> {
-    /// A timestamp with its text.
-    pub fn new(unix: i64, text: &str) -> Timestamp<'_> {
-        Timestamp { unix, text }
+/// The first of `names` present in `headers`, with its name: for "header A, else header B"
+/// fallbacks. Each value is as [`header_str`] gives it.
+pub fn first_header<'r>(
+    headers: &'r HeaderMap,
+    names: &[&'r HeaderName],
+) -> Result<Option<(&'r HeaderName, &'r str)>, VerifyError> {
+    for &name in names {
+        if let Some(value) = header_str(headers, name)? {
+            return Ok(Some((name, value)));
+        }
     }
+    Ok(None)
 }
 
 /// Finds several headers in one pass over the map, which is cheaper than one hashed lookup per
@@ -255,25 +518,68 @@ pub fn required_header<'r>(
     header_str(headers, name)?.ok_or_else(|| VerifyError::missing(name))
 }
 
-/// Parses a Unix-seconds timestamp: ASCII digits only (no sign, no fraction, no exponent),
-/// at most 18 of them so it always fits an `i64`.
+/// Digits of a canonical non-negative integer: ASCII digits only (no sign, fraction, exponent or
+/// spaces), no leading zero unless the number is `0`, at most `max` of them.
+fn canonical_digits(text: &str, max: usize) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() > max || (bytes.len() > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + i64::from(b - b'0');
+    }
+    Some(n)
+}
+
+/// Parses a Unix-seconds timestamp: ASCII digits only (no sign, fraction, exponent, or leading
+/// zero — `0012` would let digits move between signed fields), at most 15 of them.
 pub fn parse_unix_seconds<'r>(
     name: &HeaderName,
     text: &'r str,
 ) -> Result<Timestamp<'r>, VerifyError> {
-    let invalid =
-        || VerifyError::malformed(name, "timestamp is not a non-negative integer of seconds");
-    if text.is_empty() || text.len() > 18 {
+    canonical_digits(text, 15)
+        .map(|secs| Timestamp::new(secs * 1000, text))
+        .ok_or_else(|| {
+            VerifyError::malformed(name, "timestamp is not a canonical integer of seconds")
+        })
+}
+
+/// Parses a Unix-milliseconds timestamp, with the rules of [`parse_unix_seconds`].
+pub fn parse_unix_millis<'r>(
+    name: &HeaderName,
+    text: &'r str,
+) -> Result<Timestamp<'r>, VerifyError> {
+    canonical_digits(text, 18)
+        .map(|millis| Timestamp::new(millis, text))
+        .ok_or_else(|| {
+            VerifyError::malformed(name, "timestamp is not a canonical integer of milliseconds")
+        })
+}
+
+/// Parses an RFC 3339 timestamp (`2016-07-11T10:10:33-07:00`, fractions down to nanoseconds);
+/// the text is kept verbatim for schemes that sign it.
+pub fn parse_rfc3339<'r>(name: &HeaderName, text: &'r str) -> Result<Timestamp<'r>, VerifyError> {
+    let invalid = || VerifyError::malformed(name, "timestamp is not an RFC 3339 date-time");
+    if text.len() > 64 {
         return Err(invalid());
     }
-    let mut unix: i64 = 0;
-    for b in text.bytes() {
-        if !b.is_ascii_digit() {
-            return Err(invalid());
-        }
-        unix = unix * 10 + i64::from(b - b'0');
-    }
-    Ok(Timestamp { unix, text })
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| invalid())?;
+    let millis =
+        i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).map_err(|_| invalid())?;
+    Ok(Timestamp::new(millis, text))
+}
+
+/// Formats `unix_millis` as RFC 3339 in UTC with millisecond precision, for signing helpers.
+pub(crate) fn format_rfc3339(unix_millis: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_millis) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Splits `s` at every `sep` (an ASCII byte). For the short strings of signature headers a byte
@@ -304,6 +610,27 @@ pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
     Some((&s[..i], &s[i + 1..]))
 }
 
+/// Reads a `key=value` list (`t=1,v1=ab,v1=cd`) split at `sep`: every `key=value` item is handed
+/// to `item` (surrounding spaces trimmed, empty items skipped); an item without `=` is malformed.
+pub(crate) fn key_values<'r>(
+    name: &HeaderName,
+    value: &'r str,
+    sep: u8,
+    mut item: impl FnMut(&'r str, &'r str) -> Result<(), VerifyError>,
+) -> Result<(), VerifyError> {
+    for part in split_byte(value, sep) {
+        let part = part.trim_ascii();
+        if part.is_empty() {
+            continue;
+        }
+        let Some((key, val)) = split_once_byte(part, b'=') else {
+            return Err(VerifyError::malformed(name, "an item is not `key=value`"));
+        };
+        item(key.trim_ascii(), val.trim_ascii())?;
+    }
+    Ok(())
+}
+
 /// Inserts `value` under `name`, refusing values that are not valid header text.
 pub(crate) fn insert_header(
     headers: &mut HeaderMap,
@@ -316,45 +643,117 @@ pub(crate) fn insert_header(
     Ok(())
 }
 
-/// Reads the top-level string field `field` of a JSON object body.
+/// A JSON leaf read by [`json_path`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JsonLeaf<'r> {
+    Str(Cow<'r, str>),
+    Int(i64),
+}
+
+impl<'r> JsonLeaf<'r> {
+    /// The leaf as text: a string as is, an integer in decimal.
+    pub(crate) fn into_text(self) -> Cow<'r, str> {
+        match self {
+            Self::Str(s) => s,
+            Self::Int(n) => Cow::Owned(n.to_string()),
+        }
+    }
+}
+
+/// Reads the string or integer at `path` in a JSON object body (`["data", "id"]`).
 ///
-/// Parsing stops as soon as the field's value is read, so an id near the start (Stripe puts `id`
-/// first) costs a few bytes of parsing whatever the body's size, and nothing is allocated unless
-/// the value contains escapes. The body's signature was already verified, so the rest of it is not
-/// validated here. `None` if the body is not a JSON object or has no such string field.
-pub(crate) fn json_string_field<'r>(body: &'r [u8], field: &str) -> Option<Cow<'r, str>> {
-    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+/// Parsing stops as soon as the value is read, so an id near the start (Stripe puts `id` first)
+/// costs a few bytes of parsing whatever the body's size, and nothing is allocated unless the
+/// value contains escapes. The body's signature was already verified, so the rest of it is not
+/// validated here. `None` if the body is not a JSON object, the path is absent, or the value is
+/// not a non-empty string or an integer. The first occurrence of a repeated key is used.
+pub(crate) fn json_path<'r>(body: &'r [u8], path: &[&str]) -> Option<JsonLeaf<'r>> {
+    use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-    /// Deserializes a string, borrowing it when it has no escapes.
-    struct CowStr<'de>(Cow<'de, str>);
+    /// Deserializes a key, borrowing it when it has no escapes.
+    struct Key<'de>(Cow<'de, str>);
 
-    impl<'de> de::Deserialize<'de> for CowStr<'de> {
+    impl<'de> de::Deserialize<'de> for Key<'de> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             struct V;
             impl<'de> Visitor<'de> for V {
-                type Value = CowStr<'de>;
+                type Value = Key<'de>;
                 fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                     f.write_str("a string")
                 }
                 fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                    Ok(CowStr(Cow::Borrowed(v)))
+                    Ok(Key(Cow::Borrowed(v)))
                 }
                 fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                    Ok(CowStr(Cow::Owned(v.to_owned())))
+                    Ok(Key(Cow::Owned(v.to_owned())))
                 }
             }
             d.deserialize_str(V)
         }
     }
 
-    /// Looks for the field; the result goes to `found` so that stopping early (which the
-    /// deserializer reports as an error, the object being unfinished) still yields it.
-    struct Find<'f, 'de> {
-        field: &'f str,
-        found: &'f mut Option<Cow<'de, str>>,
+    /// The leaf value: a string or an integer, anything else is `None`.
+    struct Leaf;
+
+    impl<'de> DeserializeSeed<'de> for Leaf {
+        type Value = Option<JsonLeaf<'de>>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
     }
 
-    impl<'de> Visitor<'de> for Find<'_, 'de> {
+    impl<'de> Visitor<'de> for Leaf {
+        type Value = Option<JsonLeaf<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(JsonLeaf::Str(Cow::Borrowed(v))))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(JsonLeaf::Str(Cow::Owned(v.to_owned()))))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(JsonLeaf::Int(v)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(i64::try_from(v).ok().map(JsonLeaf::Int))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+
+    /// Looks for `path[0]` in an object and descends; the result goes to `found` so that
+    /// stopping early (which the deserializer reports as an error, the object being unfinished)
+    /// still yields it.
+    struct Find<'f, 'p, 'de> {
+        path: &'p [&'p str],
+        found: &'f mut Option<JsonLeaf<'de>>,
+    }
+
+    impl<'de> DeserializeSeed<'de> for Find<'_, '_, 'de> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Find<'_, '_, 'de> {
         type Value = ();
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -362,28 +761,95 @@ pub(crate) fn json_string_field<'r>(body: &'r [u8], field: &str) -> Option<Cow<'
         }
 
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            while let Some(key) = map.next_key::<CowStr<'de>>()? {
-                if key.0 == self.field {
-                    *self.found = map.next_value::<Option<CowStr<'de>>>()?.map(|c| c.0);
-                    return Ok(());
+            let Some((first, rest)) = self.path.split_first() else {
+                return Ok(());
+            };
+            while let Some(key) = map.next_key::<Key<'de>>()? {
+                if key.0 == *first {
+                    if rest.is_empty() {
+                        *self.found = map.next_value_seed(Leaf)?;
+                    } else {
+                        map.next_value_seed(Find {
+                            path: rest,
+                            found: &mut *self.found,
+                        })?;
+                    }
+                    // Stop here: an error from the unfinished object is expected.
+                    return Err(de::Error::custom("found"));
                 }
                 map.next_value::<IgnoredAny>()?;
             }
             Ok(())
         }
+
+        // Anything but an object at a step of the path: not found.
+        fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
     }
 
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if path.is_empty() || body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return None;
     }
     let mut found = None;
     let mut de = serde_json::Deserializer::from_slice(body);
-    // An error after the field was read only means the object was left unfinished.
-    let _ = de.deserialize_map(Find {
-        field,
+    // An error after the value was read only means the object was left unfinished; one before
+    // it means the body is not JSON up to there, and `found` stays empty.
+    let _ = Find {
+        path,
         found: &mut found,
-    });
-    found.filter(|s| !s.is_empty())
+    }
+    .deserialize(&mut de);
+    found.filter(|leaf| !matches!(leaf, JsonLeaf::Str(s) if s.is_empty()))
+}
+
+/// Reads the string at `path` in a JSON object body; see [`json_path`].
+#[allow(dead_code)] // Used by the providers that read their body.
+pub(crate) fn json_str<'r>(body: &'r [u8], path: &[&str]) -> Option<Cow<'r, str>> {
+    match json_path(body, path)? {
+        JsonLeaf::Str(s) => Some(s),
+        JsonLeaf::Int(_) => None,
+    }
+}
+
+/// The decoded `application/x-www-form-urlencoded` pairs of `body` (`+` is a space).
+#[allow(dead_code)] // Used by the providers that read their body.
+pub(crate) fn form_pairs(body: &[u8]) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(body)
+}
+
+/// The decoded value of form field `key` (the first one), if present.
+#[allow(dead_code)] // Used by the providers that read their body.
+pub(crate) fn form_field<'r>(body: &'r [u8], key: &str) -> Option<Cow<'r, str>> {
+    form_pairs(body).find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// Whether `body` looks like a JSON object (first non-space byte `{`).
+#[allow(dead_code)] // Used by the providers that read their body.
+pub(crate) fn is_json_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 #[cfg(test)]
@@ -394,10 +860,10 @@ mod tests {
     fn timestamps() {
         let t = HeaderName::from_static("t");
         assert_eq!(
-            parse_unix_seconds(&t, "1614265330").unwrap().unix,
+            parse_unix_seconds(&t, "1614265330").unwrap().unix(),
             1614265330
         );
-        assert_eq!(parse_unix_seconds(&t, "0").unwrap().unix, 0);
+        assert_eq!(parse_unix_seconds(&t, "0").unwrap().millis, 0);
         for bad in [
             "",
             "-1",
@@ -405,16 +871,37 @@ mod tests {
             "1.5",
             "1e9",
             " 1",
-            "12345678901234567890",
+            "01",
+            "001614265330",
+            "1234567890123456",
             "abc",
             "١٢",
         ] {
             assert!(parse_unix_seconds(&t, bad).is_err(), "{bad:?}");
         }
         assert_eq!(
-            parse_unix_seconds(&t, "999999999999999999").unwrap().unix,
-            999_999_999_999_999_999
+            parse_unix_seconds(&t, "999999999999999").unwrap().millis,
+            999_999_999_999_999_000
         );
+        assert_eq!(
+            parse_unix_millis(&t, "1693657560000").unwrap().unix(),
+            1693657560
+        );
+        assert!(parse_unix_millis(&t, "01693657560000").is_err());
+        let r = parse_rfc3339(&t, "2016-07-11T10:10:33-07:00").unwrap();
+        assert_eq!(r.unix(), 1468257033);
+        let n = parse_rfc3339(&t, "2019-11-16T10:11:12.634234626Z").unwrap();
+        assert_eq!(n.millis, 1573899072634);
+        assert_eq!(n.text, "2019-11-16T10:11:12.634234626Z");
+        for bad in [
+            "2016-07-11",
+            "2016-07-11T10:10:33",
+            "yesterday",
+            "1468257033",
+        ] {
+            assert!(parse_rfc3339(&t, bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(format_rfc3339(1573899072634), "2019-11-16T10:11:12.634Z");
     }
 
     #[test]
@@ -428,28 +915,49 @@ mod tests {
     }
 
     #[test]
-    fn json_field() {
+    fn json_paths() {
+        let s = |body: &[u8], path: &[&str]| json_str(body, path).map(Cow::into_owned);
         assert_eq!(
-            json_string_field(br#"{"a":{"id":"no"},"id":"evt_1","z":[1,2]}"#, "id").as_deref(),
+            s(br#"{"a":{"id":"no"},"id":"evt_1","z":[1,2]}"#, &["id"]).as_deref(),
             Some("evt_1")
         );
+        assert_eq!(s(br#"{"id":"e\"v"}"#, &["id"]).as_deref(), Some("e\"v"));
+        assert_eq!(s(br#"{"id":5}"#, &["id"]), None);
+        assert_eq!(json_path(br#"{"id":5}"#, &["id"]), Some(JsonLeaf::Int(5)));
+        assert_eq!(json_path(br#"{"id":5.5}"#, &["id"]), None);
+        assert_eq!(s(br#"{"id":""}"#, &["id"]), None);
+        assert_eq!(s(br#"{"id":null}"#, &["id"]), None);
+        assert_eq!(s(b"not json", &["id"]), None);
+        assert_eq!(s(br#"{"a":[1,{"id":"nested"}]}"#, &["id"]), None);
         assert_eq!(
-            json_string_field(br#"{"id":"e\"v"}"#, "id").as_deref(),
-            Some("e\"v")
-        );
-        assert_eq!(json_string_field(br#"{"id":5}"#, "id"), None);
-        assert_eq!(json_string_field(br#"{"id":""}"#, "id"), None);
-        assert_eq!(json_string_field(br#"{"id":null}"#, "id"), None);
-        assert_eq!(json_string_field(b"not json", "id"), None);
-        assert_eq!(
-            json_string_field(br#"{"a":[1,{"id":"nested"}]}"#, "id"),
-            None
-        );
-        assert_eq!(
-            json_string_field(br#"{"a":1,"id":"x", garbage"#, "id").as_deref(),
+            s(br#"{"a":1,"id":"x", garbage"#, &["id"]).as_deref(),
             Some("x")
         );
-        assert_eq!(json_string_field(br#"[{"id":"x"}]"#, "id"), None);
+        assert_eq!(s(br#"[{"id":"x"}]"#, &["id"]), None);
+        assert_eq!(
+            s(
+                br#"{"data":{"x":[{}],"id":"d1"},"id":"top"}"#,
+                &["data", "id"]
+            )
+            .as_deref(),
+            Some("d1")
+        );
+        assert_eq!(s(br#"{"data":"str","id":"top"}"#, &["data", "id"]), None);
+        assert_eq!(s(br#"{"data":{"id":{"x":1}}}"#, &["data", "id"]), None);
+        assert_eq!(
+            s(br#"{"id":"first","id":"second"}"#, &["id"]).as_deref(),
+            Some("first")
+        );
+        assert_eq!(s(br#"{"id":"x"}"#, &[]), None);
+    }
+
+    #[test]
+    fn forms() {
+        assert_eq!(
+            form_field(b"a=1&token=x%20y+z&token=2", "token").as_deref(),
+            Some("x y z")
+        );
+        assert_eq!(form_field(b"a=1", "token"), None);
     }
 
     #[test]
@@ -467,6 +975,7 @@ mod tests {
         ));
         h.insert(&a, HeaderValue::from_static("  v  "));
         assert_eq!(header_str(&h, &a).unwrap(), Some("v"));
+        assert_eq!(first_header(&h, &[&b, &a]).unwrap(), Some((&a, "v")));
         h.append(&a, HeaderValue::from_static("w"));
         assert!(header_str(&h, &a).is_err());
         h.insert(&b, HeaderValue::from_bytes(b"\xff\xfe").unwrap());

@@ -5,7 +5,7 @@
 
 use http::{HeaderMap, HeaderName};
 
-use super::{Parsed, Scheme, header_str, insert_header};
+use super::{Parsed, Request, Scheme, first_header, insert_header};
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 
@@ -46,21 +46,22 @@ impl Scheme for Shopify {
         false
     }
 
-    fn parse<'r>(&'r self, headers: &'r HeaderMap) -> Result<Parsed<'r>, VerifyError> {
-        let (name, signature) = match header_str(headers, &HMAC)? {
-            Some(v) => (&HMAC, v),
-            None => match header_str(headers, &HMAC_EVENTS)? {
-                Some(v) => (&HMAC_EVENTS, v),
-                None => return Err(VerifyError::missing(&HMAC)),
-            },
+    fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
+        let Some((name, signature)) = first_header(request.headers, &[&HMAC, &HMAC_EVENTS])? else {
+            return Err(VerifyError::missing(&HMAC));
         };
         let mut parsed = Parsed::new(Algorithm::HmacSha256).with_signature_header(name);
         parsed.push_signature(signature);
         Ok(parsed)
     }
 
-    fn signed_content(&self, _parsed: &Parsed<'_>, body: &[u8], feed: &mut dyn FnMut(&[u8])) {
-        feed(body);
+    fn signed_content(
+        &self,
+        _parsed: &Parsed<'_>,
+        request: &Request<'_>,
+        feed: &mut dyn FnMut(&[u8]),
+    ) {
+        feed(request.body);
     }
 
     fn write_headers(

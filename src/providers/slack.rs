@@ -5,7 +5,9 @@
 
 use http::{HeaderMap, HeaderName};
 
-use super::{EventIdSource, Parsed, Scheme, insert_header, parse_unix_seconds, required_header};
+use super::{
+    EventIdSource, Parsed, Request, Scheme, insert_header, parse_unix_seconds, required_header,
+};
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 
@@ -44,7 +46,8 @@ impl Scheme for Slack {
         true
     }
 
-    fn parse<'r>(&'r self, headers: &'r HeaderMap) -> Result<Parsed<'r>, VerifyError> {
+    fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
+        let headers = request.headers;
         let timestamp = parse_unix_seconds(&TIMESTAMP, required_header(headers, &TIMESTAMP)?)?;
         let value = required_header(headers, &SIGNATURE)?;
         let Some(signature) = value.strip_prefix("v0=") else {
@@ -60,21 +63,20 @@ impl Scheme for Slack {
         Ok(parsed)
     }
 
-    fn signed_content(&self, parsed: &Parsed<'_>, body: &[u8], feed: &mut dyn FnMut(&[u8])) {
+    fn signed_content(
+        &self,
+        parsed: &Parsed<'_>,
+        request: &Request<'_>,
+        feed: &mut dyn FnMut(&[u8]),
+    ) {
         feed(b"v0:");
-        feed(
-            parsed
-                .timestamp
-                .map(|t| t.text)
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        feed(parsed.timestamp.as_ref().map_or("", |t| &t.text).as_bytes());
         feed(b":");
-        feed(body);
+        feed(request.body);
     }
 
-    fn event_id<'r>(&'r self, _parsed: &Parsed<'r>) -> EventIdSource<'r> {
-        EventIdSource::JsonField("event_id")
+    fn event_id(&self) -> EventIdSource {
+        EventIdSource::Json(&["event_id"])
     }
 
     fn write_headers(
@@ -86,7 +88,7 @@ impl Scheme for Slack {
         insert_header(
             headers,
             TIMESTAMP.clone(),
-            parsed.timestamp.map(|t| t.text).unwrap_or_default(),
+            parsed.timestamp.as_ref().map_or("", |t| &t.text),
         )?;
         insert_header(headers, SIGNATURE.clone(), &format!("v0={signature}"))
     }

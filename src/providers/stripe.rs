@@ -5,8 +5,8 @@
 use http::{HeaderMap, HeaderName};
 
 use super::{
-    EventIdSource, Parsed, Scheme, Timestamp, insert_header, parse_unix_seconds, required_header,
-    split_byte, split_once_byte,
+    EventIdSource, Parsed, Request, Scheme, Timestamp, insert_header, key_values,
+    parse_unix_seconds, required_header,
 };
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
@@ -52,59 +52,54 @@ impl Scheme for Stripe {
         true
     }
 
-    fn parse<'r>(&'r self, headers: &'r HeaderMap) -> Result<Parsed<'r>, VerifyError> {
+    fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
         let name = &STRIPE_SIGNATURE;
-        let value = required_header(headers, name)?;
+        let value = required_header(request.headers, name)?;
         let mut parsed = Parsed::new(Algorithm::HmacSha256).with_signature_header(name);
         let mut timestamp: Option<Timestamp<'r>> = None;
-        for item in split_byte(value, b',') {
-            let item = item.trim_ascii();
-            let Some((key, val)) = split_once_byte(item, b'=') else {
-                if item.is_empty() {
-                    continue;
-                }
-                return Err(VerifyError::malformed(name, "an item is not `key=value`"));
-            };
+        key_values(name, value, b',', |key, val| {
             match key {
-                "t" => {
-                    if timestamp.is_some() {
-                        return Err(VerifyError::malformed(name, "`t` is repeated"));
-                    }
-                    timestamp = Some(parse_unix_seconds(name, val)?);
+                "t" if timestamp.is_some() => {
+                    return Err(VerifyError::malformed(name, "`t` is repeated"));
                 }
-                "v1" => {
-                    if val.is_empty() {
-                        return Err(VerifyError::malformed(name, "empty `v1` signature"));
-                    }
-                    if !parsed.push_signature(val) {
-                        return Err(VerifyError::malformed(name, "too many signatures"));
-                    }
+                "t" => timestamp = Some(parse_unix_seconds(name, val)?),
+                "v1" if val.is_empty() => {
+                    return Err(VerifyError::malformed(name, "empty `v1` signature"));
+                }
+                "v1" if !parsed.push_signature(val) => {
+                    return Err(VerifyError::malformed(name, "too many signatures"));
                 }
                 _ => {}
             }
-        }
+            Ok(())
+        })?;
         let Some(timestamp) = timestamp else {
             return Err(VerifyError::malformed(name, "no `t=` timestamp"));
         };
-        if parsed.signatures().is_empty() {
+        if parsed.signature_count() == 0 {
             return Err(VerifyError::malformed(name, "no `v1` signature"));
         }
         Ok(parsed.with_timestamp(timestamp))
     }
 
-    fn signed_content(&self, parsed: &Parsed<'_>, body: &[u8], feed: &mut dyn FnMut(&[u8])) {
+    fn signed_content(
+        &self,
+        parsed: &Parsed<'_>,
+        request: &Request<'_>,
+        feed: &mut dyn FnMut(&[u8]),
+    ) {
         // Stripe's SDKs sign the re-formatted integer (`"%d.%s"`), not the header text.
         let mut buf = itoa::Buffer::new();
         feed(
-            buf.format(parsed.timestamp.map_or(0, |t| t.unix))
+            buf.format(parsed.timestamp.as_ref().map_or(0, Timestamp::unix))
                 .as_bytes(),
         );
         feed(b".");
-        feed(body);
+        feed(request.body);
     }
 
-    fn event_id<'r>(&'r self, _parsed: &Parsed<'r>) -> EventIdSource<'r> {
-        EventIdSource::JsonField("id")
+    fn event_id(&self) -> EventIdSource {
+        EventIdSource::Json(&["id"])
     }
 
     fn write_headers(
@@ -113,7 +108,7 @@ impl Scheme for Stripe {
         signature: &str,
         headers: &mut HeaderMap,
     ) -> Result<(), ConfigError> {
-        let t = parsed.timestamp.map_or(0, |t| t.unix);
+        let t = parsed.timestamp.as_ref().map_or(0, Timestamp::unix);
         insert_header(
             headers,
             STRIPE_SIGNATURE.clone(),
