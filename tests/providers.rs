@@ -819,3 +819,137 @@ fn secrets_never_in_debug_or_errors() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------- Standard Webhooks v1a
+
+// svix/svix-webhooks server/svix-server/src/worker.rs `test_asymmetric_key_signing` (and the
+// README's "Asymmetric signatures"): the Python vector's id, timestamp and body, signed with
+// Ed25519; verified here with the public key only.
+const SW_V1A_PUBLIC: &str = "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=";
+const SW_V1A_SIG: &str =
+    "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==";
+
+#[test]
+fn standard_webhooks_v1a_svix_vector() {
+    let v = Verifier::builder(StandardWebhooks::new())
+        .public_key(SW_V1A_PUBLIC)
+        .build()
+        .unwrap();
+    let h = sw_headers(SW_V1A_SIG);
+    let ok = v.verify_at(&h, SW_BODY, at(SW_TS)).unwrap();
+    assert_eq!(ok.dedup_key(), DedupKey::EventId(SW_ID.into()));
+    // Tampered body, id or timestamp: refused.
+    assert_eq!(
+        v.verify_at(
+            &sw_headers(SW_V1A_SIG),
+            br#"{"test": 2432232315}"#,
+            at(SW_TS)
+        )
+        .unwrap_err(),
+        VerifyError::SignatureMismatch
+    );
+    let mut other_id = sw_headers(SW_V1A_SIG);
+    other_id.insert("webhook-id", HeaderValue::from_static("msg_other"));
+    assert_eq!(
+        v.verify_at(&other_id, SW_BODY, at(SW_TS)).unwrap_err(),
+        VerifyError::SignatureMismatch
+    );
+    // A `v1` HMAC entry is not checked by a public key, and vice versa.
+    assert_eq!(
+        v.verify_at(&sw_headers(SW_SIG), SW_BODY, at(SW_TS))
+            .unwrap_err(),
+        VerifyError::SignatureMismatch
+    );
+    let hmac_only = verifier(StandardWebhooks::new(), SW_SECRET);
+    assert_eq!(
+        hmac_only
+            .verify_at(&sw_headers(SW_V1A_SIG), SW_BODY, at(SW_TS))
+            .unwrap_err(),
+        VerifyError::SignatureMismatch
+    );
+}
+
+#[test]
+fn standard_webhooks_mixed_keyring_and_header() {
+    // The spec's header shape: one `v1` and one `v1a` entry; a keyring holding a secret and a
+    // public key reports which one matched.
+    let v = Verifier::builder(StandardWebhooks::new())
+        .labeled_secret("hmac", SW_SECRET)
+        .labeled_secret("ed25519", SW_V1A_PUBLIC)
+        .build()
+        .unwrap();
+    let both = format!("v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= {SW_V1A_SIG}");
+    let h = sw_headers(&both);
+    let ok = v.verify_at(&h, SW_BODY, at(SW_TS)).unwrap();
+    assert_eq!(ok.key_label(), Some("ed25519"));
+    let both = format!("{SW_SIG} {SW_V1A_SIG}");
+    let h = sw_headers(&both);
+    let ok = v.verify_at(&h, SW_BODY, at(SW_TS)).unwrap();
+    assert_eq!(ok.key_label(), Some("hmac"));
+    // A v1a entry of the wrong length is malformed, like a v1 one.
+    assert!(matches!(
+        v.verify_at(&sw_headers("v1a,AAAA"), SW_BODY, at(SW_TS)),
+        Err(VerifyError::MalformedHeader { .. })
+    ));
+    // A public key refuses to be used where the scheme has no public-key algorithm.
+    assert!(
+        Verifier::builder(Stripe::new())
+            .key(
+                None,
+                webhook_receiver::Key::parse(webhook_receiver::KeyFormat::Whsec, SW_V1A_PUBLIC)
+                    .unwrap()
+            )
+            .build()
+            .is_err()
+    );
+}
+
+#[test]
+fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
+    let (old, old_public) = Signer::generate(StandardWebhooks::new()).unwrap();
+    let (new, new_public) = Signer::generate(StandardWebhooks::new()).unwrap();
+    assert!(new_public.starts_with("whpk_"));
+    let v = Verifier::builder(StandardWebhooks::new())
+        .labeled_secret("new", &new_public)
+        .labeled_secret("old", &old_public)
+        .build()
+        .unwrap();
+    let body = br#"{"type":"user.created"}"#;
+    for (signer, label) in [(new, "new"), (old, "old")] {
+        let headers = signer.id("msg_rot").timestamp(SW_TS).sign(body).unwrap();
+        assert!(
+            headers["webhook-signature"]
+                .to_str()
+                .unwrap()
+                .starts_with("v1a,")
+        );
+        let ok = v.verify_at(&headers, body, at(SW_TS)).unwrap();
+        assert_eq!(ok.key_label(), Some(label));
+        assert_eq!(ok.event_id().as_deref(), Some("msg_rot"));
+        // Expired and future timestamps are refused as for v1.
+        assert!(matches!(
+            v.verify_at(&headers, body, at(SW_TS + 301)),
+            Err(VerifyError::TimestampTooOld { .. })
+        ));
+        assert!(matches!(
+            v.verify_at(&headers, body, at(SW_TS - 301)),
+            Err(VerifyError::TimestampInFuture { .. })
+        ));
+    }
+    // A `whsk_` private key as Svix shows it signs too.
+    let seed = [7u8; 32];
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    let mut whsk = seed.to_vec();
+    whsk.extend_from_slice(public.as_bytes());
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let signer = Signer::new(
+        StandardWebhooks::new(),
+        &format!("whsk_{}", b64.encode(&whsk)),
+    )
+    .unwrap();
+    assert_eq!(
+        signer.public_key().unwrap(),
+        format!("whpk_{}", b64.encode(public.as_bytes()))
+    );
+}
