@@ -822,3 +822,5 @@ fn secrets_never_in_debug_or_errors() {
 
 #[path = "providers/paddle.rs"]
 mod paddle;
+#[path = "providers/pagerduty.rs"]
+mod pagerduty;
