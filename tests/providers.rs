@@ -820,6 +820,8 @@ fn secrets_never_in_debug_or_errors() {
     );
 }
 
+#[path = "providers/gitlab.rs"]
+mod gitlab;
 #[path = "providers/intercom.rs"]
 mod intercom;
 #[path = "providers/paddle.rs"]
