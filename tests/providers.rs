@@ -953,3 +953,11 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
         format!("whpk_{}", b64.encode(public.as_bytes()))
     );
 }
+#[path = "providers/gitlab.rs"]
+mod gitlab;
+#[path = "providers/intercom.rs"]
+mod intercom;
+#[path = "providers/paddle.rs"]
+mod paddle;
+#[path = "providers/pagerduty.rs"]
+mod pagerduty;
