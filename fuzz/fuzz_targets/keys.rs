@@ -1,12 +1,12 @@
 //! Key parsing in every format, and signers built from arbitrary text: typed errors, never a
-//! panic, and no key text in an error message.
+//! panic, and errors made of static text only (no key text can reach a message).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use webhook_receiver::providers::{StandardWebhooks, Stripe};
 use webhook_receiver::testing::Signer;
-use webhook_receiver::{Key, KeyFormat, Verifier};
+use webhook_receiver::{ConfigError, Key, KeyFormat, Verifier};
 
 const FORMATS: [KeyFormat; 9] = [
     KeyFormat::Raw,
@@ -22,12 +22,11 @@ const FORMATS: [KeyFormat; 9] = [
 
 fuzz_target!(|text: &str| {
     for format in FORMATS {
-        if let Err(e) = Key::parse(format, text) {
-            let shown = e.to_string();
-            assert!(
-                text.len() < 8 || !shown.contains(text),
-                "the key text leaked into {shown:?}"
-            );
+        match Key::parse(format, text) {
+            Ok(_)
+            | Err(ConfigError::InvalidSecret { label: None, .. })
+            | Err(ConfigError::EmptySecret { label: None }) => {}
+            Err(other) => panic!("unexpected error for {format:?}: {other:?}"),
         }
     }
     let _ = Verifier::builder(StandardWebhooks::new()).secret(text).build();
