@@ -819,3 +819,6 @@ fn secrets_never_in_debug_or_errors() {
         "{text}"
     );
 }
+
+#[path = "providers/square.rs"]
+mod square;
