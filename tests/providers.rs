@@ -822,3 +822,5 @@ fn secrets_never_in_debug_or_errors() {
 
 #[path = "providers/square.rs"]
 mod square;
+#[path = "providers/zoom.rs"]
+mod zoom;
