@@ -820,6 +820,8 @@ fn secrets_never_in_debug_or_errors() {
     );
 }
 
+#[path = "providers/mailgun.rs"]
+mod mailgun;
 #[path = "providers/square.rs"]
 mod square;
 #[path = "providers/zoom.rs"]

@@ -29,7 +29,7 @@ mod github;
 // mod gitlab;
 // mod intercom;
 // mod linear;
-// mod mailgun;
+mod mailgun;
 // mod paddle;
 // mod pagerduty;
 // mod sendgrid;
@@ -48,7 +48,7 @@ pub use github::GitHub;
 // pub use gitlab::GitLab;
 // pub use intercom::Intercom;
 // pub use linear::Linear;
-// pub use mailgun::Mailgun;
+pub use mailgun::Mailgun;
 // pub use paddle::Paddle;
 // pub use pagerduty::PagerDuty;
 // pub use sendgrid::SendGrid;
@@ -834,19 +834,16 @@ pub(crate) fn json_str<'r>(body: &'r [u8], path: &[&str]) -> Option<Cow<'r, str>
 }
 
 /// The decoded `application/x-www-form-urlencoded` pairs of `body` (`+` is a space).
-#[allow(dead_code)] // Used by the providers that read their body.
 pub(crate) fn form_pairs(body: &[u8]) -> form_urlencoded::Parse<'_> {
     form_urlencoded::parse(body)
 }
 
 /// The decoded value of form field `key` (the first one), if present.
-#[allow(dead_code)] // Used by the providers that read their body.
 pub(crate) fn form_field<'r>(body: &'r [u8], key: &str) -> Option<Cow<'r, str>> {
     form_pairs(body).find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
 /// Whether `body` looks like a JSON object (first non-space byte `{`).
-#[allow(dead_code)] // Used by the providers that read their body.
 pub(crate) fn is_json_object(body: &[u8]) -> bool {
     body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
