@@ -824,5 +824,7 @@ fn secrets_never_in_debug_or_errors() {
 mod mailgun;
 #[path = "providers/square.rs"]
 mod square;
+#[path = "providers/twilio.rs"]
+mod twilio;
 #[path = "providers/zoom.rs"]
 mod zoom;

@@ -38,7 +38,7 @@ mod slack;
 mod square;
 mod standard;
 mod stripe;
-// mod twilio;
+mod twilio;
 // mod twitch;
 mod zoom;
 
@@ -57,7 +57,7 @@ pub use slack::Slack;
 pub use square::Square;
 pub use standard::StandardWebhooks;
 pub use stripe::Stripe;
-// pub use twilio::Twilio;
+pub use twilio::Twilio;
 // pub use twitch::Twitch;
 pub use zoom::Zoom;
 
