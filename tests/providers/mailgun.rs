@@ -283,3 +283,31 @@ fn dedup_key_is_the_token_not_the_event_id() {
         check(&v, &two.headers, &two.body, PHP_TS).unwrap()
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any body, as JSON or a form: an answer, never a panic.
+        #[test]
+        fn arbitrary_bodies_never_panic(
+            body in proptest::collection::vec(any::<u8>(), 0..200),
+            timestamp in "[ -~]{0,20}",
+            token in "[ -~é]{0,60}",
+            signature in "[0-9a-fA-Fx]{0,70}",
+        ) {
+            let v = verifier(Mailgun::new(), PHP_KEY);
+            let _ = check(&v, &json(), &body, PHP_TS);
+            let _ = check(&v, &form(), &body, PHP_TS);
+            let shaped = serde_json::json!({
+                "signature": {"timestamp": timestamp, "token": token, "signature": signature},
+                "event-data": {}
+            });
+            let _ = check(&v, &json(), shaped.to_string().as_bytes(), PHP_TS);
+        }
+    }
+}
