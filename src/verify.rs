@@ -606,7 +606,6 @@ impl Verifier {
     /// The HMAC-SHA256 of `data` under the key that verified `verified`, for challenge answers
     /// that the provider defines so (Zoom's URL validation); `None` if that key is not an
     /// HMAC-SHA256 secret.
-    #[allow(dead_code)] // Used by the providers that answer challenges.
     pub(crate) fn hmac_sha256_with(&self, verified: &Verified<'_>, data: &[u8]) -> Option<Vec<u8>> {
         let Material::Secret { macs, .. } = &self.keys.get(verified.key_index)?.material else {
             return None;

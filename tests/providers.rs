@@ -957,7 +957,15 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
 mod gitlab;
 #[path = "providers/intercom.rs"]
 mod intercom;
+#[path = "providers/mailgun.rs"]
+mod mailgun;
 #[path = "providers/paddle.rs"]
 mod paddle;
 #[path = "providers/pagerduty.rs"]
 mod pagerduty;
+#[path = "providers/square.rs"]
+mod square;
+#[path = "providers/twilio.rs"]
+mod twilio;
+#[path = "providers/zoom.rs"]
+mod zoom;
