@@ -11,6 +11,9 @@ use webhook_receiver::providers::{
 use webhook_receiver::testing::Signer;
 use webhook_receiver::{Algorithm, DedupKey, Encoding, Verifier, VerifyError};
 
+#[path = "providers/discord.rs"]
+mod discord;
+
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap()
 }

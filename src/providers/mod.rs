@@ -24,7 +24,7 @@ use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
 mod custom;
-// mod discord;
+mod discord;
 mod github;
 // mod gitlab;
 // mod intercom;
@@ -43,7 +43,7 @@ mod stripe;
 // mod zoom;
 
 pub use custom::{Custom, CustomConfig};
-// pub use discord::Discord;
+pub use discord::Discord;
 pub use github::GitHub;
 // pub use gitlab::GitLab;
 // pub use intercom::Intercom;
@@ -847,7 +847,6 @@ pub(crate) fn form_field<'r>(body: &'r [u8], key: &str) -> Option<Cow<'r, str>> 
 }
 
 /// Whether `body` looks like a JSON object (first non-space byte `{`).
-#[allow(dead_code)] // Used by the providers that read their body.
 pub(crate) fn is_json_object(body: &[u8]) -> bool {
     body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
