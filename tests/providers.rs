@@ -13,6 +13,8 @@ use webhook_receiver::{Algorithm, DedupKey, Encoding, Verifier, VerifyError};
 
 #[path = "providers/discord.rs"]
 mod discord;
+#[path = "providers/sendgrid.rs"]
+mod sendgrid;
 
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap()
