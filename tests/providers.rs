@@ -15,6 +15,8 @@ use webhook_receiver::{Algorithm, DedupKey, Encoding, Verifier, VerifyError};
 mod discord;
 #[path = "providers/sendgrid.rs"]
 mod sendgrid;
+#[path = "providers/twitch.rs"]
+mod twitch;
 
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap()

@@ -39,7 +39,7 @@ mod slack;
 mod standard;
 mod stripe;
 // mod twilio;
-// mod twitch;
+mod twitch;
 // mod zoom;
 
 pub use custom::{Custom, CustomConfig};
@@ -58,7 +58,7 @@ pub use slack::Slack;
 pub use standard::StandardWebhooks;
 pub use stripe::Stripe;
 // pub use twilio::Twilio;
-// pub use twitch::Twitch;
+pub use twitch::Twitch;
 // pub use zoom::Zoom;
 
 /// How many signature candidates one request may carry.
@@ -826,7 +826,6 @@ pub(crate) fn json_path<'r>(body: &'r [u8], path: &[&str]) -> Option<JsonLeaf<'r
 }
 
 /// Reads the string at `path` in a JSON object body; see [`json_path`].
-#[allow(dead_code)] // Used by the providers that read their body.
 pub(crate) fn json_str<'r>(body: &'r [u8], path: &[&str]) -> Option<Cow<'r, str>> {
     match json_path(body, path)? {
         JsonLeaf::Str(s) => Some(s),
