@@ -11,6 +11,15 @@ use webhook_receiver::providers::{
 use webhook_receiver::testing::Signer;
 use webhook_receiver::{Algorithm, DedupKey, Encoding, Verifier, VerifyError};
 
+#[path = "providers/discord.rs"]
+mod discord;
+#[path = "providers/linear.rs"]
+mod linear;
+#[path = "providers/sendgrid.rs"]
+mod sendgrid;
+#[path = "providers/twitch.rs"]
+mod twitch;
+
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap()
 }
