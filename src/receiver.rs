@@ -32,14 +32,15 @@ pub const MAX_STORED_ID: usize = 128;
 pub const MAX_NAMESPACE: usize = 64;
 
 /// The URL a sender called, for schemes that sign it (Twilio, Square): behind a proxy, the URI
-/// the server sees is not the URL the provider signed.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// the server sees is not the URL the provider signed. Receivers of such schemes must be given
+/// one ([`ReceiverBuilder::public_url`]); without it they answer 500 (a configuration mistake).
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PublicUrl {
-    /// `https://` + the request's `Host` header + its path and query as received. Right when
-    /// TLS ends at a proxy that keeps `Host` and the path. A forged `Host` only fails
-    /// verification. The default.
-    #[default]
+    /// **Use with care**: `https://` + the request's `Host` header + its path and query as
+    /// received. The `Host` header is the sender's to choose, so a signature captured for one of
+    /// your endpoints (another host of the same provider account) verifies at this one when
+    /// replayed with that `Host`. Prefer [`Base`](Self::Base) or [`Exact`](Self::Exact).
     FromHost,
     /// This base (`https://hooks.example.com`, or with a path prefix) + each request's path and
     /// query as received.
@@ -115,7 +116,7 @@ struct Inner<St> {
     lease: Duration,
     retain: Duration,
     fail_open: bool,
-    public_url: PublicUrl,
+    public_url: Option<PublicUrl>,
 }
 
 impl<St> Clone for Receiver<St> {
@@ -149,7 +150,7 @@ pub struct ReceiverBuilder<St> {
     lease: Duration,
     retain: Option<Duration>,
     fail_open: bool,
-    public_url: PublicUrl,
+    public_url: Option<PublicUrl>,
 }
 
 impl<St: DedupStore> ReceiverBuilder<St> {
@@ -196,11 +197,11 @@ impl<St: DedupStore> ReceiverBuilder<St> {
         self
     }
 
-    /// How the public URL is found, for schemes that sign it (Twilio, Square). Default:
-    /// [`PublicUrl::FromHost`].
+    /// The URL the sender calls, for schemes that sign it (Twilio, Square); see [`PublicUrl`].
+    /// Default: none, and such schemes answer 500 until it is set.
     #[must_use]
     pub fn public_url(mut self, public_url: PublicUrl) -> Self {
-        self.public_url = public_url;
+        self.public_url = Some(public_url);
         self
     }
 
@@ -290,7 +291,7 @@ impl<St: DedupStore> Receiver<St> {
             lease: DEFAULT_LEASE,
             retain: None,
             fail_open: false,
-            public_url: PublicUrl::default(),
+            public_url: None,
         }
     }
 
@@ -319,9 +320,18 @@ impl<St: DedupStore> Receiver<St> {
         self.inner.retain
     }
 
-    /// How the public URL is found.
-    pub fn public_url(&self) -> &PublicUrl {
-        &self.inner.public_url
+    /// How the public URL is found, if configured.
+    pub fn public_url(&self) -> Option<&PublicUrl> {
+        self.inner.public_url.as_ref()
+    }
+
+    /// The public URL of a request to `path_and_query` with this `Host` header, if a
+    /// [`PublicUrl`] is configured (adapters pass it in the [`Request`]).
+    pub fn request_url(&self, host: Option<&str>, path_and_query: &str) -> Option<String> {
+        self.inner
+            .public_url
+            .as_ref()?
+            .resolve(host, path_and_query)
     }
 
     /// The store key of a verified delivery: `{namespace}:{dedup key}`, at most
@@ -481,6 +491,17 @@ impl<St: DedupStore> Delivery<St> {
             return Ok(false);
         };
         self.receiver.inner.store.release(&self.key, token).await
+    }
+}
+
+impl<St> Receiver<St> {
+    /// The HTTP status to answer `error` with: the scheme's answer for a verification failure
+    /// ([`Scheme::reject_status`](crate::Scheme::reject_status)), 503 for a store failure.
+    pub fn reject_status(&self, error: &ReceiveError) -> StatusCode {
+        match error {
+            ReceiveError::Verify(e) => self.inner.verifier.scheme().reject_status(e),
+            other => other.status(),
+        }
     }
 }
 

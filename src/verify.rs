@@ -553,20 +553,20 @@ impl Verifier {
             }
             Material::P256(public) => {
                 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
-                let p256_candidates: Vec<_> = candidates
+                let mut ecdsa = candidates
                     .iter()
                     .filter(|c| c.algorithm == Algorithm::EcdsaP256Sha256)
-                    .filter_map(|c| p256::ecdsa::Signature::from_der(c.bytes()).ok())
-                    .collect();
-                if p256_candidates.is_empty() {
-                    return None;
-                }
+                    .peekable();
+                ecdsa.peek()?;
                 for variant in 0..variants {
                     let mut hash = sha2::Sha256::new();
                     feed_variant(variant, &mut |piece| hash.update(piece));
                     let prehash = hash.finalize();
-                    for signature in &p256_candidates {
-                        if public.verify_prehash(&prehash, signature).is_ok() {
+                    for c in ecdsa.clone() {
+                        let Ok(signature) = p256::ecdsa::Signature::from_der(c.bytes()) else {
+                            continue;
+                        };
+                        if public.verify_prehash(&prehash, &signature).is_ok() {
                             return Some(ContentDigest::new(&prehash));
                         }
                     }

@@ -29,10 +29,11 @@ static TIMESTAMP: HeaderName = HeaderName::from_static("x-signature-timestamp");
 /// * **Signature**: 128 hex characters (64 bytes), either case. The timestamp header is signed
 ///   as sent, and must be a canonical decimal number of seconds.
 /// * **Answer 401 to a bad signature.** Discord sends deliberately invalid signatures to check
-///   that the endpoint verifies, and removes endpoints that accept them: a well-formed signature
-///   that does not verify is [`VerifyError::SignatureMismatch`], which the adapters answer 401.
-///   A missing header or one that is not 128 hex characters is a 400 (missing or malformed
-///   header), as for every scheme.
+///   that the endpoint verifies, and removes endpoints that accept them. Every verification
+///   failure of a Discord request — a signature that does not verify, but also a missing or
+///   malformed signature header or timestamp — is answered 401
+///   ([`reject_status`](Scheme::reject_status)), whatever shape Discord's probes take; the
+///   error itself still says which it was, for the logs.
 /// * **Tolerance**: Discord documents none and `discord-interactions-js` checks none; this
 ///   scheme applies **5 minutes each way as its own policy**, so a captured request cannot be
 ///   replayed later (set [`tolerance`](crate::VerifierBuilder::tolerance) to change it).
@@ -107,6 +108,13 @@ impl Top {
 }
 
 impl Scheme for Discord {
+    fn reject_status(&self, error: &VerifyError) -> http::StatusCode {
+        match error {
+            VerifyError::BodyTooLarge { .. } | VerifyError::NoPublicUrl => error.status(),
+            _ => http::StatusCode::UNAUTHORIZED,
+        }
+    }
+
     fn name(&self) -> &str {
         "discord"
     }

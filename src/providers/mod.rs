@@ -180,6 +180,14 @@ pub trait Scheme: fmt::Debug + Send + Sync + 'static {
         Tolerance::symmetric(Duration::from_secs(300))
     }
 
+    /// The HTTP status to answer a request that failed verification with. Defaults to
+    /// [`VerifyError::status`] (400, 401, 413); override where the provider documents another
+    /// answer (GoCardless expects 498 for a bad signature; Discord probes endpoints with
+    /// invalid signatures and expects 401 for each).
+    fn reject_status(&self, error: &VerifyError) -> http::StatusCode {
+        error.status()
+    }
+
     /// Reads the signature candidates, timestamp and signed id from the request.
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError>;
 

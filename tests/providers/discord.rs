@@ -321,3 +321,31 @@ fn keys_are_the_portals_hex_public_key() {
         .unwrap_err();
     assert!(matches!(err, ConfigError::InvalidSecret { .. }), "{err:?}");
 }
+
+/// Discord probes endpoints with invalid signatures and expects 401 for each: a malformed or
+/// missing signature header is answered 401 too, not 400.
+#[test]
+fn every_verification_failure_is_answered_401() {
+    use webhook_receiver::providers::Scheme as _;
+    let scheme = webhook_receiver::providers::Discord::new();
+    for error in [
+        webhook_receiver::VerifyError::SignatureMismatch,
+        webhook_receiver::VerifyError::MissingHeader {
+            name: "x-signature-ed25519".into(),
+        },
+        webhook_receiver::VerifyError::MalformedHeader {
+            name: "x-signature-ed25519".into(),
+            reason: "bad",
+        },
+    ] {
+        assert_eq!(
+            scheme.reject_status(&error),
+            http::StatusCode::UNAUTHORIZED,
+            "{error}"
+        );
+    }
+    assert_eq!(
+        scheme.reject_status(&webhook_receiver::VerifyError::BodyTooLarge { limit: 1 }),
+        http::StatusCode::PAYLOAD_TOO_LARGE
+    );
+}
