@@ -7,7 +7,8 @@
 //! (d) `webhook-verify`: the `webhook-verify` crate verifying the same request.
 //!
 //! After criterion's report, a table of median ratios against the floor is printed, measured in
-//! interleaved rounds so that every contender sees the same machine state.
+//! interleaved rounds so that every contender sees the same machine state. Then every built-in
+//! scheme at 1 KiB against its bare primitive.
 //! Run: `cargo bench --bench verify`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
@@ -215,6 +216,147 @@ fn ratio_table() {
     }
 }
 
+/// One built-in scheme at 1 KiB: our verification against the bare primitive over the same
+/// body (a pre-keyed HMAC of the scheme's algorithm, or the Ed25519 / ECDSA verification).
+fn scheme_table() {
+    use webhook_receiver::providers::{
+        Discord, GitHub, GitLab, Intercom, Linear, Mailgun, Paddle, PagerDuty, Scheme, SendGrid,
+        Shopify, Slack, Square, Stripe, Twilio, Twitch, Zoom,
+    };
+    use webhook_receiver::{Algorithm, Request};
+
+    const URL: &str = "https://hooks.example.com/in";
+    // A JSON object of exactly 1 KiB, with the ids the schemes read.
+    let body: Vec<u8> = {
+        let (head, tail) = (r#"{"id":"evt_1","event_id":"evt_1","data":""#, r#""}"#);
+        let filler: String = (0..1024 - head.len() - tail.len())
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        format!("{head}{filler}{tail}").into_bytes()
+    };
+    let ts = OffsetDateTime::now_utc().unix_timestamp();
+    let now = OffsetDateTime::from_unix_timestamp(ts).unwrap();
+
+    let hmac_floor = |algorithm: Algorithm| -> Box<dyn Fn() -> bool> {
+        let body = body.clone();
+        match algorithm {
+            Algorithm::HmacSha1 => {
+                let key = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(b"secret").unwrap();
+                Box::new(move || {
+                    let mut m = key.clone();
+                    m.update(&body);
+                    m.verify_slice(&[0u8; 20]).is_ok()
+                })
+            }
+            _ => {
+                let key = <Hmac<Sha256> as KeyInit>::new_from_slice(b"secret").unwrap();
+                Box::new(move || {
+                    let mut m = key.clone();
+                    m.update(&body);
+                    m.verify_slice(&[0u8; 32]).is_ok()
+                })
+            }
+        }
+    };
+    let ed25519_floor = || -> Box<dyn Fn() -> bool> {
+        use ed25519_dalek::Signer as _;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let signature = key.sign(&body);
+        let public = key.verifying_key();
+        let body = body.clone();
+        Box::new(move || public.verify_strict(&body, &signature).is_ok())
+    };
+    let p256_floor = || -> Box<dyn Fn() -> bool> {
+        use p256::ecdsa::signature::hazmat::{PrehashSigner as _, PrehashVerifier as _};
+        use sha2::Digest as _;
+        let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        let signature: p256::ecdsa::Signature = key.sign_prehash(&Sha256::digest(&body)).unwrap();
+        let public = *key.verifying_key();
+        let body = body.clone();
+        Box::new(move || {
+            public
+                .verify_prehash(&Sha256::digest(&body), &signature)
+                .is_ok()
+        })
+    };
+
+    fn shared(scheme: impl Scheme + Clone, key: &str) -> (Verifier, Signer) {
+        (
+            Verifier::builder(scheme.clone())
+                .secret(key)
+                .build()
+                .unwrap(),
+            Signer::new(scheme, key).unwrap(),
+        )
+    }
+    fn public(scheme: impl Scheme + Clone) -> (Verifier, Signer) {
+        let (signer, key) = Signer::generate(scheme.clone()).unwrap();
+        (
+            Verifier::builder(scheme).public_key(&key).build().unwrap(),
+            signer,
+        )
+    }
+    let raw = "a raw secret of twenty";
+    let schemes: Vec<(&str, (Verifier, Signer))> = vec![
+        ("standard-webhooks", shared(StandardWebhooks::new(), SECRET)),
+        ("standard-webhooks v1a", public(StandardWebhooks::new())),
+        ("stripe", shared(Stripe::new(), raw)),
+        ("github", shared(GitHub::new(), raw)),
+        ("slack", shared(Slack::new(), raw)),
+        ("shopify", shared(Shopify::new(), raw)),
+        ("twilio", shared(Twilio::new(), raw)),
+        ("paddle", shared(Paddle::new(), raw)),
+        ("linear", shared(Linear::new(), raw)),
+        ("square", shared(Square::new(), raw)),
+        ("zoom", shared(Zoom::new(), raw)),
+        ("discord", public(Discord::new())),
+        ("sendgrid", public(SendGrid::new())),
+        ("mailgun", shared(Mailgun::new(), raw)),
+        ("intercom", shared(Intercom::new(), raw)),
+        ("gitlab (token)", shared(GitLab::new(), raw)),
+        ("twitch", shared(Twitch::new(), raw)),
+        ("pagerduty", shared(PagerDuty::new(), raw)),
+    ];
+    println!(
+        "\nevery scheme at 1 KiB: median ns per verification, and ratio to the bare primitive"
+    );
+    println!(
+        "{:>22} | {:>9} | {:>9} | {:>6}",
+        "scheme", "primitive", "ours", "ratio"
+    );
+    for (name, (verifier, signer)) in schemes {
+        let signed = signer
+            .timestamp(ts)
+            .id("msg_bench")
+            .url(URL)
+            .sign_request(&body)
+            .unwrap();
+        let (headers, sent) = (signed.headers, signed.body);
+        let algorithm = verifier.scheme().algorithms()[0];
+        let floor = match verifier.scheme().algorithms() {
+            a if a.contains(&Algorithm::EcdsaP256Sha256) => p256_floor(),
+            a if a == [Algorithm::Ed25519] => ed25519_floor(),
+            _ if name.contains("v1a") => ed25519_floor(),
+            _ => hmac_floor(algorithm),
+        };
+        let ours = || {
+            verifier
+                .verify_request_at(&Request::new(&headers, &sent).url(URL), now)
+                .is_ok()
+        };
+        assert!(ours(), "{name} must verify");
+        let (mut f, mut o) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            f.push(median_ns(&*floor, Duration::from_millis(10), 3));
+            o.push(median_ns(ours, Duration::from_millis(10), 3));
+        }
+        f.sort_by(f64::total_cmp);
+        o.sort_by(f64::total_cmp);
+        let (f, o) = (f[2], o[2]);
+        println!("{name:>22} | {f:>9.0} | {o:>9.0} | {:>6.2}", o / f);
+    }
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
@@ -224,4 +366,5 @@ fn main() {
         Criterion::default().configure_from_args().final_summary();
     }
     ratio_table();
+    scheme_table();
 }
