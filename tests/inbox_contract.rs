@@ -71,9 +71,6 @@ async fn the_contract_refuses_an_engine_that_is_not_empty() {
         inbox_contract(engine, InboxContractConfig::manual(&clock)).await;
     });
     let panic = suite.await.unwrap_err().into_panic();
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("must be empty"), "{message}");
 }

@@ -406,7 +406,12 @@ async fn leases_tokens_and_transitions<E: InboxEngine + Clone>(s: &Suite<'_, E>)
         s.concurrency * 2
     );
     check!(
-        tokens.values().map(|t| t.get()).collect::<BTreeSet<_>>().len() == 3,
+        tokens
+            .values()
+            .map(|t| t.get())
+            .collect::<BTreeSet<_>>()
+            .len()
+            == 3,
         "tokens must differ"
     );
     s.nothing_due("every record is leased").await;

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{Accepted, Counts};
 #[cfg(feature = "metrics")]
 use super::Status;
+use super::{Accepted, Counts};
 
 /// A delivery was stored or found to be a duplicate.
 pub(crate) fn received(
