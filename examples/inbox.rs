@@ -60,7 +60,7 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     // The request path: verify, store durably, answer. No handler runs here.
     println!("requests (answered before any processing):\n");
-    println!("  {:<34} {:<8} {}", "delivery", "answer", "why");
+    println!("  {:<34} {:<8} why", "delivery", "answer");
     let mut expected_answers_ok = true;
     let requests = [
         (
@@ -188,8 +188,8 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     println!("\nrecords:\n");
     println!(
-        "  {:<18} {:<7} {:<9} {}",
-        "key", "status", "attempts", "attempt times (s since the worker started)"
+        "  {:<18} {:<7} {:<9} attempt times (s since the worker started)",
+        "key", "status", "attempts"
     );
     let attempts = attempts.lock().expect("not poisoned").clone();
     let mut all_ok = expected_answers_ok;
