@@ -41,8 +41,6 @@ type Query = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArgum
 struct Sql {
     migrate: Vec<Arc<str>>,
     find: Arc<str>,
-    unfinished: Arc<str>,
-    delete: Arc<str>,
     insert: Arc<str>,
     lease: Arc<str>,
     heartbeat: Arc<str>,
@@ -120,13 +118,25 @@ impl Sql {
                 .into(),
             ],
             find: format!("SELECT status, deadline FROM {t} WHERE key = ?1").into(),
-            unfinished: format!("SELECT count(*) FROM {t} WHERE {active}").into(),
-            delete: format!("DELETE FROM {t} WHERE key = ?1").into(),
+            // One statement: insert a new key, or replace a done record past its retention (with
+            // a new place in received order), unless the bound is reached. No row changed means
+            // a live duplicate, or a full inbox.
             insert: format!(
                 "INSERT INTO {t} (key, endpoint, provider, event_id, signed_at, key_label, \
                  ordering_key, headers, body, status, attempts, deadline, received_at, \
                  updated_at, retain_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10, ?10, ?11)"
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10, ?10, ?11 \
+                 WHERE ?12 IS NULL OR (SELECT count(*) FROM {t} WHERE {active}) < ?12 \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 seq = (SELECT max(seq) + 1 FROM {t}), endpoint = excluded.endpoint, \
+                 provider = excluded.provider, event_id = excluded.event_id, \
+                 signed_at = excluded.signed_at, key_label = excluded.key_label, \
+                 ordering_key = excluded.ordering_key, headers = excluded.headers, \
+                 body = excluded.body, status = 'pending', attempts = 0, \
+                 deadline = excluded.deadline, token = NULL, \
+                 received_at = excluded.received_at, updated_at = excluded.updated_at, \
+                 retain_ms = excluded.retain_ms, last_error = NULL \
+                 WHERE status = 'done' AND deadline <= ?10"
             )
             .into(),
             // One statement, so one writer at a time picks and takes the record. A record with
@@ -208,7 +218,7 @@ impl Sql {
 ///   `counts`) use a small pool of their own. Several processes may share the file (e.g. an
 ///   admin tool): they wait for each other up to the busy timeout, then get
 ///   [`InboxError::Unavailable`].
-/// * Every transition is one statement; `accept` is one `BEGIN IMMEDIATE` transaction.
+/// * Every transition, `accept` included, is one statement.
 /// * Times are this engine's [`Clock`] in milliseconds (the system clock by default).
 ///
 /// The table (default `webhook_inbox`) is created by [`open`](Self::open), or by
@@ -452,61 +462,45 @@ impl InboxEngine for SqliteInbox {
         record: &NewRecord,
         max_unfinished: Option<u64>,
     ) -> Result<Accepted, InboxError> {
-        let mut tx = self
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        let now = self.now();
+        let limit = max_unfinished.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let done = sqlx::query(statement(&self.sql.insert))
+            .bind(record.key.as_str())
+            .bind(record.endpoint.as_str())
+            .bind(record.provider.as_str())
+            .bind(record.event_id.as_deref())
+            .bind(record.signed_at)
+            .bind(record.key_label.as_deref())
+            .bind(record.ordering_key.as_deref())
+            .bind(encode_headers(&record.headers))
+            .bind(&record.body[..])
+            .bind(now)
+            .bind(millis(record.retain))
+            .bind(limit)
+            .execute(&self.writer)
             .await
             .map_err(map_error)?;
-        let now = self.now();
+        if done.rows_affected() == 1 {
+            return Ok(Accepted::Stored);
+        }
+        let Some(limit) = max_unfinished else {
+            return Ok(Accepted::Duplicate);
+        };
+        // Nothing changed: a live record has the key, or the bound refused a new one.
         let existing = sqlx::query(statement(&self.sql.find))
             .bind(record.key.as_str())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&self.writer)
             .await
             .map_err(map_error)?;
-        let mut expired = false;
         if let Some(row) = existing {
             let status: String = row.try_get(0).map_err(map_error)?;
             let deadline: Option<i64> = row.try_get(1).map_err(map_error)?;
-            expired = status == "done" && deadline.is_some_and(|d| d <= now);
+            let expired = status == "done" && deadline.is_some_and(|d| d <= now);
             if !expired {
                 return Ok(Accepted::Duplicate);
             }
         }
-        if let Some(limit) = max_unfinished {
-            let unfinished: i64 = sqlx::query(statement(&self.sql.unfinished))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_error)?
-                .try_get(0)
-                .map_err(map_error)?;
-            if u64::try_from(unfinished).unwrap_or(0) >= limit {
-                return Err(InboxError::Full { limit });
-            }
-        }
-        if expired {
-            sqlx::query(statement(&self.sql.delete))
-                .bind(record.key.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-        }
-        sqlx::query(statement(&self.sql.insert))
-            .bind(record.key.as_str())
-            .bind(record.endpoint.clone())
-            .bind(record.provider.clone())
-            .bind(record.event_id.clone())
-            .bind(record.signed_at)
-            .bind(record.key_label.clone())
-            .bind(record.ordering_key.clone())
-            .bind(encode_headers(&record.headers))
-            .bind(record.body.to_vec())
-            .bind(now)
-            .bind(millis(record.retain))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(Accepted::Stored)
+        Err(InboxError::Full { limit })
     }
 
     async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
