@@ -42,6 +42,7 @@ struct Sql {
     migrate: Vec<Arc<str>>,
     find: Arc<str>,
     insert: Arc<str>,
+    insert_bounded: Arc<str>,
     lease: Arc<str>,
     heartbeat: Arc<str>,
     done: Arc<str>,
@@ -126,7 +127,7 @@ impl Sql {
                  ordering_key, headers, body, status, attempts, deadline, received_at, \
                  updated_at, retain_ms) \
                  SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10, ?10, ?11 \
-                 WHERE ?12 IS NULL OR (SELECT count(*) FROM {t} WHERE {active}) < ?12 \
+                 WHERE true \
                  ON CONFLICT (key) DO UPDATE SET \
                  seq = (SELECT max(seq) + 1 FROM {t}), endpoint = excluded.endpoint, \
                  provider = excluded.provider, event_id = excluded.event_id, \
@@ -139,14 +140,33 @@ impl Sql {
                  WHERE status = 'done' AND deadline <= ?10"
             )
             .into(),
-            // One statement, so one writer at a time picks and takes the record. A record with
+            insert_bounded: format!(
+                "INSERT INTO {t} (key, endpoint, provider, event_id, signed_at, key_label, \
+                 ordering_key, headers, body, status, attempts, deadline, received_at, \
+                 updated_at, retain_ms) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', 0, ?10, ?10, ?10, ?11 \
+                 WHERE (SELECT count(*) FROM {t} WHERE {active}) < ?12 \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 seq = (SELECT max(seq) + 1 FROM {t}), endpoint = excluded.endpoint, \
+                 provider = excluded.provider, event_id = excluded.event_id, \
+                 signed_at = excluded.signed_at, key_label = excluded.key_label, \
+                 ordering_key = excluded.ordering_key, headers = excluded.headers, \
+                 body = excluded.body, status = 'pending', attempts = 0, \
+                 deadline = excluded.deadline, token = NULL, \
+                 received_at = excluded.received_at, updated_at = excluded.updated_at, \
+                 retain_ms = excluded.retain_ms, last_error = NULL \
+                 WHERE status = 'done' AND deadline <= ?10"
+            )
+            .into(),
+            // One statement, so one writer at a time picks and takes the record. The due index
+            // is named: without statistics the planner would rather sort every active record. A record with
             // an ordering key waits for every older active record with that key, and for any
             // live lease on it.
             lease: format!(
                 "UPDATE {t} SET status = 'running', token = ?1, deadline = ?2 + ?3, \
                  attempts = attempts + 1, updated_at = ?2 \
                  WHERE seq = (\
-                     SELECT r.seq FROM {t} AS r \
+                     SELECT r.seq FROM {t} AS r INDEXED BY \"{table}_due\" \
                      WHERE r.{active} AND r.deadline <= ?2 \
                      AND (r.ordering_key IS NULL OR NOT EXISTS (\
                          SELECT 1 FROM {t} AS o \
@@ -463,8 +483,12 @@ impl InboxEngine for SqliteInbox {
         max_unfinished: Option<u64>,
     ) -> Result<Accepted, InboxError> {
         let now = self.now();
-        let limit = max_unfinished.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-        let done = sqlx::query(statement(&self.sql.insert))
+        // Counting unfinished records costs a scan of them: only when there is a bound.
+        let sql = match max_unfinished {
+            Some(_) => &self.sql.insert_bounded,
+            None => &self.sql.insert,
+        };
+        let query = sqlx::query(statement(sql))
             .bind(record.key.as_str())
             .bind(record.endpoint.as_str())
             .bind(record.provider.as_str())
@@ -475,11 +499,12 @@ impl InboxEngine for SqliteInbox {
             .bind(encode_headers(&record.headers))
             .bind(&record.body[..])
             .bind(now)
-            .bind(millis(record.retain))
-            .bind(limit)
-            .execute(&self.writer)
-            .await
-            .map_err(map_error)?;
+            .bind(millis(record.retain));
+        let query = match max_unfinished {
+            Some(limit) => query.bind(i64::try_from(limit).unwrap_or(i64::MAX)),
+            None => query,
+        };
+        let done = query.execute(&self.writer).await.map_err(map_error)?;
         if done.rows_affected() == 1 {
             return Ok(Accepted::Stored);
         }
