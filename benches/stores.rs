@@ -261,7 +261,10 @@ async fn postgres_bench(run: &str) {
         ),
         format!("CREATE INDEX ON \"{raw_table}\" (expires_at)"),
     ] {
-        sqlx::query(&sql).execute(&pool).await.expect("raw table");
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&pool)
+            .await
+            .expect("raw table");
     }
     let insert: Arc<str> = format!(
         "INSERT INTO \"{raw_table}\" (key, token, completed, expires_at) \
@@ -279,7 +282,7 @@ async fn postgres_bench(run: &str) {
             let key = format!("raw:{tag}:{i}");
             async move {
                 let token = LeaseToken::random().get().to_be_bytes().to_vec();
-                let done = sqlx::query(&insert)
+                let done = sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
                     .bind(&key)
                     .bind(token)
                     .bind(lease_ms)
@@ -334,10 +337,12 @@ async fn postgres_bench(run: &str) {
     );
 
     for table in [&store_table, &raw_table] {
-        sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-            .execute(&pool)
-            .await
-            .expect("drop table");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS \"{table}\""
+        )))
+        .execute(&pool)
+        .await
+        .expect("drop table");
     }
     pool.close().await;
 }

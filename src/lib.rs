@@ -13,6 +13,9 @@ mod clock;
 pub mod dedup;
 mod encoding;
 mod error;
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+pub mod inbox;
 pub mod providers;
 mod receiver;
 mod secret;

@@ -154,8 +154,8 @@ pub struct ReceiverBuilder<St> {
 }
 
 impl<St: DedupStore> ReceiverBuilder<St> {
-    /// Prefix of every dedup key, so endpoints sharing a store do not collide: visible ASCII, at
-    /// most [`MAX_NAMESPACE`] bytes.
+    /// Prefix of every dedup key, so endpoints sharing a store do not collide: visible ASCII
+    /// other than `:`, at most [`MAX_NAMESPACE`] bytes.
     ///
     /// Default: the scheme's name and a fingerprint of the first configured key
     /// (`stripe-3f9a…`, see [`Verifier::key_fingerprint`]), so two endpoints of one provider
@@ -215,51 +215,7 @@ impl<St: DedupStore> ReceiverBuilder<St> {
                 "must be from 1 ms to one day",
             ));
         }
-        // Both tolerances are at most a year (checked by the verifier): no overflow.
-        let window = self.verifier.tolerance_past() + self.verifier.tolerance_future();
-        let timestamped = self.verifier.has_timestamp();
-        let retain = match self.retain {
-            Some(retain) if retain.is_zero() || retain > MAX_RETAIN => {
-                return Err(ConfigError::invalid(
-                    "retain",
-                    "must be from 1 ms to ten years",
-                ));
-            }
-            // Strictly longer: a request passes up to `ts + past` inclusive, and the key of one
-            // completed at `ts - future` or later lives until `completion + retain`.
-            Some(retain) if timestamped && retain <= window => {
-                return Err(ConfigError::invalid(
-                    "retain",
-                    format!(
-                        "{} ms is not longer than the replay window of {} ms",
-                        retain.as_millis(),
-                        window.as_millis()
-                    ),
-                ));
-            }
-            Some(retain) => retain,
-            None if timestamped => window + RETENTION_MARGIN,
-            None => UNTIMESTAMPED_RETENTION,
-        };
-        let namespace = match self.namespace {
-            Some(ns) => {
-                if ns.is_empty()
-                    || ns.len() > MAX_NAMESPACE
-                    || !ns.bytes().all(|b| b.is_ascii_graphic())
-                {
-                    return Err(ConfigError::invalid(
-                        "namespace",
-                        "must be 1 to 64 visible ASCII characters",
-                    ));
-                }
-                ns
-            }
-            None => format!(
-                "{}-{}",
-                self.verifier.scheme().name(),
-                self.verifier.key_fingerprint()
-            ),
-        };
+        let (namespace, retain) = endpoint_settings(&self.verifier, self.namespace, self.retain)?;
         Ok(Receiver {
             inner: Arc::new(Inner {
                 verifier: self.verifier,
@@ -338,16 +294,7 @@ impl<St: DedupStore> Receiver<St> {
     /// [`MAX_NAMESPACE`] + [`MAX_STORED_ID`] + 12 bytes of visible ASCII: an event id that is
     /// longer or has other characters is stored as `idsha256:<hex of its SHA-256>`.
     pub fn store_key(&self, verified: &Verified<'_>) -> String {
-        let namespace = &self.inner.namespace;
-        match verified.dedup_key() {
-            DedupKey::EventId(id)
-                if id.len() > MAX_STORED_ID || !id.bytes().all(|b| b.is_ascii_graphic()) =>
-            {
-                let digest = sha2::Sha256::digest(id.as_bytes());
-                format!("{namespace}:idsha256:{}", hex::encode(digest))
-            }
-            key => format!("{namespace}:{key}"),
-        }
+        store_key(&self.inner.namespace, verified)
     }
 
     /// Verifies a `POST` with these headers and body and claims its dedup key (for schemes
@@ -491,6 +438,75 @@ impl<St: DedupStore> Delivery<St> {
             return Ok(false);
         };
         self.receiver.inner.store.release(&self.key, token).await
+    }
+}
+
+/// The namespace and retention of an endpoint (a [`Receiver`] or an inbox endpoint), checked:
+/// the namespace defaults to the scheme's name and the first key's fingerprint; the retention
+/// to the replay window plus [`RETENTION_MARGIN`], or [`UNTIMESTAMPED_RETENTION`].
+pub(crate) fn endpoint_settings(
+    verifier: &Verifier,
+    namespace: Option<String>,
+    retain: Option<Duration>,
+) -> Result<(String, Duration), ConfigError> {
+    // Both tolerances are at most a year (checked by the verifier): no overflow.
+    let window = verifier.tolerance_past() + verifier.tolerance_future();
+    let timestamped = verifier.has_timestamp();
+    let retain = match retain {
+        Some(retain) if retain.is_zero() || retain > MAX_RETAIN => {
+            return Err(ConfigError::invalid(
+                "retain",
+                "must be from 1 ms to ten years",
+            ));
+        }
+        // Strictly longer: a request passes up to `ts + past` inclusive, and the key of one
+        // completed at `ts - future` or later lives until `completion + retain`.
+        Some(retain) if timestamped && retain <= window => {
+            return Err(ConfigError::invalid(
+                "retain",
+                format!(
+                    "{} ms is not longer than the replay window of {} ms",
+                    retain.as_millis(),
+                    window.as_millis()
+                ),
+            ));
+        }
+        Some(retain) => retain,
+        None if timestamped => window + RETENTION_MARGIN,
+        None => UNTIMESTAMPED_RETENTION,
+    };
+    let namespace = match namespace {
+        Some(ns) => {
+            if ns.is_empty()
+                || ns.len() > MAX_NAMESPACE
+                || !ns.bytes().all(|b| b.is_ascii_graphic() && b != b':')
+            {
+                return Err(ConfigError::invalid(
+                    "namespace",
+                    "must be 1 to 64 visible ASCII characters other than `:`",
+                ));
+            }
+            ns
+        }
+        None => format!(
+            "{}-{}",
+            verifier.scheme().name(),
+            verifier.key_fingerprint()
+        ),
+    };
+    Ok((namespace, retain))
+}
+
+/// `{namespace}:{dedup key}`, with long or non-ASCII event ids replaced by their SHA-256.
+pub(crate) fn store_key(namespace: &str, verified: &Verified<'_>) -> String {
+    match verified.dedup_key() {
+        DedupKey::EventId(id)
+            if id.len() > MAX_STORED_ID || !id.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            let digest = sha2::Sha256::digest(id.as_bytes());
+            format!("{namespace}:idsha256:{}", hex::encode(digest))
+        }
+        key => format!("{namespace}:{key}"),
     }
 }
 

@@ -381,6 +381,8 @@ fn random_id() -> String {
     format!("msg_{}", hex::encode(bytes))
 }
 
+#[cfg(all(feature = "testing", feature = "inbox"))]
+pub use crate::inbox::contract::{InboxContractConfig, inbox_contract};
 #[cfg(feature = "testing")]
 pub use contract::{ContractConfig, TimeTravel, store_contract};
 

@@ -209,10 +209,12 @@ async fn two_instances_sharing_postgres_process_each_event_once() {
     )
     .await;
     thousand_deliveries_of_a_hundred_events(a, b, &ledger, &run_id()).await;
-    sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-        .execute(store_a.pool())
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS \"{table}\""
+    )))
+    .execute(store_a.pool())
+    .await
+    .unwrap();
 }
 
 async fn lease_handover<St: DedupStore>(a_store: St, b_store: St) {
@@ -295,8 +297,10 @@ async fn a_lease_expiring_on_one_postgres_instance_lets_the_other_process_the_re
     let b = postgres_store(&table).await;
     let pool = a.pool().clone();
     lease_handover(a, b).await;
-    sqlx::query(&format!("DROP TABLE IF EXISTS \"{table}\""))
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS \"{table}\""
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
 }

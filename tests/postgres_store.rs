@@ -67,19 +67,25 @@ async fn store() -> PostgresStore {
 }
 
 async fn drop_table(store: &PostgresStore) {
-    sqlx::query(&format!("DROP TABLE IF EXISTS \"{}\"", store.table()))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS \"{}\"",
+        store.table()
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
 }
 
 async fn keys(store: &PostgresStore) -> BTreeSet<String> {
-    sqlx::query_scalar::<_, String>(&format!("SELECT key FROM \"{}\"", store.table()))
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
-        .into_iter()
-        .collect()
+    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+        "SELECT key FROM \"{}\"",
+        store.table()
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
 }
 
 fn verifier() -> Verifier {
@@ -188,10 +194,10 @@ async fn in_flight_reports_the_remaining_lease_from_the_server_clock() {
         "{left:?}"
     );
     // The token is stored as 16 bytes.
-    let stored: Vec<u8> = sqlx::query_scalar(&format!(
+    let stored: Vec<u8> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT token FROM \"{}\" WHERE key = 'evt'",
         store.table()
-    ))
+    )))
     .fetch_one(store.pool())
     .await
     .unwrap();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::{PgPool, Row};
+use sqlx::{AssertSqlSafe, PgPool, Row};
 
 use super::{Claim, DedupStore, LeaseToken, StoreError};
 use crate::error::ConfigError;
@@ -30,15 +30,21 @@ const MAX_MILLIS: i64 = 100 * 365 * 24 * 3600 * 1000;
 /// not race to create the table ("webhook!" in ASCII).
 const MIGRATE_LOCK: i64 = 0x7765_6268_6f6f_6b21;
 
-/// The statements for one table.
+/// The statements for one table, shared cheaply with every query (sqlx takes them by value).
 struct Sql {
-    create_table: String,
-    create_index: String,
-    claim: String,
-    complete: String,
-    release: String,
-    purge: String,
-    purge_batch: String,
+    create_table: Arc<str>,
+    create_index: Arc<str>,
+    claim: Arc<str>,
+    complete: Arc<str>,
+    release: Arc<str>,
+    purge: Arc<str>,
+    purge_batch: Arc<str>,
+}
+
+/// A statement for sqlx. Audited: the only dynamic part is the table name, a validated plain
+/// identifier (see [`validate_table`]); every value is a bind parameter.
+fn statement(text: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
+    AssertSqlSafe(Arc::clone(text))
 }
 
 impl Sql {
@@ -53,10 +59,12 @@ impl Sql {
                  token bytea NOT NULL, \
                  completed boolean NOT NULL DEFAULT false, \
                  expires_at timestamptz NOT NULL)"
-            ),
+            )
+            .into(),
             create_index: format!(
                 "CREATE INDEX IF NOT EXISTS \"{table}_expires_at_idx\" ON {t} (expires_at)"
-            ),
+            )
+            .into(),
             // One statement. `existing` reads the row as it was when the statement started;
             // `claimed` inserts the key, or takes it over if its deadline passed, and returns a
             // row only if it did. A live row is reported from `existing`. A row inserted by a
@@ -77,19 +85,23 @@ impl Sql {
                  SELECT EXISTS (SELECT 1 FROM claimed), e.completed, \
                      ceil(extract(epoch FROM e.expires_at - now()) * 1000)::int8 \
                  FROM (SELECT) AS one LEFT JOIN existing AS e ON true"
-            ),
+            )
+            .into(),
             complete: format!(
                 "UPDATE {t} SET completed = true, expires_at = now() + $3 {ms} \
                  WHERE key = $1 AND token = $2 AND NOT completed"
-            ),
-            release: format!("DELETE FROM {t} WHERE key = $1 AND token = $2 AND NOT completed"),
-            purge: format!("DELETE FROM {t} WHERE expires_at < now() - $1 {ms}"),
+            )
+            .into(),
+            release: format!("DELETE FROM {t} WHERE key = $1 AND token = $2 AND NOT completed")
+                .into(),
+            purge: format!("DELETE FROM {t} WHERE expires_at < now() - $1 {ms}").into(),
             purge_batch: format!(
                 "DELETE FROM {t} WHERE key IN (\
                      SELECT key FROM {t} WHERE expires_at < now() - $1 {ms} \
                      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED\
                  ) AND expires_at < now() - $1 {ms}"
-            ),
+            )
+            .into(),
         }
     }
 }
@@ -321,11 +333,11 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        sqlx::query(&self.sql.create_table)
+        sqlx::query(statement(&self.sql.create_table))
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        sqlx::query(&self.sql.create_index)
+        sqlx::query(statement(&self.sql.create_index))
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
@@ -340,7 +352,7 @@ impl PostgresStore {
     ///
     /// If the server is unreachable or refuses the statement.
     pub async fn purge(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(&self.sql.purge)
+        let done = sqlx::query(statement(&self.sql.purge))
             .bind(millis(self.grace, 0))
             .execute(&self.pool)
             .await
@@ -374,7 +386,7 @@ impl PostgresStore {
         runtime.spawn(async move {
             let _guard = guard;
             // A failed purge only leaves rows for the next one.
-            let _ = sqlx::query(&store.sql.purge_batch)
+            let _ = sqlx::query(statement(&store.sql.purge_batch))
                 .bind(millis(store.grace, 0))
                 .bind(limit)
                 .execute(&store.pool)
@@ -386,7 +398,7 @@ impl PostgresStore {
 impl DedupStore for PostgresStore {
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         let token = LeaseToken::random();
-        let row = sqlx::query(&self.sql.claim)
+        let row = sqlx::query(statement(&self.sql.claim))
             .bind(key)
             .bind(token_bytes(token))
             .bind(millis(lease, 1))
@@ -416,7 +428,7 @@ impl DedupStore for PostgresStore {
         token: LeaseToken,
         retain: Duration,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql.complete)
+        let done = sqlx::query(statement(&self.sql.complete))
             .bind(key)
             .bind(token_bytes(token))
             .bind(millis(retain, 0))
@@ -427,7 +439,7 @@ impl DedupStore for PostgresStore {
     }
 
     async fn release(&self, key: &str, token: LeaseToken) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.sql.release)
+        let done = sqlx::query(statement(&self.sql.release))
             .bind(key)
             .bind(token_bytes(token))
             .execute(&self.pool)

@@ -1,0 +1,304 @@
+//! Inbox benchmarks on the SQLite engine, each against a baseline measured in the same run:
+//!
+//! * accept throughput: `Inbox::accept` against a raw `INSERT` loop with the same sqlx client and
+//!   the same file settings (WAL; `synchronous` FULL and NORMAL), sequential and 16 at once;
+//! * accept latency (p50/p99) of `InboxEndpoint::receive` (verify + accept) at concurrency
+//!   1/16/64, against the verifier alone;
+//! * drain throughput with 1/4/16 workers and a no-op handler.
+//!
+//! Run: `cargo bench --bench inbox` (about a minute). Numbers vary with the disk: FULL waits
+//! for an fsync per commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use webhook_receiver::Verifier;
+use webhook_receiver::inbox::{HandlerError, Inbox, Job, NewRecord, SqliteInbox};
+use webhook_receiver::providers::StandardWebhooks;
+use webhook_receiver::testing::Signer;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn body(n: usize) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"type":"invoice.paid","data":{{"id":"in_{n}","amount":4200,"currency":"eur","lines":[1,2,3]}}}}"#
+    ))
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("webhook-inbox-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn engine(path: &Path, full: bool) -> SqliteInbox {
+    let builder = SqliteInbox::builder(path);
+    let builder = if full {
+        builder
+    } else {
+        builder.synchronous_normal()
+    };
+    builder.open().await.unwrap()
+}
+
+/// Records per second of `n` calls of `one(i)`, `concurrency` at a time.
+async fn throughput<F, Fut>(n: usize, concurrency: usize, one: F) -> f64
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let one = Arc::new(one);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (one, next) = (Arc::clone(&one), Arc::clone(&next));
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                one(i).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn accept_throughput(full: bool, n: usize, concurrency: usize, run: usize) {
+    let dir = Dir::new(&format!("accept-{full}-{concurrency}-{run}"));
+    let inbox = Inbox::new(engine(&dir.0.join("inbox.db"), full).await);
+    let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(body).collect());
+    let inbox_rate = {
+        let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
+        throughput(n, concurrency, move |i| {
+            let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
+            async move {
+                let record =
+                    NewRecord::new(format!("bench:id:{i}"), "bench", "bench", bodies[i].clone());
+                inbox.accept(&record).await.unwrap();
+            }
+        })
+        .await
+    };
+
+    // The baseline: the same client, file settings and one writer connection, one INSERT.
+    let options = SqliteConnectOptions::new()
+        .filename(dir.0.join("raw.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(if full {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        });
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE raw (seq INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, body BLOB NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let raw_rate = {
+        let (pool, bodies) = (pool.clone(), Arc::clone(&bodies));
+        throughput(n, concurrency, move |i| {
+            let (pool, bodies) = (pool.clone(), Arc::clone(&bodies));
+            async move {
+                sqlx::query("INSERT INTO raw (key, body) VALUES (?1, ?2)")
+                    .bind(format!("bench:id:{i}"))
+                    .bind(bodies[i].to_vec())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await
+    };
+    println!(
+        "  {:<8} {:>4}   {:>12.0} {:>12.0}   {:>5.2}",
+        if full { "FULL" } else { "NORMAL" },
+        concurrency,
+        inbox_rate,
+        raw_rate,
+        inbox_rate / raw_rate
+    );
+    pool.close().await;
+    inbox.engine().close().await;
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+async fn latencies<F, Fut>(n: usize, concurrency: usize, one: F) -> (Duration, Duration)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let samples = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let timed = {
+        let samples = Arc::clone(&samples);
+        move |i| {
+            let samples = Arc::clone(&samples);
+            let call = one(i);
+            async move {
+                let started = Instant::now();
+                call.await;
+                samples.lock().unwrap().push(started.elapsed());
+            }
+        }
+    };
+    throughput(n, concurrency, timed).await;
+    let mut samples = samples.lock().unwrap().clone();
+    samples.sort();
+    (percentile(&samples, 0.5), percentile(&samples, 0.99))
+}
+
+async fn receive_latency(concurrency: usize) {
+    let dir = Dir::new(&format!("latency-{concurrency}"));
+    let inbox = Inbox::new(engine(&dir.0.join("inbox.db"), true).await);
+    let verifier = || {
+        Verifier::builder(StandardWebhooks::new())
+            .secret(SECRET)
+            .build()
+            .unwrap()
+    };
+    let endpoint = inbox.endpoint(verifier()).build().unwrap();
+    let n = 300 + concurrency * 10;
+    let signer = Signer::new(StandardWebhooks::new(), SECRET).unwrap();
+    let requests: Arc<Vec<(HeaderMap, Bytes)>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                let body = body(i);
+                (
+                    signer.clone().id(format!("msg_{i}")).sign(&body).unwrap(),
+                    body,
+                )
+            })
+            .collect(),
+    );
+    let (inbox_p50, inbox_p99) = {
+        let requests = Arc::clone(&requests);
+        latencies(n, concurrency, move |i| {
+            let (endpoint, requests) = (endpoint.clone(), Arc::clone(&requests));
+            async move {
+                let (headers, body) = &requests[i];
+                endpoint.receive(headers, body.clone()).await.unwrap();
+            }
+        })
+        .await
+    };
+    let verifier = Arc::new(verifier());
+    let (base_p50, base_p99) = latencies(n, concurrency, move |i| {
+        let (verifier, requests) = (Arc::clone(&verifier), Arc::clone(&requests));
+        async move {
+            let (headers, body) = &requests[i];
+            verifier.verify(headers, body).unwrap();
+        }
+    })
+    .await;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "  {:>4}   {:>9.0} {:>9.0}   {:>9.1} {:>9.1}",
+        concurrency,
+        us(inbox_p50),
+        us(inbox_p99),
+        us(base_p50),
+        us(base_p99)
+    );
+    inbox.engine().close().await;
+}
+
+async fn drain(workers: usize, n: usize) -> f64 {
+    let dir = Dir::new(&format!("drain-{workers}"));
+    let inbox = Inbox::new(engine(&dir.0.join("inbox.db"), false).await);
+    for i in 0..n {
+        let record = NewRecord::new(format!("bench:id:{i}"), "bench", "bench", body(i));
+        inbox.accept(&record).await.unwrap();
+    }
+    let handled = Arc::new(AtomicUsize::new(0));
+    let all = Arc::new(tokio::sync::Notify::new());
+    let handler = {
+        let (handled, all) = (Arc::clone(&handled), Arc::clone(&all));
+        move |_job: Job| {
+            if handled.fetch_add(1, Ordering::SeqCst) + 1 == n {
+                all.notify_one();
+            }
+            async { Ok::<(), HandlerError>(()) }
+        }
+    };
+    let started = Instant::now();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(inbox.worker(handler).concurrency(workers).run(async {
+        let _ = stopped.await;
+    }));
+    tokio::time::timeout(Duration::from_secs(300), all.notified())
+        .await
+        .expect("drained");
+    // Done is written after the handler returns: wait for the last transitions too.
+    while inbox.counts().await.unwrap().done < n as u64 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    stop.send(()).unwrap();
+    worker.await.unwrap().unwrap();
+    inbox.engine().close().await;
+    rate
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run a tiny smoke.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let scale = if quick { 20 } else { 1 };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        println!("accept throughput (records/s), SQLite file, inbox accept vs raw INSERT, same client:");
+        println!("  {:<8} {:>4}   {:>12} {:>12}   {:>5}", "sync", "conc", "inbox", "raw INSERT", "ratio");
+        for run in 0..2 {
+            accept_throughput(true, 1000 / scale, 1, run).await;
+            accept_throughput(true, 1000 / scale, 16, run).await;
+            accept_throughput(false, 5000 / scale, 1, run).await;
+            accept_throughput(false, 5000 / scale, 16, run).await;
+        }
+        println!("\naccept latency (µs), InboxEndpoint::receive (verify + durable accept, FULL) vs verify alone:");
+        println!("  {:>4}   {:>9} {:>9}   {:>9} {:>9}", "conc", "p50", "p99", "verify p50", "p99");
+        for concurrency in [1, 16, 64] {
+            receive_latency(concurrency).await;
+        }
+        println!("\ndrain throughput (records/s), no-op handler, NORMAL:");
+        let n = 3000 / scale;
+        let one = drain(1, n).await;
+        println!("  {:>2} workers {:>9.0}", 1, one);
+        for workers in [4, 16] {
+            let rate = drain(workers, n).await;
+            println!("  {workers:>2} workers {rate:>9.0}   ({:.2}× one worker)", rate / one);
+        }
+    });
+}

@@ -1,0 +1,178 @@
+//! A small operator tool over a SQLite inbox file: counts, dead letters, one record, replay,
+//! purge — the `Inbox` operator calls behind a command line.
+//!
+//! ```text
+//! cargo run --example inbox_admin -- <file> counts
+//! cargo run --example inbox_admin -- <file> list [pending|running|done|dead] [limit]
+//! cargo run --example inbox_admin -- <file> inspect <key>
+//! cargo run --example inbox_admin -- <file> replay <key>
+//! cargo run --example inbox_admin -- <file> replay-since <RFC 3339 time | 30m | 2h | 1d>
+//! cargo run --example inbox_admin -- <file> purge
+//! ```
+//!
+//! `inspect` shows the metadata and the kept headers, and the body's size — not the body: pass
+//! `--body` to print it (it may hold personal data).
+//!
+//! Try it on the file `cargo run --example inbox` leaves behind.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use webhook_receiver::inbox::{Inbox, ListQuery, RecordMeta, SqliteInbox, Status};
+
+const USAGE: &str = "usage: inbox_admin <file> <command>
+commands:
+  counts                          records per status, oldest pending age
+  list [status] [limit]           records in a status (default: dead, 20)
+  inspect <key> [--body]          one record: metadata, kept headers (and the body)
+  replay <key>                    a dead record runs again (attempts reset)
+  replay-since <time|30m|2h|1d>   every record dead since then runs again
+  purge                           remove done records past their retention";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            if error.to_string().starts_with("usage") {
+                eprintln!();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let [file, command, rest @ ..] = args else {
+        return Err(USAGE.into());
+    };
+    if !std::path::Path::new(file).exists() {
+        return Err(format!("no inbox file at {file}").into());
+    }
+    let inbox = Inbox::new(SqliteInbox::open(file).await?);
+    match (command.as_str(), rest) {
+        ("counts", []) => {
+            let counts = inbox.counts().await?;
+            println!("pending  {}", counts.pending);
+            println!("running  {}", counts.running);
+            println!("done     {}", counts.done);
+            println!("dead     {}", counts.dead);
+            match inbox.oldest_pending_age().await? {
+                Some(age) => println!("oldest pending: {} s ago", age.as_secs()),
+                None => println!("oldest pending: none"),
+            }
+        }
+        ("list", rest) if rest.len() <= 2 => {
+            let status: Status = match rest.first() {
+                Some(text) => text.parse()?,
+                None => Status::Dead,
+            };
+            let limit: u32 = match rest.get(1) {
+                Some(text) => text.parse().map_err(|_| "the limit must be a number")?,
+                None => 20,
+            };
+            let records = inbox.list(&ListQuery::new(status).limit(limit)).await?;
+            if records.is_empty() {
+                println!("no {status} records");
+            }
+            for meta in &records {
+                print_line(meta);
+            }
+        }
+        ("inspect", [key, flags @ ..]) if flags.iter().all(|f| f == "--body") => {
+            let record = inbox
+                .inspect(key)
+                .await?
+                .ok_or_else(|| format!("no record `{key}`"))?;
+            let meta = &record.meta;
+            println!("key          {}", meta.key);
+            println!("status       {}", meta.status);
+            println!("attempts     {}", meta.attempts);
+            println!("endpoint     {} ({})", meta.endpoint, meta.provider);
+            println!("event id     {}", meta.event_id.as_deref().unwrap_or("-"));
+            println!("secret label {}", meta.key_label.as_deref().unwrap_or("-"));
+            println!(
+                "ordering key {}",
+                meta.ordering_key.as_deref().unwrap_or("-")
+            );
+            println!("received     {}", time_text(meta.received_at));
+            if let Some(signed) = meta.signed_at {
+                println!("signed at    {signed} (unix)");
+            }
+            if let Some(at) = meta.run_at {
+                println!("run at       {}", time_text(at));
+            }
+            if let Some(at) = meta.expires_at {
+                println!("expires      {}", time_text(at));
+            }
+            println!("updated      {}", time_text(meta.updated_at));
+            println!("last error   {}", meta.last_error.as_deref().unwrap_or("-"));
+            println!("headers:");
+            for (name, value) in &record.headers {
+                println!("  {name}: {}", String::from_utf8_lossy(value.as_bytes()));
+            }
+            println!("body         {} bytes", record.body.len());
+            if !flags.is_empty() {
+                println!("{}", String::from_utf8_lossy(&record.body));
+            }
+        }
+        ("replay", [key]) => {
+            if inbox.replay(key).await? {
+                println!("replayed {key}: pending, attempts reset");
+            } else {
+                return Err(format!("`{key}` is not a dead record").into());
+            }
+        }
+        ("replay-since", [since]) => {
+            let since = parse_since(since)?;
+            let n = inbox.replay_dead_since(since).await?;
+            println!("replayed {n} records dead since {}", time_text(since));
+        }
+        ("purge", []) => {
+            let n = inbox.purge().await?;
+            println!("purged {n} done records past their retention");
+        }
+        _ => return Err(USAGE.into()),
+    }
+    Ok(())
+}
+
+fn print_line(meta: &RecordMeta) {
+    println!(
+        "{}  {:<7} attempts {:<3} received {}  {}",
+        meta.key,
+        meta.status,
+        meta.attempts,
+        time_text(meta.received_at),
+        meta.last_error.as_deref().unwrap_or("")
+    );
+}
+
+fn time_text(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+}
+
+/// An RFC 3339 time, or a duration ago: `90s`, `30m`, `2h`, `1d`.
+fn parse_since(text: &str) -> Result<OffsetDateTime, Box<dyn std::error::Error>> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(at);
+    }
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| "expected an RFC 3339 time or a duration like 30m, 2h, 1d")?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err("a duration ends in s, m, h or d".into()),
+    };
+    let ago = Duration::from_secs(number.saturating_mul(seconds));
+    Ok(OffsetDateTime::now_utc() - ago)
+}

@@ -1,0 +1,76 @@
+//! The inbox contract suite on the SQLite engine, on a manual clock and on real time.
+
+use std::path::PathBuf;
+
+use webhook_receiver::ManualClock;
+use webhook_receiver::inbox::SqliteInbox;
+use webhook_receiver::testing::{InboxContractConfig, inbox_contract};
+
+/// A fresh directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "webhook-inbox-{name}-{}-{:x}",
+            std::process::id(),
+            webhook_receiver::dedup::LeaseToken::random().get() as u64
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_passes_the_contract_on_a_manual_clock() {
+    let dir = TempDir::new("contract-manual");
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = SqliteInbox::builder(dir.0.join("inbox.db"))
+        .clock(clock.clone())
+        .open()
+        .await
+        .unwrap();
+    inbox_contract(engine.clone(), InboxContractConfig::manual(&clock)).await;
+    engine.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_passes_the_contract_on_real_time() {
+    let dir = TempDir::new("contract-real");
+    let engine = SqliteInbox::builder(dir.0.join("inbox.db"))
+        .table("contract_real")
+        .unwrap()
+        .open()
+        .await
+        .unwrap();
+    inbox_contract(engine.clone(), InboxContractConfig::real_time()).await;
+    engine.close().await;
+}
+
+#[tokio::test]
+async fn the_contract_refuses_an_engine_that_is_not_empty() {
+    let dir = TempDir::new("contract-not-empty");
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = SqliteInbox::builder(dir.0.join("inbox.db"))
+        .clock(clock.clone())
+        .open()
+        .await
+        .unwrap();
+    let record = webhook_receiver::inbox::NewRecord::new("k", "e", "p", &b"{}"[..]);
+    webhook_receiver::inbox::InboxEngine::accept(&engine, &record, None)
+        .await
+        .unwrap();
+    let suite = tokio::spawn(async move {
+        let clock = clock;
+        inbox_contract(engine, InboxContractConfig::manual(&clock)).await;
+    });
+    let panic = suite.await.unwrap_err().into_panic();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("must be empty"), "{message}");
+}
