@@ -25,6 +25,7 @@ use crate::secret::{Key, KeyFormat};
 
 mod custom;
 mod discord;
+mod form;
 mod github;
 mod gitlab;
 mod intercom;
