@@ -13,6 +13,8 @@ use webhook_receiver::{Algorithm, DedupKey, Encoding, Verifier, VerifyError};
 
 #[path = "providers/discord.rs"]
 mod discord;
+#[path = "providers/easypost.rs"]
+mod easypost;
 #[path = "providers/linear.rs"]
 mod linear;
 #[path = "providers/sendgrid.rs"]

@@ -25,6 +25,7 @@ use crate::secret::{Key, KeyFormat};
 
 mod custom;
 mod discord;
+mod easypost;
 mod form;
 mod github;
 mod gitlab;
@@ -45,6 +46,7 @@ mod zoom;
 
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
+pub use easypost::EasyPost;
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use intercom::Intercom;
