@@ -21,6 +21,8 @@ mod linear;
 mod sendgrid;
 #[path = "providers/twitch.rs"]
 mod twitch;
+#[path = "providers/woocommerce.rs"]
+mod woocommerce;
 
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap()

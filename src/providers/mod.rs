@@ -42,6 +42,7 @@ mod standard;
 mod stripe;
 mod twilio;
 mod twitch;
+mod woocommerce;
 mod zoom;
 
 pub use custom::{Custom, CustomConfig};
@@ -62,6 +63,7 @@ pub use standard::StandardWebhooks;
 pub use stripe::Stripe;
 pub use twilio::Twilio;
 pub use twitch::Twitch;
+pub use woocommerce::WooCommerce;
 pub use zoom::Zoom;
 
 /// How many signature candidates one request may carry.
