@@ -23,6 +23,7 @@ use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
+mod asana;
 mod custom;
 mod discord;
 mod easypost;
@@ -45,6 +46,7 @@ mod twitch;
 mod woocommerce;
 mod zoom;
 
+pub use asana::Asana;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
 pub use easypost::EasyPost;
