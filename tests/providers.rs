@@ -19,6 +19,8 @@ mod discord;
 mod easypost;
 #[path = "providers/linear.rs"]
 mod linear;
+#[path = "providers/okta.rs"]
+mod okta;
 #[path = "providers/sendgrid.rs"]
 mod sendgrid;
 #[path = "providers/twitch.rs"]
