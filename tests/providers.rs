@@ -21,6 +21,8 @@ mod easypost;
 mod linear;
 #[path = "providers/okta.rs"]
 mod okta;
+#[path = "providers/postmark.rs"]
+mod postmark;
 #[path = "providers/sendgrid.rs"]
 mod sendgrid;
 #[path = "providers/twitch.rs"]
