@@ -19,6 +19,8 @@ mod discord;
 mod easypost;
 #[path = "providers/linear.rs"]
 mod linear;
+#[path = "providers/mandrill.rs"]
+mod mandrill;
 #[path = "providers/okta.rs"]
 mod okta;
 #[path = "providers/postmark.rs"]
