@@ -17,6 +17,8 @@ mod asana;
 mod discord;
 #[path = "providers/easypost.rs"]
 mod easypost;
+#[path = "providers/gitea.rs"]
+mod gitea;
 #[path = "providers/linear.rs"]
 mod linear;
 #[path = "providers/mandrill.rs"]
