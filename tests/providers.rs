@@ -11,6 +11,8 @@ use webhook_receiver::providers::{
 use webhook_receiver::testing::Signer;
 use webhook_receiver::{Algorithm, DedupKey, Encoding, Verifier, VerifyError};
 
+#[path = "providers/adyen.rs"]
+mod adyen;
 #[path = "providers/asana.rs"]
 mod asana;
 #[path = "providers/discord.rs"]
