@@ -3,8 +3,9 @@
 //!
 //! Source: `go-gitea/gitea` `services/webhook/deliver.go` (`newDefaultRequest`,
 //! `addDefaultHeaders`, `Deliver`) and `services/webhook/default.go`; Forgejo's
-//! `services/webhook/deliver.go` (the same, plus `X-Forgejo-*` headers);
-//! forgejo.org/docs/latest/user/webhooks.
+//! `services/webhook/shared/payloader.go` (`AddDefaultHeaders`: the same MACs, plus
+//! `X-Forgejo-Signature`) and `services/webhook/default.go`, read in a GitHub mirror of
+//! codeberg.org/forgejo/forgejo; forgejo.org/docs/latest/user/webhooks.
 
 use std::borrow::Cow;
 
@@ -51,6 +52,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 ///   once the first was processed.
 /// * Gitea counts any 2xx as delivered. An `Authorization` header configured on the webhook
 ///   is sent as well; this scheme does not read it.
+/// * Forgejo rewrites some payloads before sending them (the `ref` of create/delete events for
+///   Gitea-type hooks, a `compare` field on pushes) and signs what it sends: verify the bytes
+///   received, never a payload re-serialised.
 /// * Forgejo's example payloads still show a legacy `secret` field in the body: never treat a
 ///   body field as authentication.
 ///
