@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, SystemClock};
-use crate::encoding::{Algorithm, KeyedMacs, MAX_SIG, decode_signature};
+use crate::encoding::{Algorithm, Encoding, KeyedMacs, MAX_SIG, decode_signature};
 use crate::error::{ConfigError, VerifyError};
 use crate::providers::{
     EventIdSource, JsonLeaf, MAX_SIGNATURES, Parsed, Request, Scheme, json_path,
@@ -289,7 +289,32 @@ struct Decoded<'p> {
     text: &'p str,
 }
 
-impl Decoded<'_> {
+impl<'p> Decoded<'p> {
+    const EMPTY: Self = Self {
+        algorithm: Algorithm::HmacSha256,
+        bytes: [0; MAX_SIG],
+        len: 0,
+        text: "",
+    };
+
+    /// `text` decoded for `algorithm` (a token is kept as text); `None` if it is not valid in
+    /// `encoding` or not of the algorithm's length.
+    fn new(algorithm: Algorithm, text: &'p str, encoding: Encoding) -> Option<Self> {
+        let mut decoded = Self {
+            algorithm,
+            text,
+            ..Self::EMPTY
+        };
+        if algorithm != Algorithm::Token {
+            let len = decode_signature(text, encoding, &mut decoded.bytes)?;
+            if !algorithm.accepts_len(len) {
+                return None;
+            }
+            decoded.len = len;
+        }
+        Some(decoded)
+    }
+
     fn bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
@@ -399,33 +424,28 @@ impl Verifier {
             self.check_window(ts.millis, now_millis)?;
         }
 
-        let mut decoded = [Decoded {
-            algorithm: Algorithm::HmacSha256,
-            bytes: [0; MAX_SIG],
-            len: 0,
-            text: "",
-        }; MAX_SIGNATURES];
+        let mut decoded = [Decoded::EMPTY; MAX_SIGNATURES];
         let mut count = 0;
         let encoding = self.scheme.encoding();
         for (slot, candidate) in decoded.iter_mut().zip(parsed.candidates()) {
-            slot.algorithm = candidate.algorithm;
-            slot.text = &candidate.text;
-            if candidate.algorithm != Algorithm::Token {
-                match decode_signature(&candidate.text, encoding, &mut slot.bytes) {
-                    Some(len) if candidate.algorithm.accepts_len(len) => slot.len = len,
-                    _ => return Err(malformed_signature(&parsed)),
-                }
-            }
+            *slot = Decoded::new(candidate.algorithm, &candidate.text, encoding)
+                .ok_or_else(|| malformed_signature(&parsed))?;
             count += 1;
         }
         let candidates = &decoded[..count];
-        if candidates.is_empty() {
-            return Err(malformed_signature(&parsed));
-        }
 
-        let matched = self.keys.iter().enumerate().find_map(|(index, key)| {
-            Some((index, self.check_key(key, &parsed, request, candidates)?))
-        });
+        let matched = if parsed.parts().is_empty() {
+            if candidates.is_empty() {
+                return Err(malformed_signature(&parsed));
+            }
+            self.keys.iter().enumerate().find_map(|(index, key)| {
+                let digest =
+                    self.check_key(key, &parsed, request, parsed.contents(), candidates)?;
+                Some((index, digest))
+            })
+        } else {
+            self.check_parts(&parsed, request)?
+        };
         let Some((index, digest)) = matched else {
             return Err(VerifyError::SignatureMismatch);
         };
@@ -460,15 +480,50 @@ impl Verifier {
         })
     }
 
-    /// Checks every candidate against one key; the dedup digest of the delivery if one matches.
+    /// Checks signed parts ([`Parsed::push_signed_part`]): the first key under which every part
+    /// matches its own signature, with a digest of the delivery (the part's digest for one part,
+    /// else the SHA-256 of every part's digest in order).
+    fn check_parts(
+        &self,
+        parsed: &Parsed<'_>,
+        request: &Request<'_>,
+    ) -> Result<Option<(usize, ContentDigest)>, VerifyError> {
+        let encoding = self.scheme.encoding();
+        let parts = parsed
+            .parts()
+            .iter()
+            .map(|part| {
+                Decoded::new(parsed.algorithm, &part.signature, encoding)
+                    .map(|decoded| (std::slice::from_ref(&part.content), decoded))
+                    .ok_or_else(|| malformed_signature(parsed))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.keys.iter().enumerate().find_map(|(index, key)| {
+            let mut combined = sha2::Sha256::new();
+            let mut single = None;
+            for (content, decoded) in &parts {
+                let digest = self.check_key(key, parsed, request, content, &[*decoded])?;
+                combined.update(digest.as_bytes());
+                single = Some(digest);
+            }
+            let digest = match (parts.len(), single) {
+                (1, Some(digest)) => digest,
+                _ => ContentDigest::new(&combined.finalize()),
+            };
+            Some((index, digest))
+        }))
+    }
+
+    /// Checks every candidate against one key, over `contents` (the scheme's own pieces when
+    /// empty); the dedup digest of the delivery if one matches.
     fn check_key(
         &self,
         key: &KeyEntry,
         parsed: &Parsed<'_>,
         request: &Request<'_>,
+        contents: &[Vec<u8>],
         candidates: &[Decoded<'_>],
     ) -> Option<ContentDigest> {
-        let contents = parsed.contents();
         // The signed content, variant by variant: the scheme's pieces, or what `parse` built.
         let variants = contents.len().max(1);
         let feed_variant = |variant: usize, feed: &mut dyn FnMut(&[u8])| {

@@ -11,14 +11,30 @@ use webhook_receiver::providers::{
 use webhook_receiver::testing::Signer;
 use webhook_receiver::{Algorithm, DedupKey, Encoding, Verifier, VerifyError};
 
+#[path = "providers/adyen.rs"]
+mod adyen;
+#[path = "providers/asana.rs"]
+mod asana;
 #[path = "providers/discord.rs"]
 mod discord;
+#[path = "providers/easypost.rs"]
+mod easypost;
+#[path = "providers/gitea.rs"]
+mod gitea;
 #[path = "providers/linear.rs"]
 mod linear;
+#[path = "providers/mandrill.rs"]
+mod mandrill;
+#[path = "providers/okta.rs"]
+mod okta;
+#[path = "providers/postmark.rs"]
+mod postmark;
 #[path = "providers/sendgrid.rs"]
 mod sendgrid;
 #[path = "providers/twitch.rs"]
 mod twitch;
+#[path = "providers/woocommerce.rs"]
+mod woocommerce;
 
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap()

@@ -9,7 +9,8 @@
 //! A scheme sees a [`Request`]: method, the public URL the sender called (for providers that
 //! sign it), headers and body. Schemes whose signed content is not a simple sequence of request
 //! pieces (URL plus sorted form parameters, fields inside the body) build it once in `parse` with
-//! [`Parsed::push_content`].
+//! [`Parsed::push_content`]; a batch whose items are signed one by one pushes each item with its
+//! signature ([`Parsed::push_signed_part`]), and every item must match.
 //!
 //! Adding a provider is one new file here and one `pub use` line.
 
@@ -23,15 +24,23 @@ use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
+mod adyen;
+mod asana;
 mod custom;
 mod discord;
+mod easypost;
+mod form;
+mod gitea;
 mod github;
 mod gitlab;
 mod intercom;
 mod linear;
 mod mailgun;
+mod mandrill;
+mod okta;
 mod paddle;
 mod pagerduty;
+mod postmark;
 mod sendgrid;
 mod shopify;
 mod slack;
@@ -40,17 +49,25 @@ mod standard;
 mod stripe;
 mod twilio;
 mod twitch;
+mod woocommerce;
 mod zoom;
 
+pub use adyen::Adyen;
+pub use asana::Asana;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
+pub use easypost::EasyPost;
+pub use gitea::Gitea;
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use intercom::Intercom;
 pub use linear::Linear;
 pub use mailgun::Mailgun;
+pub use mandrill::Mandrill;
+pub use okta::Okta;
 pub use paddle::Paddle;
 pub use pagerduty::PagerDuty;
+pub use postmark::Postmark;
 pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
@@ -59,6 +76,7 @@ pub use standard::StandardWebhooks;
 pub use stripe::Stripe;
 pub use twilio::Twilio;
 pub use twitch::Twitch;
+pub use woocommerce::WooCommerce;
 pub use zoom::Zoom;
 
 /// How many signature candidates one request may carry.
@@ -192,7 +210,7 @@ pub trait Scheme: fmt::Debug + Send + Sync + 'static {
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError>;
 
     /// Feeds the exact signed bytes, in order, to `feed`. Not called when `parse` built the
-    /// content itself ([`Parsed::push_content`]).
+    /// content itself ([`Parsed::push_content`], [`Parsed::push_signed_part`]).
     fn signed_content(
         &self,
         parsed: &Parsed<'_>,
@@ -359,6 +377,14 @@ pub struct Parsed<'r> {
     signatures: [Option<Candidate<'r>>; MAX_SIGNATURES],
     count: usize,
     contents: Vec<Vec<u8>>,
+    parts: Vec<SignedPart<'r>>,
+}
+
+/// A piece of a request signed on its own (one item of a batch), with its signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SignedPart<'r> {
+    pub(crate) content: Vec<u8>,
+    pub(crate) signature: Cow<'r, str>,
 }
 
 impl<'r> Parsed<'r> {
@@ -372,6 +398,7 @@ impl<'r> Parsed<'r> {
             signatures: Default::default(),
             count: 0,
             contents: Vec::new(),
+            parts: Vec::new(),
         }
     }
 
@@ -444,6 +471,32 @@ impl<'r> Parsed<'r> {
     /// The contents pushed with [`push_content`](Parsed::push_content).
     pub fn contents(&self) -> &[Vec<u8>] {
         &self.contents
+    }
+
+    /// Adds a part of the request that carries its own signature (still encoded, in the
+    /// scheme's [`encoding`](Scheme::encoding), made with [`algorithm`](Parsed::algorithm)) over
+    /// `content`, as Adyen signs each item of a batch.
+    ///
+    /// When any part is present the request verifies only if **every** part's signature matches
+    /// its own content under one and the same key; signatures and contents pushed otherwise are
+    /// not checked. The dedup digest of the delivery covers every part.
+    pub fn push_signed_part(&mut self, content: Vec<u8>, signature: impl Into<Cow<'r, str>>) {
+        self.parts.push(SignedPart {
+            content,
+            signature: signature.into(),
+        });
+    }
+
+    /// The parts pushed with [`push_signed_part`](Parsed::push_signed_part): each content with
+    /// its signature, still encoded.
+    pub fn signed_parts(&self) -> impl Iterator<Item = (&[u8], &str)> {
+        self.parts
+            .iter()
+            .map(|part| (part.content.as_slice(), &*part.signature))
+    }
+
+    pub(crate) fn parts(&self) -> &[SignedPart<'r>] {
+        &self.parts
     }
 }
 

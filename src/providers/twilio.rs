@@ -12,8 +12,8 @@ use sha2::Digest as _;
 use subtle::ConstantTimeEq as _;
 
 use super::{
-    Draft, MAX_BUILT_CONTENT, Parsed, Request, Scheme, SignContent, SignedRequest, form_pairs,
-    header_str, insert_header, required_header,
+    Draft, MAX_BUILT_CONTENT, Parsed, Request, Scheme, SignContent, SignedRequest, form,
+    form_pairs, header_str, insert_header, required_header,
 };
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
@@ -244,57 +244,10 @@ fn body_sha256(url: &str) -> Option<Cow<'_, str>> {
 /// The form parameters as Twilio signs them: sorted by key then value, identical pairs once,
 /// each as `key` + `value`. `None` if a decoded key or value is not UTF-8.
 fn sorted_params(body: &[u8]) -> Option<Vec<u8>> {
-    let mut pairs = Vec::new();
-    for piece in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        let (key, value) = match piece.iter().position(|&b| b == b'=') {
-            Some(i) => (&piece[..i], &piece[i + 1..]),
-            None => (piece, &[][..]),
-        };
-        pairs.push((form_decode(key)?, form_decode(value)?));
-    }
+    let mut pairs = form::decoded_pairs(body)?;
     pairs.sort_unstable();
     pairs.dedup();
-    let mut out = Vec::with_capacity(body.len());
-    for (key, value) in &pairs {
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(value.as_bytes());
-    }
-    Some(out)
-}
-
-/// Decodes a form component (`+` is a space, `%XX` a byte; a `%` not followed by two hex digits
-/// is kept), refusing invalid UTF-8.
-fn form_decode(raw: &[u8]) -> Option<Cow<'_, str>> {
-    if !raw.iter().any(|&b| b == b'+' || b == b'%') {
-        return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        let byte = match raw[i] {
-            b'+' => b' ',
-            b'%' => match (hex_value(raw.get(i + 1)), hex_value(raw.get(i + 2))) {
-                (Some(hi), Some(lo)) => {
-                    i += 2;
-                    hi << 4 | lo
-                }
-                _ => b'%',
-            },
-            b => b,
-        };
-        out.push(byte);
-        i += 1;
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
-}
-
-fn hex_value(byte: Option<&u8>) -> Option<u8> {
-    match byte? {
-        b @ b'0'..=b'9' => Some(b - b'0'),
-        b @ b'a'..=b'f' => Some(b - b'a' + 10),
-        b @ b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
+    Some(form::concat_pairs(&pairs))
 }
 
 /// The forms of `url` the SDKs accept, the URL as given first, each once: as given, as a WHATWG
