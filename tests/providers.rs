@@ -976,5 +976,7 @@ mod pagerduty;
 mod square;
 #[path = "providers/twilio.rs"]
 mod twilio;
+#[path = "providers/typeform.rs"]
+mod typeform;
 #[path = "providers/zoom.rs"]
 mod zoom;

@@ -40,6 +40,7 @@ mod standard;
 mod stripe;
 mod twilio;
 mod twitch;
+mod typeform;
 mod zoom;
 
 pub use custom::{Custom, CustomConfig};
@@ -59,6 +60,7 @@ pub use standard::StandardWebhooks;
 pub use stripe::Stripe;
 pub use twilio::Twilio;
 pub use twitch::Twitch;
+pub use typeform::Typeform;
 pub use zoom::Zoom;
 
 /// How many signature candidates one request may carry.
