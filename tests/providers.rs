@@ -978,5 +978,7 @@ mod square;
 mod twilio;
 #[path = "providers/typeform.rs"]
 mod typeform;
+#[path = "providers/xero.rs"]
+mod xero;
 #[path = "providers/zoom.rs"]
 mod zoom;

@@ -41,6 +41,7 @@ mod stripe;
 mod twilio;
 mod twitch;
 mod typeform;
+mod xero;
 mod zoom;
 
 pub use custom::{Custom, CustomConfig};
@@ -61,6 +62,7 @@ pub use stripe::Stripe;
 pub use twilio::Twilio;
 pub use twitch::Twitch;
 pub use typeform::Typeform;
+pub use xero::Xero;
 pub use zoom::Zoom;
 
 /// How many signature candidates one request may carry.
