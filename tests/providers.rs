@@ -972,6 +972,8 @@ mod mailgun;
 mod paddle;
 #[path = "providers/pagerduty.rs"]
 mod pagerduty;
+#[path = "providers/quickbooks.rs"]
+mod quickbooks;
 #[path = "providers/square.rs"]
 mod square;
 #[path = "providers/twilio.rs"]
