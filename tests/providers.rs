@@ -966,6 +966,8 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
 mod gitlab;
 #[path = "providers/intercom.rs"]
 mod intercom;
+#[path = "providers/line.rs"]
+mod line;
 #[path = "providers/mailgun.rs"]
 mod mailgun;
 #[path = "providers/paddle.rs"]
