@@ -982,6 +982,8 @@ mod square;
 mod twilio;
 #[path = "providers/typeform.rs"]
 mod typeform;
+#[path = "providers/veriff.rs"]
+mod veriff;
 #[path = "providers/xero.rs"]
 mod xero;
 #[path = "providers/zoom.rs"]

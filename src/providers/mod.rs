@@ -43,6 +43,7 @@ mod stripe;
 mod twilio;
 mod twitch;
 mod typeform;
+mod veriff;
 mod xero;
 mod zoom;
 
@@ -66,6 +67,7 @@ pub use stripe::Stripe;
 pub use twilio::Twilio;
 pub use twitch::Twitch;
 pub use typeform::Typeform;
+pub use veriff::Veriff;
 pub use xero::Xero;
 pub use zoom::Zoom;
 
