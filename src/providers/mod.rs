@@ -25,6 +25,7 @@ use crate::secret::{Key, KeyFormat};
 
 mod custom;
 mod discord;
+mod docusign;
 mod github;
 mod gitlab;
 mod intercom;
@@ -49,6 +50,7 @@ mod zoom;
 
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
+pub use docusign::DocuSign;
 pub use github::GitHub;
 pub use gitlab::GitLab;
 pub use intercom::Intercom;
