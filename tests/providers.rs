@@ -986,6 +986,8 @@ mod twilio;
 mod typeform;
 #[path = "providers/veriff.rs"]
 mod veriff;
+#[path = "providers/webflow.rs"]
+mod webflow;
 #[path = "providers/xero.rs"]
 mod xero;
 #[path = "providers/zoom.rs"]

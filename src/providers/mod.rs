@@ -45,6 +45,7 @@ mod twilio;
 mod twitch;
 mod typeform;
 mod veriff;
+mod webflow;
 mod xero;
 mod zoom;
 
@@ -70,6 +71,7 @@ pub use twilio::Twilio;
 pub use twitch::Twitch;
 pub use typeform::Typeform;
 pub use veriff::Veriff;
+pub use webflow::Webflow;
 pub use xero::Xero;
 pub use zoom::Zoom;
 
