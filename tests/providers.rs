@@ -962,6 +962,8 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
         format!("whpk_{}", b64.encode(public.as_bytes()))
     );
 }
+#[path = "providers/airwallex.rs"]
+mod airwallex;
 #[path = "providers/docusign.rs"]
 mod docusign;
 #[path = "providers/gitlab.rs"]

@@ -23,6 +23,7 @@ use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
+mod airwallex;
 mod custom;
 mod discord;
 mod docusign;
@@ -49,6 +50,7 @@ mod webflow;
 mod xero;
 mod zoom;
 
+pub use airwallex::Airwallex;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
 pub use docusign::DocuSign;
