@@ -992,5 +992,7 @@ mod veriff;
 mod webflow;
 #[path = "providers/xero.rs"]
 mod xero;
+#[path = "providers/zendesk.rs"]
+mod zendesk;
 #[path = "providers/zoom.rs"]
 mod zoom;

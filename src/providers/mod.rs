@@ -48,6 +48,7 @@ mod typeform;
 mod veriff;
 mod webflow;
 mod xero;
+mod zendesk;
 mod zoom;
 
 pub use airwallex::Airwallex;
@@ -75,6 +76,7 @@ pub use typeform::Typeform;
 pub use veriff::Veriff;
 pub use webflow::Webflow;
 pub use xero::Xero;
+pub use zendesk::Zendesk;
 pub use zoom::Zoom;
 
 /// How many signature candidates one request may carry.
