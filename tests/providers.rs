@@ -982,6 +982,8 @@ mod pagerduty;
 mod quickbooks;
 #[path = "providers/square.rs"]
 mod square;
+#[path = "providers/telnyx.rs"]
+mod telnyx;
 #[path = "providers/twilio.rs"]
 mod twilio;
 #[path = "providers/typeform.rs"]
