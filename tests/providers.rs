@@ -980,6 +980,8 @@ mod paddle;
 mod pagerduty;
 #[path = "providers/quickbooks.rs"]
 mod quickbooks;
+#[path = "providers/recurly.rs"]
+mod recurly;
 #[path = "providers/square.rs"]
 mod square;
 #[path = "providers/telnyx.rs"]
