@@ -24,6 +24,7 @@ use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
 mod airwallex;
+mod calendly;
 mod custom;
 mod discord;
 mod docusign;
@@ -54,6 +55,7 @@ mod zendesk;
 mod zoom;
 
 pub use airwallex::Airwallex;
+pub use calendly::Calendly;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
 pub use docusign::DocuSign;
