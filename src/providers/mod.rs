@@ -24,6 +24,7 @@ use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
 mod airwallex;
+mod buildkite;
 mod calendly;
 mod custom;
 mod discord;
@@ -55,6 +56,7 @@ mod zendesk;
 mod zoom;
 
 pub use airwallex::Airwallex;
+pub use buildkite::Buildkite;
 pub use calendly::Calendly;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
