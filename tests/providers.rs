@@ -964,6 +964,8 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
 }
 #[path = "providers/airwallex.rs"]
 mod airwallex;
+#[path = "providers/box_com.rs"]
+mod box_com;
 #[path = "providers/buildkite.rs"]
 mod buildkite;
 #[path = "providers/calendly.rs"]

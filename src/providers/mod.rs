@@ -24,6 +24,7 @@ use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
 mod airwallex;
+mod box_com;
 mod buildkite;
 mod calendly;
 mod custom;
@@ -56,6 +57,7 @@ mod zendesk;
 mod zoom;
 
 pub use airwallex::Airwallex;
+pub use box_com::BoxCom;
 pub use buildkite::Buildkite;
 pub use calendly::Calendly;
 pub use custom::{Custom, CustomConfig};
