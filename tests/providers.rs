@@ -974,6 +974,8 @@ mod calendly;
 mod docusign;
 #[path = "providers/gitlab.rs"]
 mod gitlab;
+#[path = "providers/hubspot.rs"]
+mod hubspot;
 #[path = "providers/intercom.rs"]
 mod intercom;
 #[path = "providers/line.rs"]
