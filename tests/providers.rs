@@ -978,19 +978,49 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
         format!("whpk_{}", b64.encode(public.as_bytes()))
     );
 }
+#[path = "providers/airwallex.rs"]
+mod airwallex;
+#[path = "providers/box_com.rs"]
+mod box_com;
+#[path = "providers/buildkite.rs"]
+mod buildkite;
+#[path = "providers/calendly.rs"]
+mod calendly;
+#[path = "providers/docusign.rs"]
+mod docusign;
 #[path = "providers/gitlab.rs"]
 mod gitlab;
+#[path = "providers/hubspot.rs"]
+mod hubspot;
 #[path = "providers/intercom.rs"]
 mod intercom;
+#[path = "providers/line.rs"]
+mod line;
 #[path = "providers/mailgun.rs"]
 mod mailgun;
 #[path = "providers/paddle.rs"]
 mod paddle;
 #[path = "providers/pagerduty.rs"]
 mod pagerduty;
+#[path = "providers/quickbooks.rs"]
+mod quickbooks;
+#[path = "providers/recurly.rs"]
+mod recurly;
 #[path = "providers/square.rs"]
 mod square;
+#[path = "providers/telnyx.rs"]
+mod telnyx;
 #[path = "providers/twilio.rs"]
 mod twilio;
+#[path = "providers/typeform.rs"]
+mod typeform;
+#[path = "providers/veriff.rs"]
+mod veriff;
+#[path = "providers/webflow.rs"]
+mod webflow;
+#[path = "providers/xero.rs"]
+mod xero;
+#[path = "providers/zendesk.rs"]
+mod zendesk;
 #[path = "providers/zoom.rs"]
 mod zoom;
