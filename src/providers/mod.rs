@@ -55,7 +55,7 @@ pub use sendgrid::SendGrid;
 pub use shopify::Shopify;
 pub use slack::Slack;
 pub use square::Square;
-pub use standard::StandardWebhooks;
+pub use standard::{StandardHeaders, StandardWebhooks};
 pub use stripe::Stripe;
 pub use twilio::Twilio;
 pub use twitch::Twitch;
