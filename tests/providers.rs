@@ -974,6 +974,8 @@ mod paddle;
 mod pagerduty;
 #[path = "providers/square.rs"]
 mod square;
+#[path = "providers/svix_family.rs"]
+mod svix_family;
 #[path = "providers/twilio.rs"]
 mod twilio;
 #[path = "providers/zoom.rs"]
