@@ -962,6 +962,8 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
         format!("whpk_{}", b64.encode(public.as_bytes()))
     );
 }
+#[path = "providers/body_hmac.rs"]
+mod body_hmac;
 #[path = "providers/gitlab.rs"]
 mod gitlab;
 #[path = "providers/intercom.rs"]
@@ -972,6 +974,8 @@ mod mailgun;
 mod paddle;
 #[path = "providers/pagerduty.rs"]
 mod pagerduty;
+#[path = "providers/segment.rs"]
+mod segment;
 #[path = "providers/square.rs"]
 mod square;
 #[path = "providers/svix_family.rs"]
