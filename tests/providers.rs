@@ -964,6 +964,8 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
 }
 #[path = "providers/body_hmac.rs"]
 mod body_hmac;
+#[path = "providers/coinbase_commerce.rs"]
+mod coinbase_commerce;
 #[path = "providers/gitlab.rs"]
 mod gitlab;
 #[path = "providers/intercom.rs"]

@@ -23,6 +23,7 @@ use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
+mod coinbase_commerce;
 mod custom;
 mod discord;
 mod github;
@@ -44,6 +45,7 @@ mod twilio;
 mod twitch;
 mod zoom;
 
+pub use coinbase_commerce::CoinbaseCommerce;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
 pub use github::GitHub;
