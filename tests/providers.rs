@@ -962,6 +962,8 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
         format!("whpk_{}", b64.encode(public.as_bytes()))
     );
 }
+#[path = "providers/alchemy.rs"]
+mod alchemy;
 #[path = "providers/body_hmac.rs"]
 mod body_hmac;
 #[path = "providers/coinbase_commerce.rs"]

@@ -23,6 +23,7 @@ use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
+mod alchemy;
 mod coinbase_commerce;
 mod custom;
 mod discord;
@@ -45,6 +46,7 @@ mod twilio;
 mod twitch;
 mod zoom;
 
+pub use alchemy::Alchemy;
 pub use coinbase_commerce::CoinbaseCommerce;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
