@@ -968,6 +968,8 @@ mod alchemy;
 mod body_hmac;
 #[path = "providers/coinbase_commerce.rs"]
 mod coinbase_commerce;
+#[path = "providers/dropbox.rs"]
+mod dropbox;
 #[path = "providers/gitlab.rs"]
 mod gitlab;
 #[path = "providers/intercom.rs"]
