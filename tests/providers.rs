@@ -972,6 +972,8 @@ mod coinbase_commerce;
 mod dropbox;
 #[path = "providers/gitlab.rs"]
 mod gitlab;
+#[path = "providers/gocardless.rs"]
+mod gocardless;
 #[path = "providers/intercom.rs"]
 mod intercom;
 #[path = "providers/mailgun.rs"]
