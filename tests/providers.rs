@@ -966,6 +966,8 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
 mod alchemy;
 #[path = "providers/body_hmac.rs"]
 mod body_hmac;
+#[path = "providers/checkout_com.rs"]
+mod checkout_com;
 #[path = "providers/coinbase_commerce.rs"]
 mod coinbase_commerce;
 #[path = "providers/dropbox.rs"]

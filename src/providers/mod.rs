@@ -24,6 +24,7 @@ use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
 mod alchemy;
+mod checkout_com;
 mod coinbase_commerce;
 mod custom;
 mod discord;
@@ -49,6 +50,7 @@ mod twitch;
 mod zoom;
 
 pub use alchemy::Alchemy;
+pub use checkout_com::CheckoutCom;
 pub use coinbase_commerce::CoinbaseCommerce;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
