@@ -984,6 +984,8 @@ mod mailgun;
 mod paddle;
 #[path = "providers/pagerduty.rs"]
 mod pagerduty;
+#[path = "providers/razorpay.rs"]
+mod razorpay;
 #[path = "providers/segment.rs"]
 mod segment;
 #[path = "providers/square.rs"]
