@@ -978,6 +978,8 @@ mod gitlab;
 mod gocardless;
 #[path = "providers/intercom.rs"]
 mod intercom;
+#[path = "providers/lemon_squeezy.rs"]
+mod lemon_squeezy;
 #[path = "providers/mailgun.rs"]
 mod mailgun;
 #[path = "providers/paddle.rs"]
