@@ -968,6 +968,8 @@ mod alchemy;
 mod body_hmac;
 #[path = "providers/checkout_com.rs"]
 mod checkout_com;
+#[path = "providers/circleci.rs"]
+mod circleci;
 #[path = "providers/coinbase_commerce.rs"]
 mod coinbase_commerce;
 #[path = "providers/dropbox.rs"]

@@ -25,6 +25,7 @@ use crate::secret::{Key, KeyFormat};
 
 mod alchemy;
 mod checkout_com;
+mod circleci;
 mod coinbase_commerce;
 mod custom;
 mod discord;
@@ -53,6 +54,7 @@ mod zoom;
 
 pub use alchemy::Alchemy;
 pub use checkout_com::CheckoutCom;
+pub use circleci::CircleCi;
 pub use coinbase_commerce::CoinbaseCommerce;
 pub use custom::{Custom, CustomConfig};
 pub use discord::Discord;
