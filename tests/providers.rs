@@ -992,6 +992,8 @@ mod pagerduty;
 mod razorpay;
 #[path = "providers/segment.rs"]
 mod segment;
+#[path = "providers/sentry.rs"]
+mod sentry;
 #[path = "providers/square.rs"]
 mod square;
 #[path = "providers/svix_family.rs"]
