@@ -984,6 +984,8 @@ mod intercom;
 mod lemon_squeezy;
 #[path = "providers/mailgun.rs"]
 mod mailgun;
+#[path = "providers/notion.rs"]
+mod notion;
 #[path = "providers/paddle.rs"]
 mod paddle;
 #[path = "providers/pagerduty.rs"]
