@@ -964,6 +964,8 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
 }
 #[path = "providers/alchemy.rs"]
 mod alchemy;
+#[path = "providers/bitbucket.rs"]
+mod bitbucket;
 #[path = "providers/body_hmac.rs"]
 mod body_hmac;
 #[path = "providers/checkout_com.rs"]

@@ -24,6 +24,7 @@ use crate::error::{ConfigError, VerifyError};
 use crate::secret::{Key, KeyFormat};
 
 mod alchemy;
+mod bitbucket;
 mod checkout_com;
 mod circleci;
 mod coinbase_commerce;
@@ -55,6 +56,7 @@ mod twitch;
 mod zoom;
 
 pub use alchemy::Alchemy;
+pub use bitbucket::Bitbucket;
 pub use checkout_com::CheckoutCom;
 pub use circleci::CircleCi;
 pub use coinbase_commerce::CoinbaseCommerce;
