@@ -986,6 +986,8 @@ mod intercom;
 mod lemon_squeezy;
 #[path = "providers/mailgun.rs"]
 mod mailgun;
+#[path = "providers/meta.rs"]
+mod meta;
 #[path = "providers/notion.rs"]
 mod notion;
 #[path = "providers/paddle.rs"]
