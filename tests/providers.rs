@@ -11,31 +11,6 @@ use webhook_receiver::providers::{
 use webhook_receiver::testing::Signer;
 use webhook_receiver::{Algorithm, DedupKey, Encoding, Verifier, VerifyError};
 
-#[path = "providers/adyen.rs"]
-mod adyen;
-#[path = "providers/asana.rs"]
-mod asana;
-#[path = "providers/discord.rs"]
-mod discord;
-#[path = "providers/easypost.rs"]
-mod easypost;
-#[path = "providers/gitea.rs"]
-mod gitea;
-#[path = "providers/linear.rs"]
-mod linear;
-#[path = "providers/mandrill.rs"]
-mod mandrill;
-#[path = "providers/okta.rs"]
-mod okta;
-#[path = "providers/postmark.rs"]
-mod postmark;
-#[path = "providers/sendgrid.rs"]
-mod sendgrid;
-#[path = "providers/twitch.rs"]
-mod twitch;
-#[path = "providers/woocommerce.rs"]
-mod woocommerce;
-
 fn at(unix: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(unix).unwrap()
 }
@@ -978,46 +953,101 @@ fn standard_webhooks_v1a_signer_round_trip_and_rotation() {
         format!("whpk_{}", b64.encode(public.as_bytes()))
     );
 }
+
+#[path = "providers/adyen.rs"]
+mod adyen;
 #[path = "providers/airwallex.rs"]
 mod airwallex;
+#[path = "providers/alchemy.rs"]
+mod alchemy;
+#[path = "providers/asana.rs"]
+mod asana;
+#[path = "providers/bitbucket.rs"]
+mod bitbucket;
+#[path = "providers/body_hmac.rs"]
+mod body_hmac;
 #[path = "providers/box_com.rs"]
 mod box_com;
 #[path = "providers/buildkite.rs"]
 mod buildkite;
 #[path = "providers/calendly.rs"]
 mod calendly;
+#[path = "providers/checkout_com.rs"]
+mod checkout_com;
+#[path = "providers/circleci.rs"]
+mod circleci;
+#[path = "providers/coinbase_commerce.rs"]
+mod coinbase_commerce;
+#[path = "providers/discord.rs"]
+mod discord;
 #[path = "providers/docusign.rs"]
 mod docusign;
+#[path = "providers/dropbox.rs"]
+mod dropbox;
+#[path = "providers/easypost.rs"]
+mod easypost;
+#[path = "providers/gitea.rs"]
+mod gitea;
 #[path = "providers/gitlab.rs"]
 mod gitlab;
+#[path = "providers/gocardless.rs"]
+mod gocardless;
 #[path = "providers/hubspot.rs"]
 mod hubspot;
 #[path = "providers/intercom.rs"]
 mod intercom;
+#[path = "providers/lemon_squeezy.rs"]
+mod lemon_squeezy;
 #[path = "providers/line.rs"]
 mod line;
+#[path = "providers/linear.rs"]
+mod linear;
 #[path = "providers/mailgun.rs"]
 mod mailgun;
+#[path = "providers/mandrill.rs"]
+mod mandrill;
+#[path = "providers/meta.rs"]
+mod meta;
+#[path = "providers/notion.rs"]
+mod notion;
+#[path = "providers/okta.rs"]
+mod okta;
 #[path = "providers/paddle.rs"]
 mod paddle;
 #[path = "providers/pagerduty.rs"]
 mod pagerduty;
+#[path = "providers/postmark.rs"]
+mod postmark;
 #[path = "providers/quickbooks.rs"]
 mod quickbooks;
+#[path = "providers/razorpay.rs"]
+mod razorpay;
 #[path = "providers/recurly.rs"]
 mod recurly;
+#[path = "providers/segment.rs"]
+mod segment;
+#[path = "providers/sendgrid.rs"]
+mod sendgrid;
+#[path = "providers/sentry.rs"]
+mod sentry;
 #[path = "providers/square.rs"]
 mod square;
+#[path = "providers/svix_family.rs"]
+mod svix_family;
 #[path = "providers/telnyx.rs"]
 mod telnyx;
 #[path = "providers/twilio.rs"]
 mod twilio;
+#[path = "providers/twitch.rs"]
+mod twitch;
 #[path = "providers/typeform.rs"]
 mod typeform;
 #[path = "providers/veriff.rs"]
 mod veriff;
 #[path = "providers/webflow.rs"]
 mod webflow;
+#[path = "providers/woocommerce.rs"]
+mod woocommerce;
 #[path = "providers/xero.rs"]
 mod xero;
 #[path = "providers/zendesk.rs"]

@@ -31,7 +31,8 @@ static SVIX_SIGNATURE: HeaderName = HeaderName::from_static("svix-signature");
 ///   hold both kinds: each key checks the entries of its own kind. No released reference library
 ///   verifies `v1a`; this one does.
 /// * The `svix-id` / `svix-timestamp` / `svix-signature` names are accepted too; as in the Svix
-///   libraries, an `svix-*` header wins over its `webhook-*` twin when both are present.
+///   libraries, an `svix-*` header wins over its `webhook-*` twin when both are present
+///   ([`with_header_names`](StandardWebhooks::with_header_names) restricts this to one family).
 /// * Entries are split on runs of spaces; entries of other versions and entries without a comma
 ///   are ignored; an empty `v1,` entry, or one that does not decode to a signature of the right
 ///   length, is a malformed header.
@@ -39,18 +40,74 @@ static SVIX_SIGNATURE: HeaderName = HeaderName::from_static("svix-signature");
 ///   `{id}.{timestamp}` ambiguous.
 /// * Tolerance: 5 minutes each way, as in every reference library.
 /// * `webhook-id` is signed, so it is the dedup key.
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// Senders that use this scheme with their own secret format or header names have presets:
+/// [`OpenAi`](super::OpenAi), [`Clerk`](super::Clerk), [`Resend`](super::Resend),
+/// [`Svix`](super::Svix), [`GitLab::signing_token`](super::GitLab::signing_token).
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct StandardWebhooks {
     name: &'static str,
+    key_format: KeyFormat,
+    header_names: StandardHeaders,
+    sign_svix_names: bool,
+}
+
+/// Which header names a [`StandardWebhooks`] scheme reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StandardHeaders {
+    /// `webhook-*` or `svix-*`, each header independently; an `svix-*` header wins over its
+    /// `webhook-*` twin, as in the Svix libraries. The default.
+    #[default]
+    Either,
+    /// `webhook-id`, `webhook-timestamp` and `webhook-signature` only (`svix-*` headers are
+    /// ignored).
+    Webhook,
+    /// `svix-id`, `svix-timestamp` and `svix-signature` only (`webhook-*` headers are ignored).
+    Svix,
+}
+
+impl Default for StandardWebhooks {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl StandardWebhooks {
-    /// The scheme.
+    /// The scheme: `whsec_` keys decoded ([`KeyFormat::Whsec`]), either header family.
     pub const fn new() -> Self {
         Self {
             name: "standard-webhooks",
+            key_format: KeyFormat::Whsec,
+            header_names: StandardHeaders::Either,
+            sign_svix_names: false,
         }
+    }
+
+    /// The same scheme with keys read in another format, for senders that show theirs
+    /// differently (OpenAI uses a secret without the `whsec_` prefix verbatim:
+    /// [`KeyFormat::WhsecOrRaw`]). Default: [`KeyFormat::Whsec`].
+    #[must_use]
+    pub const fn with_key_format(mut self, format: KeyFormat) -> Self {
+        self.key_format = format;
+        self
+    }
+
+    /// The same scheme reading only one family of header names. Default:
+    /// [`StandardHeaders::Either`]. With [`StandardHeaders::Svix`], [`testing::Signer`](crate::testing::Signer)
+    /// also writes the `svix-*` names.
+    #[must_use]
+    pub const fn with_header_names(mut self, names: StandardHeaders) -> Self {
+        self.header_names = names;
+        self.sign_svix_names = matches!(names, StandardHeaders::Svix);
+        self
+    }
+
+    /// Signs with the `svix-*` names while still reading either family (Svix's own default).
+    pub(crate) const fn signing_svix_names(mut self) -> Self {
+        self.sign_svix_names = true;
+        self
     }
 
     /// The same scheme reported under another name, for senders that use it (`"svix"`,
@@ -72,7 +129,7 @@ impl Scheme for StandardWebhooks {
     }
 
     fn key_format(&self) -> KeyFormat {
-        KeyFormat::Whsec
+        self.key_format
     }
 
     fn encoding(&self) -> Encoding {
@@ -88,23 +145,41 @@ impl Scheme for StandardWebhooks {
     }
 
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
-        let [svix_id, svix_ts, svix_sig, id, ts, sig] = scan_headers(
-            request.headers,
-            [
-                &SVIX_ID,
-                &SVIX_TIMESTAMP,
-                &SVIX_SIGNATURE,
-                &WEBHOOK_ID,
-                &WEBHOOK_TIMESTAMP,
-                &WEBHOOK_SIGNATURE,
-            ],
-        )?;
-        // As in the Svix libraries, an `svix-*` header wins over its `webhook-*` twin.
+        let headers = request.headers;
+        let [svix_id, svix_ts, svix_sig, id, ts, sig] = match self.header_names {
+            StandardHeaders::Either => scan_headers(
+                headers,
+                [
+                    &SVIX_ID,
+                    &SVIX_TIMESTAMP,
+                    &SVIX_SIGNATURE,
+                    &WEBHOOK_ID,
+                    &WEBHOOK_TIMESTAMP,
+                    &WEBHOOK_SIGNATURE,
+                ],
+            )?,
+            StandardHeaders::Webhook => {
+                let [id, ts, sig] = scan_headers(
+                    headers,
+                    [&WEBHOOK_ID, &WEBHOOK_TIMESTAMP, &WEBHOOK_SIGNATURE],
+                )?;
+                [None, None, None, id, ts, sig]
+            }
+            StandardHeaders::Svix => {
+                let [id, ts, sig] =
+                    scan_headers(headers, [&SVIX_ID, &SVIX_TIMESTAMP, &SVIX_SIGNATURE])?;
+                [id, ts, sig, None, None, None]
+            }
+        };
+        // As in the Svix libraries, an `svix-*` header wins over its `webhook-*` twin; a missing
+        // header is named in the family this scheme reads.
+        let svix_only = self.header_names == StandardHeaders::Svix;
         let pick = |svix: Option<&'r str>, svix_name: &'static HeaderName, standard, name| match (
             svix, standard,
         ) {
             (Some(v), _) => Ok((v, svix_name)),
             (None, Some(v)) => Ok((v, name)),
+            (None, None) if svix_only => Err(VerifyError::missing(svix_name)),
             (None, None) => Err(VerifyError::missing(name)),
         };
         let (id, id_name) = pick(svix_id, &SVIX_ID, id, &WEBHOOK_ID)?;
@@ -166,19 +241,24 @@ impl Scheme for StandardWebhooks {
             Algorithm::Ed25519 => "v1a",
             _ => "v1",
         };
+        let [id, timestamp, signature_name] = if self.sign_svix_names {
+            [&SVIX_ID, &SVIX_TIMESTAMP, &SVIX_SIGNATURE]
+        } else {
+            [&WEBHOOK_ID, &WEBHOOK_TIMESTAMP, &WEBHOOK_SIGNATURE]
+        };
         insert_header(
             headers,
-            WEBHOOK_ID.clone(),
+            id.clone(),
             parsed.id.as_deref().unwrap_or_default(),
         )?;
         insert_header(
             headers,
-            WEBHOOK_TIMESTAMP.clone(),
+            timestamp.clone(),
             parsed.timestamp.as_ref().map_or("", |t| &t.text),
         )?;
         insert_header(
             headers,
-            WEBHOOK_SIGNATURE.clone(),
+            signature_name.clone(),
             &format!("{version},{signature}"),
         )
     }
