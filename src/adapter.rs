@@ -1,28 +1,33 @@
-//! What the axum and actix-web adapters share: the rejection type, the HTTP mapping details, the
-//! completion step, and tracing (feature `tracing`).
+//! What the axum and actix-web adapters share: the rejection and extractor error types, the
+//! extractor types, the answers that do not run the handler, claiming a delivery and running it
+//! to its end, and tracing (feature `tracing`). Each adapter adds only what its framework needs:
+//! reading the body, spawning the task, and the trait impls.
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
 
 use crate::dedup::DedupStore;
 use crate::error::VerifyError;
-use crate::{Delivery, ReceiveError, Receiver, Verified};
+use crate::{Delivery, Outcome, ReceiveError, Receiver, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Response to a duplicate that was already processed: the sender may stop retrying.
-pub(crate) const DUPLICATE: (StatusCode, &str) = (StatusCode::OK, "already processed");
 /// Body of the 409 answered while another attempt holds the lease.
-pub(crate) const IN_FLIGHT_BODY: &str = "delivery in progress, retry later";
+const IN_FLIGHT_BODY: &str = "delivery in progress, retry later";
 
 /// Why an adapter refused a request before the handler ran.
 ///
-/// [`status`](Rejection::status) follows DESIGN §3; the public message says little, the
-/// `Display` form (for logs) says why.
+/// [`status`](Rejection::status) follows the status table in the [crate docs](crate); the public
+/// message says little, the `Display` form (for logs) says why.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -30,7 +35,7 @@ pub enum Rejection {
     #[error(transparent)]
     Receive(#[from] ReceiveError),
     /// The body could not be read (the client went away, or sent a broken body): 400.
-    #[error("reading the request body failed: {0}")]
+    #[error("reading the request body failed")]
     BodyRead(#[source] BoxError),
 }
 
@@ -67,6 +72,134 @@ impl Rejection {
     }
 }
 
+/// Why a webhook extractor — `Verified`, [`VerifiedBody`] or [`WebhookJson`] — failed.
+///
+/// Answered with an explicit status ([`status`](Self::status)) and a short plain-text body; the
+/// `Display` form, for logs, says why without quoting the body.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// No webhook layer (axum) or middleware (actix-web) wraps the route, so nothing was
+    /// verified: a wiring mistake, answered 500.
+    #[error("no webhook layer or middleware wraps this route")]
+    MissingLayer,
+    /// The verified body could not be read: 400.
+    #[error("reading the verified body failed")]
+    BodyRead(#[source] BoxError),
+    /// The authentic body is not the handler's JSON type: 422, so the sender retries. Make the
+    /// type tolerant (`#[serde(default)]`, unknown fields ignored) for events you do not handle.
+    ///
+    /// Only where the mismatch is is kept: serde's message quotes body values (personal data).
+    #[error(
+        "the verified body does not match the handler's type: {} at line {line}, column {column}",
+        describe(.category)
+    )]
+    #[non_exhaustive]
+    Json {
+        /// What kind of mismatch: invalid JSON, a wrong type or shape, or a truncated body.
+        category: Category,
+        /// Where it was found (1-based).
+        line: usize,
+        /// Where it was found (1-based).
+        column: usize,
+    },
+}
+
+fn describe(category: &Category) -> &'static str {
+    match category {
+        Category::Syntax => "invalid JSON",
+        Category::Data => "a value of the wrong type or shape",
+        Category::Eof => "JSON cut short",
+        Category::Io => "a read error",
+    }
+}
+
+impl ExtractError {
+    /// The HTTP status: 500 without a layer or middleware, 400 for an unreadable body, 422 for a
+    /// body that is not the handler's type.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            Self::Json { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    /// A short body for the response, without details.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::MissingLayer => "webhook layer missing",
+            Self::BodyRead(_) => "bad webhook request",
+            Self::Json { .. } => "unexpected payload",
+        }
+    }
+
+    /// Logs why (never the body); adapters call it when the error becomes a response.
+    pub(crate) fn log(&self) {
+        log_warn!(status = self.status().as_u16(), reason = %Chain(self), "webhook extractor failed");
+    }
+}
+
+/// The raw body and the [`Verified`] value, for handlers behind the axum `WebhookLayer` or the
+/// actix-web `WebhookMiddleware`.
+///
+/// Fails with [`ExtractError::MissingLayer`] (500) if neither wraps the route.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifiedBody {
+    /// What the verifier found.
+    pub verified: Verified<'static>,
+    /// The exact bytes that were verified.
+    pub body: Bytes,
+}
+
+/// The verified body deserialized as JSON into `T`, for handlers behind the axum `WebhookLayer`
+/// or the actix-web `WebhookMiddleware`.
+///
+/// A body that is authentic but does not match `T` fails with [`ExtractError::Json`] (422) —
+/// the sender will retry, so make `T` tolerant (`#[serde(default)]`, unknown fields ignored) for
+/// events you do not handle. Without a layer or middleware it fails with
+/// [`ExtractError::MissingLayer`] (500): it never parses an unverified body.
+#[derive(Debug, Clone)]
+#[allow(clippy::exhaustive_structs)] // A newtype meant to be destructured.
+pub struct WebhookJson<T>(pub T);
+
+impl<T: DeserializeOwned> WebhookJson<T> {
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, ExtractError> {
+        serde_json::from_slice(body)
+            .map(Self)
+            .map_err(|e| ExtractError::Json {
+                category: e.classify(),
+                line: e.line(),
+                column: e.column(),
+            })
+    }
+}
+
+/// How a framework builds a short plain-text response.
+pub(crate) trait Render {
+    fn text(status: StatusCode, text: &'static str, retry_after: Option<Duration>) -> Self;
+}
+
+/// What to answer without (or instead of) the handler's response.
+pub(crate) enum Answer {
+    /// Already processed: 200, the sender may stop retrying.
+    Duplicate,
+    /// Another attempt holds the lease: 409 + `Retry-After` (not 2xx: it may still fail).
+    InFlight(Duration),
+    /// Verification or the store failed.
+    Rejected(Rejection),
+}
+
+/// The answer when the handler panicked (the delivery was released) or its task died: 500.
+pub(crate) fn failed<R: Render>() -> R {
+    R::text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "webhook handler failed",
+        None,
+    )
+}
+
 /// What both adapters hold: the receiver, and an optional responder for rejections that builds
 /// the framework's response type `R`.
 pub(crate) struct Config<St, R> {
@@ -86,7 +219,7 @@ impl<St, R> Clone for Config<St, R> {
     }
 }
 
-impl<St, R> Config<St, R> {
+impl<St, R: Render> Config<St, R> {
     pub(crate) fn new(receiver: Receiver<St>) -> Self {
         Self {
             receiver,
@@ -98,12 +231,20 @@ impl<St, R> Config<St, R> {
         self.on_rejection = Some(Arc::new(f));
     }
 
-    /// Logs the rejection, then renders it with the custom responder, or `default`.
-    pub(crate) fn reject(&self, rejection: Rejection, default: impl FnOnce(&Rejection) -> R) -> R {
+    /// Logs the rejection, then renders it with the custom responder, or the default one.
+    pub(crate) fn reject(&self, rejection: Rejection) -> R {
         log_rejection(&rejection);
         match &self.on_rejection {
             Some(f) => f(&rejection),
-            None => default(&rejection),
+            None => default_rejection(&rejection),
+        }
+    }
+
+    pub(crate) fn answer(&self, answer: Answer) -> R {
+        match answer {
+            Answer::Duplicate => R::text(StatusCode::OK, "already processed", None),
+            Answer::InFlight(after) => R::text(StatusCode::CONFLICT, IN_FLIGHT_BODY, Some(after)),
+            Answer::Rejected(rejection) => self.reject(rejection),
         }
     }
 
@@ -119,12 +260,94 @@ impl<St, R> Config<St, R> {
     }
 }
 
-#[cfg(feature = "tracing")]
+/// The rejection's status, `Retry-After` where it applies, and its public message.
+pub(crate) fn default_rejection<R: Render>(rejection: &Rejection) -> R {
+    R::text(
+        rejection.status(),
+        rejection.public_message(),
+        rejection.retry_after(),
+    )
+}
+
+/// Verifies the request and claims its delivery: `Ok` to run the handler, `Err` to answer at
+/// once.
+pub(crate) async fn claim<St: DedupStore>(
+    receiver: &Receiver<St>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Delivery<St>, Answer> {
+    match receiver.receive(headers, body).await {
+        Ok(Outcome::New(delivery)) => {
+            record(delivery.verified(), "new");
+            Ok(delivery)
+        }
+        Ok(Outcome::Duplicate(verified)) => {
+            record(&verified, "duplicate");
+            Err(Answer::Duplicate)
+        }
+        Ok(Outcome::InFlight {
+            verified,
+            retry_after,
+        }) => {
+            record(&verified, "in_flight");
+            Err(Answer::InFlight(retry_after))
+        }
+        Err(e) => Err(Answer::Rejected(Rejection::Receive(e))),
+    }
+}
+
+/// Runs the handler to its end, then completes the claim if `succeeded` says so and releases it
+/// otherwise — also when the handler panics, which returns `None`.
+///
+/// Adapters run this on a task of its own, so a sender that hangs up or times out cancels
+/// neither the handler nor the completion.
+pub(crate) async fn run<St, F>(
+    delivery: Delivery<St>,
+    handler: F,
+    succeeded: impl FnOnce(&F::Output) -> bool,
+) -> Option<F::Output>
+where
+    St: DedupStore,
+    F: Future,
+{
+    // The handler's state is dropped, never reused, after a panic.
+    let output = AssertUnwindSafe(handler).catch_unwind().await.ok();
+    if output.is_none() {
+        // Not the panic's message: it may quote anything, the body included.
+        log_warn!("the webhook handler panicked; releasing the delivery");
+    }
+    finish(delivery, output.as_ref().is_some_and(succeeded)).await;
+    output
+}
+
+/// Completes the claim after a 2xx, releases it otherwise; store failures are logged (after a
+/// 2xx the lease expires and a retry would run the handler again; after a failure the retry
+/// waits for the lease).
+async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool) {
+    if success {
+        record_outcome("completed");
+        match delivery.complete().await {
+            Ok(true) => {}
+            Ok(false) => log_warn!(
+                "the lease expired before the handler finished; another attempt may run it again"
+            ),
+            Err(_e) => {
+                log_warn!(error = %Chain(&_e), "completing the delivery failed; a retry may run the handler again")
+            }
+        }
+    } else {
+        record_outcome("released");
+        if let Err(_e) = delivery.release().await {
+            log_warn!(error = %Chain(&_e), "releasing the delivery failed; its retry waits for the lease");
+        }
+    }
+}
+
 /// Displays an error with its sources (`dedup store unavailable: connection refused`), so
 /// logs keep the cause that `Display` alone would drop.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
 
-#[cfg(feature = "tracing")]
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)?;
@@ -152,65 +375,6 @@ pub(crate) fn content_length_exceeds(headers: &HeaderMap, limit: usize) -> bool 
         .is_some_and(|len| len > limit as u64)
 }
 
-/// Holds a delivery while the handler runs. If the handler never finishes (its future is
-/// dropped, or it panics) the guard releases the claim on a spawned task, so the sender's retry is
-/// processed at once instead of after the lease.
-pub(crate) struct ReleaseOnDrop<St: DedupStore> {
-    delivery: Option<Delivery<St>>,
-}
-
-impl<St: DedupStore> ReleaseOnDrop<St> {
-    pub(crate) fn new(delivery: Delivery<St>) -> Self {
-        Self {
-            delivery: Some(delivery),
-        }
-    }
-
-    /// The delivery, disarming the guard.
-    pub(crate) fn into_inner(mut self) -> Delivery<St> {
-        self.delivery
-            .take()
-            .expect("the delivery is only taken here, once")
-    }
-}
-
-impl<St: DedupStore> Drop for ReleaseOnDrop<St> {
-    fn drop(&mut self) {
-        if let Some(delivery) = self.delivery.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                if let Err(_e) = delivery.release().await {
-                    log_warn!(error = %Chain(&_e), "releasing an abandoned delivery failed; its lease will expire");
-                }
-            });
-        }
-    }
-}
-
-/// Completes the claim after a 2xx, releases it otherwise; store failures are logged (after a
-/// 2xx the lease expires and a retry would run the handler again; after a failure the retry
-/// waits for the lease).
-pub(crate) async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool) {
-    if success {
-        record_outcome("completed");
-        match delivery.complete().await {
-            Ok(true) => {}
-            Ok(false) => log_warn!(
-                "the lease expired before the handler finished; another attempt may run it again"
-            ),
-            Err(_e) => {
-                log_warn!(error = %Chain(&_e), "completing the delivery failed; a retry may run the handler again")
-            }
-        }
-    } else {
-        record_outcome("released");
-        if let Err(_e) = delivery.release().await {
-            log_warn!(error = %Chain(&_e), "releasing the delivery failed; its retry waits for the lease");
-        }
-    }
-}
-
 fn log_rejection(_rejection: &Rejection) {
     record_outcome("rejected");
     log_warn!(status = _rejection.status().as_u16(), reason = %Chain(_rejection), "webhook rejected");
@@ -224,13 +388,13 @@ macro_rules! log_warn {
 macro_rules! log_warn {
     ($($t:tt)*) => {{}};
 }
-pub(crate) use log_warn;
+use log_warn;
 
 #[cfg(feature = "tracing")]
 pub(crate) type Span = tracing::Span;
 /// Stands in for a span when tracing is off.
 #[cfg(not(feature = "tracing"))]
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Span;
 
 /// One span per delivery: provider, event id and outcome — never secrets, never the body.
@@ -258,7 +422,7 @@ pub(crate) fn instrument<F: Future>(fut: F, _span: Span) -> impl Future<Output =
 }
 
 /// Records the event id and the dedup outcome on the current delivery span.
-pub(crate) fn record(_verified: &Verified<'_>, _outcome: &'static str) {
+fn record(_verified: &Verified<'_>, _outcome: &'static str) {
     #[cfg(feature = "tracing")]
     {
         let span = tracing::Span::current();
@@ -281,7 +445,6 @@ mod tests {
     use crate::dedup::StoreError;
 
     #[test]
-    #[cfg(feature = "tracing")]
     fn chain_keeps_the_cause() {
         let e = Rejection::Receive(ReceiveError::Store(StoreError::unavailable(
             "connection refused",
@@ -289,6 +452,47 @@ mod tests {
         assert_eq!(
             Chain(&e).to_string(),
             "dedup store unavailable: connection refused"
+        );
+        let e = Rejection::BodyRead("connection reset".into());
+        assert_eq!(
+            Chain(&e).to_string(),
+            "reading the request body failed: connection reset"
+        );
+    }
+
+    #[test]
+    fn a_json_mismatch_says_where_but_never_what() {
+        let body = br#"{"n": "alice.personal@example.com"}"#;
+        let Err(e) = WebhookJson::<u64>::parse(body) else {
+            panic!("a number cannot be parsed from an object")
+        };
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)] // Only deserialized.
+        struct Typed {
+            n: u64,
+        }
+        let e = WebhookJson::<Typed>::parse(body).unwrap_err();
+        let (display, debug) = (Chain(&e).to_string(), format!("{e:?}"));
+        assert_eq!(
+            display,
+            "the verified body does not match the handler's type: a value of the wrong type or \
+             shape at line 1, column 34"
+        );
+        for text in [display, debug] {
+            assert!(!text.contains("alice"), "{text}");
+        }
+        let e = WebhookJson::<Typed>::parse(br#"{"n": 1"#).unwrap_err();
+        assert!(e.to_string().contains("JSON cut short"), "{e}");
+    }
+
+    #[test]
+    fn every_extract_error_has_an_explicit_status() {
+        assert_eq!(ExtractError::MissingLayer.status(), 500);
+        assert_eq!(ExtractError::BodyRead("reset".into()).status(), 400);
+        assert_eq!(
+            WebhookJson::<u64>::parse(b"{").unwrap_err().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
         );
     }
 }

@@ -54,9 +54,9 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    /// The HTTP status an endpoint should answer with (DESIGN §3): 400 for a missing or malformed
-    /// header, 401 for a bad signature or a timestamp outside the tolerance, 413 for a body over
-    /// the limit.
+    /// The HTTP status an endpoint should answer with (the status table of the
+    /// [crate docs](crate)): 400 for a missing or malformed header, 401 for a bad signature or a
+    /// timestamp outside the tolerance, 413 for a body over the limit.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MissingHeader { .. } | Self::MalformedHeader { .. } => StatusCode::BAD_REQUEST,

@@ -1,9 +1,10 @@
 //! End-to-end over real loopback HTTP for the actix-web middleware: a server bound to
 //! 127.0.0.1:0, a reqwest client, the shared scenarios of `common::scenarios` (one per row of the
-//! DESIGN §3 table, the body-limit edge cases, a slow handler with a concurrent duplicate, a
-//! panicking handler, cross-provider routes), and what only actix-web has.
+//! README's status table, the body-limit edge cases, a slow handler with a concurrent duplicate, a
+//! panicking handler, senders that hang up, cross-provider routes), and what only actix-web has.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use http::HeaderMap;
@@ -13,8 +14,8 @@ use webhook_receiver::dedup::{DedupStore, MemoryStore};
 
 mod common;
 
-use common::DownStore;
 use common::scenarios::{self, Handler, Payload, TestServer};
+use common::{DownStore, SlowComplete};
 
 async fn handle(
     handler: web::Data<Handler>,
@@ -53,6 +54,9 @@ fn start_with<St: DedupStore + Clone>(
             )
     })
     .workers(1)
+    // A sender that hangs up aborts the handling of its connection, as with hyper (axum): the
+    // hang-up scenarios then prove the handler and its completion run to the end anyway.
+    .h1_allow_half_closed(false)
     .disable_signals()
     .bind(("127.0.0.1", 0))
     .unwrap();
@@ -116,6 +120,24 @@ async fn a_chunked_body_over_the_limit_is_413() {
 async fn a_panicking_handler_releases_and_the_retry_is_processed() {
     scenarios::a_panicking_handler_releases_and_the_retry_is_processed(start(MemoryStore::new()))
         .await;
+}
+
+#[actix_web::test]
+async fn a_sender_hanging_up_mid_handler_does_not_cancel_it() {
+    scenarios::a_sender_hanging_up_mid_handler_does_not_cancel_it(start(MemoryStore::new())).await;
+}
+
+#[actix_web::test]
+async fn a_sender_hanging_up_during_the_completion_loses_nothing() {
+    let store = SlowComplete::new(MemoryStore::new(), Duration::from_millis(500));
+    scenarios::a_sender_hanging_up_during_the_completion_loses_nothing(start(store.clone()), store)
+        .await;
+}
+
+#[actix_web::test]
+async fn a_sender_hanging_up_at_once_loses_nothing() {
+    let store = SlowComplete::new(MemoryStore::new(), Duration::from_millis(200));
+    scenarios::a_sender_hanging_up_at_once_loses_nothing(start(store)).await;
 }
 
 #[actix_web::test]

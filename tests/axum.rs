@@ -1,9 +1,10 @@
 //! End-to-end over real loopback HTTP for the axum layer: a server bound to 127.0.0.1:0, a
-//! reqwest client, the shared scenarios of `common::scenarios` (one per row of the DESIGN §3
+//! reqwest client, the shared scenarios of `common::scenarios` (one per row of the README's status
 //! table, the body-limit edge cases, a slow handler with a concurrent duplicate, a panicking
-//! handler, cross-provider routes), and what only axum has.
+//! handler, senders that hang up, cross-provider routes), and what only axum has.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -17,7 +18,7 @@ use webhook_receiver::{Receiver, Rejection, Verified, Verifier};
 mod common;
 
 use common::scenarios::{self, Handler, Payload, TestServer};
-use common::{DownStore, SW_SECRET, sw};
+use common::{DownStore, SW_SECRET, SlowComplete, sw};
 
 async fn handle(
     handler: Arc<Handler>,
@@ -114,6 +115,28 @@ async fn a_panicking_handler_releases_and_the_retry_is_processed() {
         start(MemoryStore::new()).await,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_sender_hanging_up_mid_handler_does_not_cancel_it() {
+    scenarios::a_sender_hanging_up_mid_handler_does_not_cancel_it(start(MemoryStore::new()).await)
+        .await;
+}
+
+#[tokio::test]
+async fn a_sender_hanging_up_during_the_completion_loses_nothing() {
+    let store = SlowComplete::new(MemoryStore::new(), Duration::from_millis(500));
+    scenarios::a_sender_hanging_up_during_the_completion_loses_nothing(
+        start(store.clone()).await,
+        store,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_sender_hanging_up_at_once_loses_nothing() {
+    let store = SlowComplete::new(MemoryStore::new(), Duration::from_millis(200));
+    scenarios::a_sender_hanging_up_at_once_loses_nothing(start(store).await).await;
 }
 
 #[tokio::test]
