@@ -224,7 +224,8 @@ where
 
 type Answered<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
 
-/// Reads the body in the request's future, then hands the rest to a task of its own.
+/// Reads the body in the request's future, then hands the rest to a task of its own (see
+/// [`adapter::detach`]).
 async fn handle<S, B, St>(
     service: Rc<S>,
     config: Config<St, HttpResponse>,
@@ -259,10 +260,12 @@ where
         }
         body.extend_from_slice(&chunk);
     }
-    let task = adapter::instrument(process(service, config, req, headers, body.freeze()), span);
-    // The handler's panics are caught inside the task: this error is the worker shutting down,
-    // or a store that panicked.
-    actix_web::rt::spawn(task)
+    let task = Box::pin(process(service, config, req, headers, body.freeze()));
+    // A task does not inherit the request's span.
+    let spawn = |task| actix_web::rt::spawn(adapter::instrument(task, span));
+    // The handler's panics are caught inside the task: an error here is the worker shutting
+    // down, or a store that panicked.
+    adapter::detach(task, spawn)
         .await
         .unwrap_or_else(|_| Err(failed()))
 }

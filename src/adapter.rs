@@ -4,9 +4,11 @@
 //! reading the body, spawning the task, and the trait impls.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -296,11 +298,30 @@ pub(crate) async fn claim<St: DedupStore>(
     }
 }
 
+/// Runs `task` out of reach of the request's future: polled once here, and if that does not
+/// finish it, handed to `spawn` — a task of its own, which dropping the request's future does not
+/// cancel — whose output is then awaited. A task that finishes at once (an in-memory store and a
+/// quick handler) costs no spawn; `Err` is the spawned task's failure (its runtime shut down).
+pub(crate) async fn detach<F, J, E>(
+    mut task: Pin<Box<F>>,
+    spawn: impl FnOnce(Pin<Box<F>>) -> J,
+) -> Result<F::Output, E>
+where
+    F: Future + ?Sized,
+    J: Future<Output = Result<F::Output, E>>,
+{
+    // No await between this poll and the spawn: the request's future cannot be dropped between.
+    match poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx))).await {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => spawn(task).await,
+    }
+}
+
 /// Runs the handler to its end, then completes the claim if `succeeded` says so and releases it
 /// otherwise — also when the handler panics, which returns `None`.
 ///
-/// Adapters run this on a task of its own, so a sender that hangs up or times out cancels
-/// neither the handler nor the completion.
+/// Adapters run this through [`detach`], so a sender that hangs up or times out cancels neither
+/// the handler nor the completion.
 pub(crate) async fn run<St, F>(
     delivery: Delivery<St>,
     handler: F,

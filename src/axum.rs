@@ -253,7 +253,8 @@ where
     }
 }
 
-/// Reads the body in the request's future, then hands the rest to a task of its own.
+/// Reads the body in the request's future, then hands the rest to a task of its own (see
+/// [`adapter::detach`]).
 async fn handle<S, St, B>(
     inner: S,
     config: Config<St, Response>,
@@ -280,16 +281,23 @@ where
         }
         Err(e) => return Ok(config.reject(Rejection::BodyRead(e))),
     };
-    let task = adapter::instrument(process(inner, config, parts, body), span);
-    Ok(match tokio::runtime::Handle::try_current() {
-        // The handler's panics are caught inside the task: this error is the runtime shutting
-        // down, or a store that panicked.
-        Ok(runtime) => runtime
-            .spawn(task)
-            .await
-            .unwrap_or_else(|_| adapter::failed()),
-        Err(_) => task.await,
-    })
+    let task = Box::pin(process(inner, config, parts, body));
+    let spawn = |task| async move {
+        match tokio::runtime::Handle::try_current() {
+            // A task does not inherit the request's span.
+            Ok(runtime) => runtime
+                .spawn(adapter::instrument(task, span))
+                .await
+                .map_err(drop),
+            // Outside a Tokio runtime: in the request's own future.
+            Err(_) => Ok(task.await),
+        }
+    };
+    // The handler's panics are caught inside the task: an error here is the runtime shutting
+    // down, or a store that panicked.
+    Ok(adapter::detach(task, spawn)
+        .await
+        .unwrap_or_else(|()| adapter::failed()))
 }
 
 /// Verifies, claims, runs the handler and completes or releases the delivery.

@@ -159,7 +159,13 @@ fn one_span_per_delivery_without_secrets_or_body() {
     runtime.block_on(async {
         let app = Router::new().route(
             "/",
-            post(|| async { "ok" }).layer(WebhookLayer::new(receiver())),
+            post(|| async {
+                // Awaiting hands the handler to a task of its own: it stays in the span.
+                tokio::task::yield_now().await;
+                tracing::info!("handler done");
+                "ok"
+            })
+            .layer(WebhookLayer::new(receiver())),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -212,6 +218,11 @@ fn one_span_per_delivery_without_secrets_or_body() {
         "{logs}"
     );
     assert!(logs.contains(r#"event_id="msg_traced""#), "{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(r#"event_id="msg_traced""#) && l.contains("handler done")),
+        "the handler's own events are in the delivery's span:\n{logs}"
+    );
     assert!(logs.contains("outcome=\"duplicate\""), "{logs}");
     assert!(logs.contains("outcome=\"rejected\""), "{logs}");
     assert!(logs.contains("status=401"), "{logs}");
