@@ -7,8 +7,9 @@
 //! the handler with the [`Verified`] value in the request extensions. A 2xx completes the claim;
 //! any other status, an error or a panic (answered 500) releases it.
 //!
-//! Verifying, claiming, the handler and the completion (or release) run on a task of their own
-//! on the worker's runtime (`actix_web::rt::spawn`), and the answer comes from it: a sender that
+//! Verifying, claiming, the handler and the completion (or release) run out of the connection's
+//! reach: polled once in place and, as soon as they would wait, moved to a task of their own on
+//! the worker's runtime (`actix_web::rt::spawn`), from which the answer comes. A sender that
 //! times out or hangs up — also with `HttpServer::h1_allow_half_closed(false)`, or over HTTP/2 —
 //! never stops the handler halfway nor loses a completion under way. Only a worker that shuts
 //! down cuts it short; the claim then stays until its lease ends, as after a crash. The

@@ -20,7 +20,8 @@
 //! # The handler runs to its end
 //!
 //! Once the body is read, verifying, claiming, the handler and the completion (or release) run
-//! on a Tokio task of their own, and the answer comes from it. A sender that times out or hangs
+//! out of the connection's reach: polled once in place and, as soon as they would wait, moved to
+//! a Tokio task of their own, from which the answer comes. A sender that times out or hangs
 //! up — GitHub waits about 10 s, Shopify 5, Slack 3 — cancels none of it: the handler is never
 //! stopped halfway, and a completion under way still lands, so the sender's retry is answered
 //! 409 while the handler runs and 200 (without running it) after. Keep handlers well under the

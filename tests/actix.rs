@@ -165,3 +165,35 @@ async fn rejection_responses_can_be_customised() {
     assert_eq!(r.status(), 400);
     assert_eq!(r.text().await.unwrap(), r#"{"error":400}"#);
 }
+
+#[actix_web::test]
+async fn extractors_without_the_middleware_answer_500_and_never_parse_the_body() {
+    use actix_web::{App, test};
+    use webhook_receiver::actix::VerifiedBody;
+    let app = test::init_service(
+        App::new()
+            .route(
+                "/json",
+                web::post().to(|_: WebhookJson<Payload>| async { "parsed" }),
+            )
+            .route("/body", web::post().to(|_: VerifiedBody| async { "read" }))
+            .route(
+                "/verified",
+                web::post().to(|_: Verified<'static>| async { "verified" }),
+            ),
+    )
+    .await;
+    for path in ["/json", "/body", "/verified"] {
+        let req = test::TestRequest::post()
+            .uri(path)
+            .set_payload(r#"{"n":1}"#)
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status().as_u16(), 500, "{path}");
+        assert_eq!(
+            &test::read_body(res).await[..],
+            b"webhook layer missing",
+            "{path}"
+        );
+    }
+}

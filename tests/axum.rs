@@ -206,3 +206,40 @@ async fn the_layer_wraps_a_whole_router_with_tower_oneshot() {
     let res = app.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn extractors_without_the_layer_answer_500_and_never_parse_the_body() {
+    use tower::ServiceExt;
+    use webhook_receiver::axum::{ExtractError, VerifiedBody};
+    let app = Router::new()
+        .route("/json", post(|_: WebhookJson<Payload>| async { "parsed" }))
+        .route("/body", post(|_: VerifiedBody| async { "read" }))
+        .route(
+            "/verified",
+            post(|_: Verified<'static>| async { "verified" }),
+        )
+        .route(
+            "/typed",
+            post(|r: Result<WebhookJson<Payload>, ExtractError>| async move {
+                match r {
+                    Err(ExtractError::MissingLayer) => "missing layer",
+                    _ => "unexpected",
+                }
+            }),
+        );
+    for path in ["/json", "/body", "/verified"] {
+        let req = http::Request::post(path)
+            .body(axum::body::Body::from(r#"{"n":1}"#))
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 500, "{path}");
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"webhook layer missing", "{path}");
+    }
+    let req = http::Request::post("/typed")
+        .body(axum::body::Body::from(r#"{"n":1}"#))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"missing layer");
+}
