@@ -310,7 +310,8 @@ where
     F: Future + ?Sized,
     J: Future<Output = Result<F::Output, E>>,
 {
-    // No await between this poll and the spawn: the request's future cannot be dropped between.
+    // This await never suspends (the poll_fn is ready at once), nor does `spawn(task).await`
+    // before spawning: nothing can drop the request's future between the poll and the spawn.
     match poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx))).await {
         Poll::Ready(output) => Ok(output),
         Poll::Pending => spawn(task).await,
