@@ -217,7 +217,7 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         let config = self.middleware.config.clone();
-        let span = adapter::delivery_span(config.receiver.verifier().scheme().name());
+        let span = adapter::delivery_span(config.receiver().verifier().scheme().name());
         let fut = handle(service, config, req, span.clone());
         Box::pin(adapter::instrument(fut, span))
     }
@@ -243,7 +243,7 @@ where
             .into_response(config.reject(rejection))
             .map_into_right_body())
     };
-    let limit = config.receiver.verifier().body_limit();
+    let limit = config.receiver().verifier().body_limit();
     let headers = convert_headers(&req);
     if adapter::content_length_exceeds(&headers, limit) {
         return reject(req, Rejection::body_too_large(limit));
@@ -285,7 +285,7 @@ where
     St: DedupStore,
 {
     // What the core sees of the request.
-    let delivery = match adapter::claim(&config.receiver, &headers, &body).await {
+    let delivery = match adapter::claim(config.receiver(), &headers, &body).await {
         Ok(delivery) => delivery,
         Err(answer) => {
             return Ok(req

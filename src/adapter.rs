@@ -203,9 +203,11 @@ pub(crate) fn failed<R: Render>() -> R {
 }
 
 /// What both adapters hold: the receiver, and an optional responder for rejections that builds
-/// the framework's response type `R`.
-pub(crate) struct Config<St, R> {
-    pub(crate) receiver: Receiver<St>,
+/// the framework's response type `R`. One `Arc`, so each request clones one reference count.
+pub(crate) struct Config<St, R>(Arc<Shared<St, R>>);
+
+struct Shared<St, R> {
+    receiver: Receiver<St>,
     on_rejection: Option<Responder<R>>,
 }
 
@@ -213,6 +215,12 @@ pub(crate) struct Config<St, R> {
 type Responder<R> = Arc<dyn Fn(&Rejection) -> R + Send + Sync>;
 
 impl<St, R> Clone for Config<St, R> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<St, R> Clone for Shared<St, R> {
     fn clone(&self) -> Self {
         Self {
             receiver: self.receiver.clone(),
@@ -223,20 +231,24 @@ impl<St, R> Clone for Config<St, R> {
 
 impl<St, R: Render> Config<St, R> {
     pub(crate) fn new(receiver: Receiver<St>) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             receiver,
             on_rejection: None,
-        }
+        }))
+    }
+
+    pub(crate) fn receiver(&self) -> &Receiver<St> {
+        &self.0.receiver
     }
 
     pub(crate) fn set_on_rejection(&mut self, f: impl Fn(&Rejection) -> R + Send + Sync + 'static) {
-        self.on_rejection = Some(Arc::new(f));
+        Arc::make_mut(&mut self.0).on_rejection = Some(Arc::new(f));
     }
 
     /// Logs the rejection, then renders it with the custom responder, or the default one.
     pub(crate) fn reject(&self, rejection: Rejection) -> R {
         log_rejection(&rejection);
-        match &self.on_rejection {
+        match &self.0.on_rejection {
             Some(f) => f(&rejection),
             None => default_rejection(&rejection),
         }
@@ -256,8 +268,8 @@ impl<St, R: Render> Config<St, R> {
         St: fmt::Debug,
     {
         f.debug_struct(name)
-            .field("receiver", &self.receiver)
-            .field("custom_rejection", &self.on_rejection.is_some())
+            .field("receiver", &self.0.receiver)
+            .field("custom_rejection", &self.0.on_rejection.is_some())
             .finish()
     }
 }

@@ -248,7 +248,7 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let config = self.layer.config.clone();
-        let span = adapter::delivery_span(config.receiver.verifier().scheme().name());
+        let span = adapter::delivery_span(config.receiver().verifier().scheme().name());
         let fut = handle(inner, config, req, span.clone());
         Box::pin(adapter::instrument(fut, span))
     }
@@ -270,7 +270,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let limit = config.receiver.verifier().body_limit();
+    let limit = config.receiver().verifier().body_limit();
     let (parts, body) = req.into_parts();
     if adapter::content_length_exceeds(&parts.headers, limit) {
         return Ok(config.reject(Rejection::body_too_large(limit)));
@@ -314,7 +314,7 @@ where
     St: DedupStore,
 {
     // What the core sees of the request.
-    let delivery = match adapter::claim(&config.receiver, &parts.headers, &body).await {
+    let delivery = match adapter::claim(config.receiver(), &parts.headers, &body).await {
         Ok(delivery) => delivery,
         Err(answer) => return config.answer(answer),
     };
