@@ -3,6 +3,13 @@
 //! concurrency, interleaved rounds in the same run. Every wrapped request is a new event (a
 //! distinct id, signed beforehand), so each one is verified, claimed and completed.
 //!
+//! A second pair does the same with a handler that awaits once (as any handler doing I/O does):
+//! the layer then runs the delivery on a task of its own, which the first pair never needs.
+//!
+//! Each ratio is printed twice: of the medians, and the median of the per-round ratios (each
+//! round runs both routes back to back, so a machine whose load changes between rounds skews
+//! it less).
+//!
 //! Run: `cargo bench --bench http`.
 
 use std::sync::Arc;
@@ -26,6 +33,12 @@ const PER_ROUND: usize = 8_000;
 const ROUNDS: usize = 10;
 
 async fn handler(body: Bytes) -> StatusCode {
+    std::hint::black_box(body.len());
+    StatusCode::OK
+}
+
+async fn awaiting_handler(body: Bytes) -> StatusCode {
+    tokio::task::yield_now().await;
     std::hint::black_box(body.len());
     StatusCode::OK
 }
@@ -71,16 +84,43 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Requests per second of each round, for one route.
+#[derive(Default)]
+struct Series(Vec<f64>);
+
+/// Prints a pair of series and their ratios.
+fn report(what: &str, plain: &Series, wrapped: &Series) {
+    let (p, w) = (median(plain.0.clone()), median(wrapped.0.clone()));
+    let paired = median(plain.0.iter().zip(&wrapped.0).map(|(p, w)| w / p).collect());
+    println!("{what}");
+    println!("  unwrapped route : {:.0?} req/s, median {p:.0}", plain.0);
+    println!("  wrapped (layer) : {:.0?} req/s, median {w:.0}", wrapped.0);
+    println!(
+        "  ratio wrapped/unwrapped: {:.3} of medians, {paired:.3} median of rounds (target >= 0.90)",
+        w / p
+    );
+}
+
 #[tokio::main]
 async fn main() {
-    let verifier = Verifier::builder(StandardWebhooks::new())
-        .secret(SECRET)
-        .build()
-        .expect("valid secret");
-    let receiver = Receiver::new(verifier, MemoryStore::new());
+    let receiver = || {
+        let verifier = Verifier::builder(StandardWebhooks::new())
+            .secret(SECRET)
+            .build()
+            .expect("valid secret");
+        Receiver::new(verifier, MemoryStore::new())
+    };
     let app = Router::new()
         .route("/plain", post(handler))
-        .route("/wrapped", post(handler).layer(WebhookLayer::new(receiver)));
+        .route(
+            "/wrapped",
+            post(handler).layer(WebhookLayer::new(receiver())),
+        )
+        .route("/plain_await", post(awaiting_handler))
+        .route(
+            "/wrapped_await",
+            post(awaiting_handler).layer(WebhookLayer::new(receiver())),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -93,10 +133,10 @@ async fn main() {
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
         .expect("client");
-    let plain_url = format!("http://{addr}/plain");
-    let wrapped_url = format!("http://{addr}/wrapped");
+    let routes = ["plain", "wrapped", "plain_await", "wrapped_await"];
+    let urls = routes.map(|route| format!("http://{addr}/{route}"));
 
-    // Warm up both routes and the connection pool.
+    // Warm up every route and the connection pool.
     let warm: Arc<Vec<HeaderMap>> = Arc::new(
         (0..CONCURRENCY * 4)
             .map(|i| {
@@ -108,12 +148,17 @@ async fn main() {
             })
             .collect(),
     );
-    run_round(&client, &plain_url, &body, Arc::clone(&warm)).await;
-    run_round(&client, &wrapped_url, &body, warm).await;
+    for url in &urls {
+        run_round(&client, url, &body, Arc::clone(&warm)).await;
+    }
 
-    let (mut plain, mut wrapped) = (Vec::new(), Vec::new());
+    // HTTP_BENCH_ONLY=plain|wrapped|plain_await|wrapped_await runs one route only (to profile it).
+    let only = std::env::var("HTTP_BENCH_ONLY").unwrap_or_default();
+    let mut series: [Series; 4] = Default::default();
     for round in 0..ROUNDS {
-        // Fresh events every round, signed now so they are inside the tolerance window.
+        // Fresh events every round, signed now so they are inside the tolerance window. The same
+        // signed headers go to every route (each wrapped route has its own store), so the client
+        // and hyper do the same work; the unwrapped routes ignore them.
         let signed: Arc<Vec<HeaderMap>> = Arc::new(
             (0..PER_ROUND)
                 .map(|i| {
@@ -125,31 +170,32 @@ async fn main() {
                 })
                 .collect(),
         );
-        // The same signed headers go to both routes, so the client and hyper do the same work;
-        // the unwrapped route ignores them.
-        // Alternate which route goes first, so neither always runs on a warmer machine.
-        // HTTP_BENCH_ONLY=plain|wrapped runs one route only (to profile it).
-        let only = std::env::var("HTTP_BENCH_ONLY").unwrap_or_default();
-        if only == "plain" {
-            plain.push(run_round(&client, &plain_url, &body, signed).await);
-            wrapped.push(f64::NAN);
-        } else if only == "wrapped" {
-            wrapped.push(run_round(&client, &wrapped_url, &body, signed).await);
-            plain.push(f64::NAN);
-        } else if round % 2 == 0 {
-            plain.push(run_round(&client, &plain_url, &body, Arc::clone(&signed)).await);
-            wrapped.push(run_round(&client, &wrapped_url, &body, signed).await);
-        } else {
-            wrapped.push(run_round(&client, &wrapped_url, &body, Arc::clone(&signed)).await);
-            plain.push(run_round(&client, &plain_url, &body, signed).await);
+        // Each pair back to back; alternate which route of a pair goes first, so neither always
+        // runs on a warmer machine.
+        for pair in [[0, 1], [2, 3]] {
+            let order = if round % 2 == 0 {
+                pair
+            } else {
+                [pair[1], pair[0]]
+            };
+            for i in order {
+                let rate = if only.is_empty() || only == routes[i] {
+                    run_round(&client, &urls[i], &body, Arc::clone(&signed)).await
+                } else {
+                    f64::NAN
+                };
+                series[i].0.push(rate);
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (p, w) = (median(plain.clone()), median(wrapped.clone()));
     println!(
         "http: {BODY} B bodies, {CONCURRENCY} concurrent connections, {PER_ROUND} requests per round, {ROUNDS} interleaved rounds"
     );
-    println!("  unwrapped route : {plain:.0?} req/s, median {p:.0}");
-    println!("  wrapped (layer) : {wrapped:.0?} req/s, median {w:.0}");
-    println!("  ratio wrapped/unwrapped: {:.3} (target >= 0.90)", w / p);
+    report("handler answers at once:", &series[0], &series[1]);
+    report(
+        "handler awaits once (the delivery runs on a task of its own):",
+        &series[2],
+        &series[3],
+    );
 }

@@ -1,11 +1,19 @@
 //! actix-web 4 adapter: middleware that wraps any scope, resource or app, and extractors.
 //!
-//! The behaviour and statuses are the axum adapter's (see [`crate::axum`] and DESIGN §3): the
-//! body is read up to the verifier's limit (413 beyond it, or at once for a declared
-//! `Content-Length` over it), verified (400/401), claimed (duplicate: 200 without the handler;
-//! in flight: 409 + `Retry-After`; store down: 503 + `Retry-After`), and handed to the handler
-//! with the [`Verified`] value in the request extensions. A 2xx completes the claim; any other
-//! status, an error, a dropped future or a panic releases it.
+//! The behaviour and statuses are the axum adapter's (the status table is in the
+//! [crate docs](crate)): the body is read up to the verifier's limit (413 beyond it, or at once
+//! for a declared `Content-Length` over it), verified (400/401), claimed (duplicate: 200 without
+//! the handler; in flight: 409 + `Retry-After`; store down: 503 + `Retry-After`), and handed to
+//! the handler with the [`Verified`] value in the request extensions. A 2xx completes the claim;
+//! any other status, an error or a panic (answered 500) releases it.
+//!
+//! Verifying, claiming, the handler and the completion (or release) run out of the connection's
+//! reach: polled once in place and, as soon as they would wait, moved to a task of their own on
+//! the worker's runtime (`actix_web::rt::spawn`), from which the answer comes. A sender that
+//! times out or hangs up — also with `HttpServer::h1_allow_half_closed(false)`, or over HTTP/2 —
+//! never stops the handler halfway nor loses a completion under way. Only a worker that shuts
+//! down cuts it short; the claim then stays until its lease ends, as after a crash. The
+//! middleware, like every actix-web service, runs on actix's runtime.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
@@ -45,48 +53,65 @@ use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::error::InternalError;
 use actix_web::http::StatusCode as ActixStatus;
 use actix_web::http::header as actix_header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
-pub use crate::adapter::Rejection;
-use crate::adapter::{self, Config, ReleaseOnDrop};
+use crate::adapter::{self, Config, Render, Span};
+pub use crate::adapter::{ExtractError, Rejection, VerifiedBody, WebhookJson};
 use crate::dedup::{DedupStore, MemoryStore};
-use crate::{Outcome, Receiver, Verified};
+use crate::{Receiver, Verified};
 
-fn actix_status(status: http::StatusCode) -> ActixStatus {
+fn actix_status(status: StatusCode) -> ActixStatus {
     ActixStatus::from_u16(status.as_u16()).unwrap_or(ActixStatus::INTERNAL_SERVER_ERROR)
 }
 
-fn retry_after_header(after: std::time::Duration) -> (actix_header::HeaderName, String) {
-    let value = adapter::retry_after_value(after);
-    (
-        actix_header::RETRY_AFTER,
-        value.to_str().unwrap_or("1").to_owned(),
-    )
+impl Render for HttpResponse {
+    fn text(status: StatusCode, text: &'static str, retry_after: Option<Duration>) -> Self {
+        let mut response = HttpResponse::build(actix_status(status));
+        if let Some(after) = retry_after {
+            // Digits only: always a valid header value.
+            let value = adapter::retry_after_value(after);
+            response.insert_header((actix_header::RETRY_AFTER, value.as_bytes()));
+        }
+        response
+            .content_type("text/plain; charset=utf-8")
+            .body(text)
+    }
 }
 
 impl ResponseError for Rejection {
-    /// Explicit for every variant: 400, 401, 413 or 503 (DESIGN §3), never actix's default 500.
+    /// Explicit for every variant: 400, 401, 413 or 503 (the crate's status table), never
+    /// actix's default 500.
     fn status_code(&self) -> ActixStatus {
         actix_status(self.status())
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        if let Some(after) = self.retry_after() {
-            response.insert_header(retry_after_header(after));
-        }
-        response
-            .content_type("text/plain; charset=utf-8")
-            .body(self.public_message())
+        adapter::default_rejection(self)
+    }
+}
+
+impl ResponseError for ExtractError {
+    /// Explicit for every variant: 500 without the middleware, 400 for an unreadable body, 422
+    /// for a body that is not the handler's type.
+    fn status_code(&self) -> ActixStatus {
+        actix_status(self.status())
+    }
+
+    /// Logs why (never the body), then answers with a short plain-text body.
+    fn error_response(&self) -> HttpResponse {
+        self.log();
+        HttpResponse::text(self.status(), self.public_message(), None)
     }
 }
 
@@ -94,7 +119,6 @@ impl ResponseError for Rejection {
 pub struct WebhookMiddleware<St = MemoryStore> {
     config: Config<St, HttpResponse>,
 }
-
 impl<St> Clone for WebhookMiddleware<St> {
     fn clone(&self) -> Self {
         Self {
@@ -118,7 +142,8 @@ impl<St: DedupStore> WebhookMiddleware<St> {
     }
 
     /// Builds rejection responses with `f` instead of [`Rejection`]'s `ResponseError`. Default:
-    /// the DESIGN §3 status with a short plain-text body. Keep the status: senders retry on it.
+    /// the status from the crate's status table with a short plain-text body. Keep the status:
+    /// senders retry on it.
     #[must_use]
     pub fn on_rejection<F>(mut self, f: F) -> Self
     where
@@ -191,128 +216,111 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let middleware = self.middleware.clone();
-        let span = adapter::delivery_span(middleware.config.receiver.verifier().scheme().name());
-        Box::pin(adapter::instrument(handle(service, middleware, req), span))
+        let config = self.middleware.config.clone();
+        let span = adapter::delivery_span(config.receiver().verifier().scheme().name());
+        let fut = handle(service, config, req, span.clone());
+        Box::pin(adapter::instrument(fut, span))
     }
 }
 
+type Answered<B> = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>;
+
+/// Reads the body in the request's future, then hands the rest to a task of its own (see
+/// [`adapter::detach`]).
 async fn handle<S, B, St>(
     service: Rc<S>,
-    middleware: WebhookMiddleware<St>,
+    config: Config<St, HttpResponse>,
     mut req: ServiceRequest,
-) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+    span: Span,
+) -> Answered<B>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,
     St: DedupStore,
 {
-    let reply = |req: ServiceRequest, response: HttpResponse| {
-        Ok(req.into_response(response).map_into_right_body())
+    let reject = |req: ServiceRequest, rejection| {
+        Ok(req
+            .into_response(config.reject(rejection))
+            .map_into_right_body())
     };
-    let config = &middleware.config;
-    let reject = |req: ServiceRequest, rejection: Rejection| {
-        reply(req, config.reject(rejection, Rejection::error_response))
-    };
-    let receiver = &config.receiver;
-    let limit = receiver.verifier().body_limit();
+    let limit = config.receiver().verifier().body_limit();
     let headers = convert_headers(&req);
     if adapter::content_length_exceeds(&headers, limit) {
-        return reject(req, Rejection::body_too_large(limit));
+        return reject(req, Rejection::body_too_large(config.receiver(), limit));
     }
-
     // Read at most limit + 1 bytes.
     let mut payload = req.take_payload();
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
-            Err(e) => return reject(req, Rejection::BodyRead(Box::new(e))),
+            Err(e) => {
+                let kind = adapter::RejectionKind::BodyRead(Box::new(e));
+                return reject(req, Rejection::new(config.receiver(), kind));
+            }
         };
         if body.len() + chunk.len() > limit {
-            return reject(req, Rejection::body_too_large(limit));
+            return reject(req, Rejection::body_too_large(config.receiver(), limit));
         }
         body.extend_from_slice(&chunk);
     }
-    let body = body.freeze();
+    let task = Box::pin(process(service, config, req, headers, body.freeze()));
+    // A task does not inherit the request's span.
+    let spawn = |task| actix_web::rt::spawn(adapter::instrument(task, span));
+    // The handler's panics are caught inside the task: an error here is the worker shutting
+    // down, or a store that panicked.
+    adapter::detach(task, spawn)
+        .await
+        .unwrap_or_else(|_| Err(failed()))
+}
 
-    let delivery = match receiver.receive(&headers, &body).await {
-        Ok(Outcome::New(delivery)) => delivery,
-        Ok(Outcome::Duplicate(verified)) => {
-            adapter::record(&verified, "duplicate");
-            let (status, text) = adapter::DUPLICATE;
-            return reply(
-                req,
-                HttpResponse::build(actix_status(status))
-                    .content_type("text/plain; charset=utf-8")
-                    .body(text),
-            );
-        }
-        Ok(Outcome::InFlight {
-            verified,
-            retry_after,
-        }) => {
-            adapter::record(&verified, "in_flight");
-            return reply(
-                req,
-                HttpResponse::Conflict()
-                    .insert_header(retry_after_header(retry_after))
-                    .content_type("text/plain; charset=utf-8")
-                    .body(adapter::IN_FLIGHT_BODY),
-            );
-        }
-        Err(e) => return reject(req, Rejection::Receive(e)),
+/// Verifies, claims, runs the handler and completes or releases the delivery.
+async fn process<S, B, St>(
+    service: Rc<S>,
+    config: Config<St, HttpResponse>,
+    mut req: ServiceRequest,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answered<B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+    St: DedupStore,
+{
+    // What the core sees of the request.
+    // actix-web 4 speaks `http` 0.2: the method and URI as text, parsed for the core's `http` 1.
+    let uri: http::Uri = req.uri().to_string().parse().unwrap_or_default();
+    let view = adapter::RequestView {
+        method: req.method().as_str(),
+        uri: &uri,
+        headers: &headers,
+        body: &body,
     };
-    adapter::record(delivery.verified(), "new");
-
+    let delivery = match adapter::claim(config.receiver(), view).await {
+        Ok(delivery) => delivery,
+        Err(answer) => {
+            return Ok(req
+                .into_response(config.answer(answer))
+                .map_into_right_body());
+        }
+    };
     req.extensions_mut().insert(delivery.verified().clone());
     req.set_payload(Payload::from(body));
-    let guard = ReleaseOnDrop::new(delivery);
-    let result = service.call(req).await;
-    let success = matches!(&result, Ok(res) if res.status().is_success());
-    adapter::finish(guard.into_inner(), success).await;
-    result.map(ServiceResponse::map_into_left_body)
-}
-
-/// A handler extractor used without a [`WebhookMiddleware`] in front of it: answered 500.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("no WebhookMiddleware wraps this route")]
-#[non_exhaustive]
-pub struct MissingMiddleware;
-
-impl ResponseError for MissingMiddleware {
-    fn status_code(&self) -> ActixStatus {
-        ActixStatus::INTERNAL_SERVER_ERROR
+    let handler = async move { service.call(req).await };
+    let succeeded = |result: &Result<ServiceResponse<B>, _>| matches!(result, Ok(response) if response.status().is_success());
+    match adapter::run(delivery, handler, succeeded).await {
+        Some(result) => result.map(ServiceResponse::map_into_left_body),
+        None => Err(failed()),
     }
 }
 
-/// The verified body could not be read or parsed by an extractor.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExtractError {
-    /// No middleware in front of the handler (500).
-    #[error(transparent)]
-    MissingMiddleware(#[from] MissingMiddleware),
-    /// The body stream failed (400).
-    #[error("reading the verified body failed")]
-    Body(#[source] actix_web::error::PayloadError),
-    /// The authentic body does not match the handler's type (422).
-    #[error("the verified body does not match the expected type")]
-    Json(#[source] serde_json::Error),
-}
-
-impl ResponseError for ExtractError {
-    fn status_code(&self) -> ActixStatus {
-        match self {
-            Self::MissingMiddleware(_) => ActixStatus::INTERNAL_SERVER_ERROR,
-            Self::Body(_) => ActixStatus::BAD_REQUEST,
-            Self::Json(_) => ActixStatus::UNPROCESSABLE_ENTITY,
-        }
-    }
+/// The 500 for a handler that panicked (its request went down with it).
+fn failed() -> actix_web::Error {
+    InternalError::from_response("webhook handler failed", adapter::failed()).into()
 }
 
 impl FromRequest for Verified<'static> {
-    type Error = MissingMiddleware;
+    type Error = ExtractError;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
@@ -320,19 +328,9 @@ impl FromRequest for Verified<'static> {
             req.extensions()
                 .get::<Verified<'static>>()
                 .cloned()
-                .ok_or(MissingMiddleware),
+                .ok_or(ExtractError::MissingLayer),
         )
     }
-}
-
-/// The raw body and the [`Verified`] value, for handlers behind a [`WebhookMiddleware`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct VerifiedBody {
-    /// What the verifier found.
-    pub verified: Verified<'static>,
-    /// The exact bytes that were verified.
-    pub body: Bytes,
 }
 
 impl FromRequest for VerifiedBody {
@@ -343,11 +341,11 @@ impl FromRequest for VerifiedBody {
         let verified = req.extensions().get::<Verified<'static>>().cloned();
         let mut payload = payload.take();
         Box::pin(async move {
-            let verified = verified.ok_or(MissingMiddleware)?;
+            let verified = verified.ok_or(ExtractError::MissingLayer)?;
             // The middleware already bounded and buffered the body.
             let mut body = BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                body.extend_from_slice(&chunk.map_err(ExtractError::Body)?);
+                body.extend_from_slice(&chunk.map_err(|e| ExtractError::BodyRead(Box::new(e)))?);
             }
             Ok(Self {
                 verified,
@@ -357,23 +355,12 @@ impl FromRequest for VerifiedBody {
     }
 }
 
-/// The verified body deserialized as JSON into `T`, for handlers behind a
-/// [`WebhookMiddleware`]. A mismatch is answered 422 (the sender will retry: make `T` tolerant).
-#[derive(Debug, Clone)]
-#[allow(clippy::exhaustive_structs)] // A newtype meant to be destructured.
-pub struct WebhookJson<T>(pub T);
-
 impl<T: DeserializeOwned + 'static> FromRequest for WebhookJson<T> {
     type Error = ExtractError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let body = VerifiedBody::from_request(req, payload);
-        Box::pin(async move {
-            let VerifiedBody { body, .. } = body.await?;
-            serde_json::from_slice(&body)
-                .map(WebhookJson)
-                .map_err(ExtractError::Json)
-        })
+        Box::pin(async move { Self::parse(&body.await?.body) })
     }
 }

@@ -1,58 +1,103 @@
-//! What the axum and actix-web adapters share: the rejection type, the HTTP mapping details, the
-//! completion step, and tracing (feature `tracing`).
+//! What the axum and actix-web adapters share: the rejection and extractor error types, the
+//! extractor types, the answers that do not run the handler, claiming a delivery and running it
+//! to its end, and tracing (feature `tracing`). Each adapter adds only what its framework needs:
+//! reading the body, spawning the task, and the trait impls.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
 
 use crate::dedup::DedupStore;
 use crate::error::VerifyError;
-use crate::{Delivery, ReceiveError, Receiver, Verified};
+use crate::{Delivery, Outcome, ReceiveError, Receiver, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Response to a duplicate that was already processed: the sender may stop retrying.
-pub(crate) const DUPLICATE: (StatusCode, &str) = (StatusCode::OK, "already processed");
 /// Body of the 409 answered while another attempt holds the lease.
-pub(crate) const IN_FLIGHT_BODY: &str = "delivery in progress, retry later";
+const IN_FLIGHT_BODY: &str = "delivery in progress, retry later";
 
-/// Why an adapter refused a request before the handler ran.
+/// Why an adapter refused a request before the handler ran, and the status to answer.
 ///
-/// [`status`](Rejection::status) follows DESIGN §3; the public message says little, the
-/// `Display` form (for logs) says why.
-#[derive(Debug, thiserror::Error)]
+/// The status follows the status table in the [crate docs](crate), or the scheme's own answer
+/// where its provider documents one ([`Scheme::reject_status`](crate::Scheme::reject_status):
+/// GoCardless 498, Discord and Xero 401 for every verification failure). The public message
+/// says little; the `Display` form (for logs) says why.
+#[derive(Debug)]
+pub struct Rejection {
+    kind: RejectionKind,
+    status: StatusCode,
+}
+
+/// What went wrong, in a [`Rejection`].
+#[derive(Debug)]
 #[non_exhaustive]
-pub enum Rejection {
-    /// Verification or the store failed (400, 401, 413 or 503).
-    #[error(transparent)]
-    Receive(#[from] ReceiveError),
+pub enum RejectionKind {
+    /// Verification or the store failed (400, 401, 413 or 503 by default).
+    Receive(ReceiveError),
     /// The body could not be read (the client went away, or sent a broken body): 400.
-    #[error("reading the request body failed: {0}")]
-    BodyRead(#[source] BoxError),
+    BodyRead(BoxError),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            RejectionKind::Receive(e) => fmt::Display::fmt(e, f),
+            RejectionKind::BodyRead(_) => f.write_str("reading the request body failed"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            RejectionKind::Receive(e) => e.source(),
+            RejectionKind::BodyRead(e) => Some(&**e),
+        }
+    }
 }
 
 impl Rejection {
-    pub(crate) fn body_too_large(limit: usize) -> Self {
-        Self::Receive(ReceiveError::Verify(VerifyError::BodyTooLarge { limit }))
+    /// A rejection of `receiver`'s request, answered with the status its scheme chooses.
+    pub(crate) fn new<St>(receiver: &Receiver<St>, kind: RejectionKind) -> Self {
+        let status = match &kind {
+            RejectionKind::Receive(e) => receiver.reject_status(e),
+            RejectionKind::BodyRead(_) => StatusCode::BAD_REQUEST,
+        };
+        Self { kind, status }
     }
 
-    /// The HTTP status: 400 malformed or missing headers and unreadable bodies, 401 bad
-    /// signatures and stale or future timestamps, 413 bodies over the limit, 503 store failures.
+    pub(crate) fn body_too_large<St>(receiver: &Receiver<St>, limit: usize) -> Self {
+        let error = ReceiveError::Verify(VerifyError::BodyTooLarge { limit });
+        Self::new(receiver, RejectionKind::Receive(error))
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &RejectionKind {
+        &self.kind
+    }
+
+    /// The HTTP status: by default 400 malformed or missing headers and unreadable bodies, 401
+    /// bad signatures and stale or future timestamps, 413 bodies over the limit, 503 store
+    /// failures; or the scheme's documented answer.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Receive(e) => e.status(),
-            Self::BodyRead(_) => StatusCode::BAD_REQUEST,
-        }
+        self.status
     }
 
     /// The `Retry-After` to send (store failures).
     pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Self::Receive(e) => e.retry_after(),
-            Self::BodyRead(_) => None,
+        match &self.kind {
+            RejectionKind::Receive(e) => e.retry_after(),
+            RejectionKind::BodyRead(_) => None,
         }
     }
 
@@ -62,15 +107,147 @@ impl Rejection {
             StatusCode::UNAUTHORIZED => "invalid webhook signature",
             StatusCode::PAYLOAD_TOO_LARGE => "payload too large",
             StatusCode::SERVICE_UNAVAILABLE => "temporarily unavailable, retry later",
+            s if s.is_server_error() => "webhook receiver misconfigured",
+            s if s.as_u16() == 498 => "invalid webhook signature",
             _ => "bad webhook request",
         }
     }
 }
 
+/// Why a webhook extractor — `Verified`, [`VerifiedBody`] or [`WebhookJson`] — failed.
+///
+/// Answered with an explicit status ([`status`](Self::status)) and a short plain-text body; the
+/// `Display` form, for logs, says why without quoting the body.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    /// No webhook layer (axum) or middleware (actix-web) wraps the route, so nothing was
+    /// verified: a wiring mistake, answered 500.
+    #[error("no webhook layer or middleware wraps this route")]
+    MissingLayer,
+    /// The verified body could not be read: 400.
+    #[error("reading the verified body failed")]
+    BodyRead(#[source] BoxError),
+    /// The authentic body is not the handler's JSON type: 422, so the sender retries. Make the
+    /// type tolerant (`#[serde(default)]`, unknown fields ignored) for events you do not handle.
+    ///
+    /// Only where the mismatch is is kept: serde's message quotes body values (personal data).
+    #[error(
+        "the verified body does not match the handler's type: {} at line {line}, column {column}",
+        describe(.category)
+    )]
+    #[non_exhaustive]
+    Json {
+        /// What kind of mismatch: invalid JSON, a wrong type or shape, or a truncated body.
+        category: Category,
+        /// Where it was found (1-based).
+        line: usize,
+        /// Where it was found (1-based).
+        column: usize,
+    },
+}
+
+fn describe(category: &Category) -> &'static str {
+    match category {
+        Category::Syntax => "invalid JSON",
+        Category::Data => "a value of the wrong type or shape",
+        Category::Eof => "JSON cut short",
+        Category::Io => "a read error",
+    }
+}
+
+impl ExtractError {
+    /// The HTTP status: 500 without a layer or middleware, 400 for an unreadable body, 422 for a
+    /// body that is not the handler's type.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BodyRead(_) => StatusCode::BAD_REQUEST,
+            Self::Json { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    /// A short body for the response, without details.
+    pub fn public_message(&self) -> &'static str {
+        match self {
+            Self::MissingLayer => "webhook layer missing",
+            Self::BodyRead(_) => "bad webhook request",
+            Self::Json { .. } => "unexpected payload",
+        }
+    }
+
+    /// Logs why (never the body); adapters call it when the error becomes a response.
+    pub(crate) fn log(&self) {
+        log_warn!(status = self.status().as_u16(), reason = %Chain(self), "webhook extractor failed");
+    }
+}
+
+/// The raw body and the [`Verified`] value, for handlers behind the axum `WebhookLayer` or the
+/// actix-web `WebhookMiddleware`.
+///
+/// Fails with [`ExtractError::MissingLayer`] (500) if neither wraps the route.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifiedBody {
+    /// What the verifier found.
+    pub verified: Verified<'static>,
+    /// The exact bytes that were verified.
+    pub body: Bytes,
+}
+
+/// The verified body deserialized as JSON into `T`, for handlers behind the axum `WebhookLayer`
+/// or the actix-web `WebhookMiddleware`.
+///
+/// A body that is authentic but does not match `T` fails with [`ExtractError::Json`] (422) —
+/// the sender will retry, so make `T` tolerant (`#[serde(default)]`, unknown fields ignored) for
+/// events you do not handle. Without a layer or middleware it fails with
+/// [`ExtractError::MissingLayer`] (500): it never parses an unverified body.
+#[derive(Debug, Clone)]
+#[allow(clippy::exhaustive_structs)] // A newtype meant to be destructured.
+pub struct WebhookJson<T>(pub T);
+
+impl<T: DeserializeOwned> WebhookJson<T> {
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, ExtractError> {
+        serde_json::from_slice(body)
+            .map(Self)
+            .map_err(|e| ExtractError::Json {
+                category: e.classify(),
+                line: e.line(),
+                column: e.column(),
+            })
+    }
+}
+
+/// How a framework builds a short plain-text response.
+pub(crate) trait Render {
+    fn text(status: StatusCode, text: &'static str, retry_after: Option<Duration>) -> Self;
+}
+
+/// What to answer without (or instead of) the handler's response.
+pub(crate) enum Answer {
+    /// Already processed: 200, the sender may stop retrying.
+    Duplicate,
+    /// Another attempt holds the lease: 409 + `Retry-After` (not 2xx: it may still fail).
+    InFlight(Duration),
+    /// Verification or the store failed.
+    Rejected(Rejection),
+}
+
+/// The answer when the handler panicked (the delivery was released) or its task died: 500.
+pub(crate) fn failed<R: Render>() -> R {
+    R::text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "webhook handler failed",
+        None,
+    )
+}
+
 /// What both adapters hold: the receiver, and an optional responder for rejections that builds
-/// the framework's response type `R`.
-pub(crate) struct Config<St, R> {
-    pub(crate) receiver: Receiver<St>,
+/// the framework's response type `R`. One `Arc`, so each request clones one reference count.
+pub(crate) struct Config<St, R>(Arc<Shared<St, R>>);
+
+struct Shared<St, R> {
+    receiver: Receiver<St>,
     on_rejection: Option<Responder<R>>,
 }
 
@@ -79,6 +256,12 @@ type Responder<R> = Arc<dyn Fn(&Rejection) -> R + Send + Sync>;
 
 impl<St, R> Clone for Config<St, R> {
     fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<St, R> Clone for Shared<St, R> {
+    fn clone(&self) -> Self {
         Self {
             receiver: self.receiver.clone(),
             on_rejection: self.on_rejection.clone(),
@@ -86,24 +269,36 @@ impl<St, R> Clone for Config<St, R> {
     }
 }
 
-impl<St, R> Config<St, R> {
+impl<St, R: Render> Config<St, R> {
     pub(crate) fn new(receiver: Receiver<St>) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             receiver,
             on_rejection: None,
-        }
+        }))
+    }
+
+    pub(crate) fn receiver(&self) -> &Receiver<St> {
+        &self.0.receiver
     }
 
     pub(crate) fn set_on_rejection(&mut self, f: impl Fn(&Rejection) -> R + Send + Sync + 'static) {
-        self.on_rejection = Some(Arc::new(f));
+        Arc::make_mut(&mut self.0).on_rejection = Some(Arc::new(f));
     }
 
-    /// Logs the rejection, then renders it with the custom responder, or `default`.
-    pub(crate) fn reject(&self, rejection: Rejection, default: impl FnOnce(&Rejection) -> R) -> R {
+    /// Logs the rejection, then renders it with the custom responder, or the default one.
+    pub(crate) fn reject(&self, rejection: Rejection) -> R {
         log_rejection(&rejection);
-        match &self.on_rejection {
+        match &self.0.on_rejection {
             Some(f) => f(&rejection),
-            None => default(&rejection),
+            None => default_rejection(&rejection),
+        }
+    }
+
+    pub(crate) fn answer(&self, answer: Answer) -> R {
+        match answer {
+            Answer::Duplicate => R::text(StatusCode::OK, "already processed", None),
+            Answer::InFlight(after) => R::text(StatusCode::CONFLICT, IN_FLIGHT_BODY, Some(after)),
+            Answer::Rejected(rejection) => self.reject(rejection),
         }
     }
 
@@ -113,18 +308,144 @@ impl<St, R> Config<St, R> {
         St: fmt::Debug,
     {
         f.debug_struct(name)
-            .field("receiver", &self.receiver)
-            .field("custom_rejection", &self.on_rejection.is_some())
+            .field("receiver", &self.0.receiver)
+            .field("custom_rejection", &self.0.on_rejection.is_some())
             .finish()
     }
 }
 
-#[cfg(feature = "tracing")]
+/// The rejection's status, `Retry-After` where it applies, and its public message.
+pub(crate) fn default_rejection<R: Render>(rejection: &Rejection) -> R {
+    R::text(
+        rejection.status(),
+        rejection.public_message(),
+        rejection.retry_after(),
+    )
+}
+
+/// What the core sees of a request: its method, the URL it was sent to (when the receiver has a
+/// [`PublicUrl`](crate::PublicUrl): behind a proxy the URI the server sees is not the URL the
+/// sender called), its headers and body.
+pub(crate) struct RequestView<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) uri: &'a http::Uri,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a [u8],
+}
+
+/// Verifies the request and claims its delivery: `Ok` to run the handler, `Err` to answer at
+/// once.
+pub(crate) async fn claim<St: DedupStore>(
+    receiver: &Receiver<St>,
+    view: RequestView<'_>,
+) -> Result<Delivery<St>, Answer> {
+    // The authority of an HTTP/2 request is in its URI, of an HTTP/1 one in `Host`.
+    let url = receiver.public_url().and_then(|_| {
+        let host = view
+            .uri
+            .authority()
+            .map(http::uri::Authority::as_str)
+            .or_else(|| view.headers.get(http::header::HOST)?.to_str().ok());
+        let path = view.uri.path_and_query().map_or("/", |p| p.as_str());
+        receiver.request_url(host, path)
+    });
+    let mut request = crate::Request::new(view.headers, view.body).method(view.method);
+    request.url = url.as_deref();
+    match receiver.receive_request(&request).await {
+        Ok(Outcome::New(delivery)) => {
+            record(delivery.verified(), "new");
+            Ok(delivery)
+        }
+        Ok(Outcome::Duplicate(verified)) => {
+            record(&verified, "duplicate");
+            Err(Answer::Duplicate)
+        }
+        Ok(Outcome::InFlight {
+            verified,
+            retry_after,
+        }) => {
+            record(&verified, "in_flight");
+            Err(Answer::InFlight(retry_after))
+        }
+        Err(e) => Err(Answer::Rejected(Rejection::new(
+            receiver,
+            RejectionKind::Receive(e),
+        ))),
+    }
+}
+
+/// Runs `task` out of reach of the request's future: polled once here, and if that does not
+/// finish it, handed to `spawn` — a task of its own, which dropping the request's future does not
+/// cancel — whose output is then awaited. A task that finishes at once (an in-memory store and a
+/// quick handler) costs no spawn; `Err` is the spawned task's failure (its runtime shut down).
+pub(crate) async fn detach<F, J, E>(
+    mut task: Pin<Box<F>>,
+    spawn: impl FnOnce(Pin<Box<F>>) -> J,
+) -> Result<F::Output, E>
+where
+    F: Future + ?Sized,
+    J: Future<Output = Result<F::Output, E>>,
+{
+    // This await never suspends (the poll_fn is ready at once), nor does `spawn(task).await`
+    // before spawning: nothing can drop the request's future between the poll and the spawn.
+    match poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx))).await {
+        Poll::Ready(output) => Ok(output),
+        Poll::Pending => spawn(task).await,
+    }
+}
+
+/// Runs the handler to its end, then completes the claim if `succeeded` says so and releases it
+/// otherwise — also when the handler panics, which returns `None`.
+///
+/// Adapters run this through [`detach`], so a sender that hangs up or times out cancels neither
+/// the handler nor the completion.
+pub(crate) async fn run<St, F>(
+    delivery: Delivery<St>,
+    handler: F,
+    succeeded: impl FnOnce(&F::Output) -> bool,
+) -> Option<F::Output>
+where
+    St: DedupStore,
+    F: Future,
+{
+    // The handler's state is dropped, never reused, after a panic.
+    let output = AssertUnwindSafe(handler).catch_unwind().await.ok();
+    if output.is_none() {
+        // Not the panic's message: it may quote anything, the body included.
+        log_warn!("the webhook handler panicked; releasing the delivery");
+    }
+    finish(delivery, output.as_ref().is_some_and(succeeded)).await;
+    output
+}
+
+/// Completes the claim after a 2xx, releases it otherwise; store failures are logged (after a
+/// 2xx the lease expires and a retry would run the handler again; after a failure the retry
+/// waits for the lease).
+async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool) {
+    if success {
+        record_outcome("completed");
+        match delivery.complete().await {
+            Ok(true) => {}
+            Ok(false) => log_warn!(
+                "the lease expired before the handler finished; another attempt may run it again"
+            ),
+            Err(_e) => {
+                log_warn!(error = %Chain(&_e), "completing the delivery failed; a retry may run the handler again")
+            }
+        }
+    } else {
+        record_outcome("released");
+        if let Err(_e) = delivery.release().await {
+            log_warn!(error = %Chain(&_e), "releasing the delivery failed; its retry waits for the lease");
+        }
+    }
+}
+
 /// Displays an error with its sources (`dedup store unavailable: connection refused`), so
 /// logs keep the cause that `Display` alone would drop.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
 
-#[cfg(feature = "tracing")]
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)?;
@@ -152,65 +473,6 @@ pub(crate) fn content_length_exceeds(headers: &HeaderMap, limit: usize) -> bool 
         .is_some_and(|len| len > limit as u64)
 }
 
-/// Holds a delivery while the handler runs. If the handler never finishes (its future is
-/// dropped, or it panics) the guard releases the claim on a spawned task, so the sender's retry is
-/// processed at once instead of after the lease.
-pub(crate) struct ReleaseOnDrop<St: DedupStore> {
-    delivery: Option<Delivery<St>>,
-}
-
-impl<St: DedupStore> ReleaseOnDrop<St> {
-    pub(crate) fn new(delivery: Delivery<St>) -> Self {
-        Self {
-            delivery: Some(delivery),
-        }
-    }
-
-    /// The delivery, disarming the guard.
-    pub(crate) fn into_inner(mut self) -> Delivery<St> {
-        self.delivery
-            .take()
-            .expect("the delivery is only taken here, once")
-    }
-}
-
-impl<St: DedupStore> Drop for ReleaseOnDrop<St> {
-    fn drop(&mut self) {
-        if let Some(delivery) = self.delivery.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                if let Err(_e) = delivery.release().await {
-                    log_warn!(error = %Chain(&_e), "releasing an abandoned delivery failed; its lease will expire");
-                }
-            });
-        }
-    }
-}
-
-/// Completes the claim after a 2xx, releases it otherwise; store failures are logged (after a
-/// 2xx the lease expires and a retry would run the handler again; after a failure the retry
-/// waits for the lease).
-pub(crate) async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool) {
-    if success {
-        record_outcome("completed");
-        match delivery.complete().await {
-            Ok(true) => {}
-            Ok(false) => log_warn!(
-                "the lease expired before the handler finished; another attempt may run it again"
-            ),
-            Err(_e) => {
-                log_warn!(error = %Chain(&_e), "completing the delivery failed; a retry may run the handler again")
-            }
-        }
-    } else {
-        record_outcome("released");
-        if let Err(_e) = delivery.release().await {
-            log_warn!(error = %Chain(&_e), "releasing the delivery failed; its retry waits for the lease");
-        }
-    }
-}
-
 fn log_rejection(_rejection: &Rejection) {
     record_outcome("rejected");
     log_warn!(status = _rejection.status().as_u16(), reason = %Chain(_rejection), "webhook rejected");
@@ -224,13 +486,13 @@ macro_rules! log_warn {
 macro_rules! log_warn {
     ($($t:tt)*) => {{}};
 }
-pub(crate) use log_warn;
+use log_warn;
 
 #[cfg(feature = "tracing")]
 pub(crate) type Span = tracing::Span;
 /// Stands in for a span when tracing is off.
 #[cfg(not(feature = "tracing"))]
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Span;
 
 /// One span per delivery: provider, event id and outcome — never secrets, never the body.
@@ -258,7 +520,7 @@ pub(crate) fn instrument<F: Future>(fut: F, _span: Span) -> impl Future<Output =
 }
 
 /// Records the event id and the dedup outcome on the current delivery span.
-pub(crate) fn record(_verified: &Verified<'_>, _outcome: &'static str) {
+fn record(_verified: &Verified<'_>, _outcome: &'static str) {
     #[cfg(feature = "tracing")]
     {
         let span = tracing::Span::current();
@@ -281,14 +543,93 @@ mod tests {
     use crate::dedup::StoreError;
 
     #[test]
-    #[cfg(feature = "tracing")]
     fn chain_keeps_the_cause() {
-        let e = Rejection::Receive(ReceiveError::Store(StoreError::unavailable(
-            "connection refused",
-        )));
+        let receiver = crate::Receiver::new(
+            crate::Verifier::builder(crate::providers::GitHub::new())
+                .secret("s")
+                .build()
+                .unwrap(),
+            crate::dedup::MemoryStore::new(),
+        );
+        let store_down = ReceiveError::Store(StoreError::unavailable("connection refused"));
+        let e = Rejection::new(&receiver, RejectionKind::Receive(store_down));
         assert_eq!(
             Chain(&e).to_string(),
             "dedup store unavailable: connection refused"
+        );
+        let e = Rejection::new(
+            &receiver,
+            RejectionKind::BodyRead("connection reset".into()),
+        );
+        assert_eq!(
+            Chain(&e).to_string(),
+            "reading the request body failed: connection reset"
+        );
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn rejections_use_the_scheme_s_status() {
+        fn receiver(scheme: impl crate::Scheme) -> crate::Receiver {
+            crate::Receiver::new(
+                crate::Verifier::builder(scheme)
+                    .secret("s")
+                    .build()
+                    .unwrap(),
+                crate::dedup::MemoryStore::new(),
+            )
+        }
+        let mismatch =
+            || RejectionKind::Receive(ReceiveError::Verify(VerifyError::SignatureMismatch));
+        let gocardless = receiver(crate::providers::GoCardless::new());
+        let e = Rejection::new(&gocardless, mismatch());
+        assert_eq!(e.status().as_u16(), 498);
+        assert_eq!(e.public_message(), "invalid webhook signature");
+        let github = receiver(crate::providers::GitHub::new());
+        assert_eq!(
+            Rejection::new(&github, mismatch()).status(),
+            StatusCode::UNAUTHORIZED
+        );
+        // A too-large body stays 413 everywhere.
+        assert_eq!(
+            Rejection::body_too_large(&gocardless, 1).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+
+    #[test]
+    fn a_json_mismatch_says_where_but_never_what() {
+        let body = br#"{"n": "alice.personal@example.com"}"#;
+        let Err(e) = WebhookJson::<u64>::parse(body) else {
+            panic!("a number cannot be parsed from an object")
+        };
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)] // Only deserialized.
+        struct Typed {
+            n: u64,
+        }
+        let e = WebhookJson::<Typed>::parse(body).unwrap_err();
+        let (display, debug) = (Chain(&e).to_string(), format!("{e:?}"));
+        assert_eq!(
+            display,
+            "the verified body does not match the handler's type: a value of the wrong type or \
+             shape at line 1, column 34"
+        );
+        for text in [display, debug] {
+            assert!(!text.contains("alice"), "{text}");
+        }
+        let e = WebhookJson::<Typed>::parse(br#"{"n": 1"#).unwrap_err();
+        assert!(e.to_string().contains("JSON cut short"), "{e}");
+    }
+
+    #[test]
+    fn every_extract_error_has_an_explicit_status() {
+        assert_eq!(ExtractError::MissingLayer.status(), 500);
+        assert_eq!(ExtractError::BodyRead("reset".into()).status(), 400);
+        assert_eq!(
+            WebhookJson::<u64>::parse(b"{").unwrap_err().status(),
+            StatusCode::UNPROCESSABLE_ENTITY
         );
     }
 }

@@ -2,19 +2,34 @@
 //!
 //! The layer reads the body up to the verifier's limit, verifies it, claims the delivery, and
 //! calls the wrapped service with the body handed on and the [`Verified`] value in the request
-//! extensions. A 2xx response completes the claim; anything else — another status, an error, a
-//! dropped future, a panic — releases it, so the sender's retry is processed. Statuses follow
-//! DESIGN §3:
+//! extensions. A 2xx response completes the claim; anything else — another status, a panic —
+//! releases it, so the sender's retry is processed. Statuses follow the table in the
+//! [crate docs](crate):
 //!
 //! | outcome | status |
 //! | --- | --- |
 //! | new, handler answered | the handler's |
+//! | new, handler panicked | 500 |
 //! | duplicate, already processed | 200, handler not called |
 //! | duplicate, still in flight | 409 + `Retry-After` |
 //! | missing / malformed header | 400 |
 //! | bad signature, timestamp outside tolerance | 401 |
 //! | body over the limit | 413 |
 //! | store unavailable | 503 + `Retry-After` |
+//!
+//! # The handler runs to its end
+//!
+//! Once the body is read, verifying, claiming, the handler and the completion (or release) run
+//! out of the connection's reach: polled once in place and, as soon as they would wait, moved to
+//! a Tokio task of their own, from which the answer comes. A sender that times out or hangs
+//! up — GitHub waits about 10 s, Shopify 5, Slack 3 — cancels none of it: the handler is never
+//! stopped halfway, and a completion under way still lands, so the sender's retry is answered
+//! 409 while the handler runs and 200 (without running it) after. Keep handlers well under the
+//! sender's timeout all the same: a sender that saw no answer counts a failure.
+//!
+//! What still cuts a handler short is the runtime shutting down: the claim then stays until its
+//! lease ends, as after a crash, and the retry after it is processed. (Outside a Tokio runtime
+//! the layer runs everything in the request's own future.)
 //!
 //! ```no_run
 //! use axum::{Router, routing::post};
@@ -42,16 +57,56 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The layer is a plain tower `Layer`, so it can also be driven without a server:
+//!
+//! ```
+//! use axum::{Router, body::Body, routing::post};
+//! use tower::ServiceExt;
+//! use webhook_receiver::axum::{VerifiedBody, WebhookLayer};
+//! use webhook_receiver::testing::Signer;
+//! use webhook_receiver::{Receiver, Verifier, dedup::MemoryStore, providers::GitHub};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! const SECRET: &str = "It's a Secret to Everybody";
+//! let verifier = Verifier::builder(GitHub::new()).secret(SECRET).build()?;
+//! let layer = WebhookLayer::new(Receiver::new(verifier, MemoryStore::new()));
+//! let app = Router::new().route("/", post(|v: VerifiedBody| async move { v.body }).layer(layer));
+//!
+//! let signed = |body: &'static str| -> Result<_, Box<dyn std::error::Error>> {
+//!     let mut request = http::Request::post("/").body(Body::from(body))?;
+//!     *request.headers_mut() = Signer::new(GitHub::new(), SECRET)?.sign(body.as_bytes())?;
+//!     Ok(request)
+//! };
+//! let text = |response: axum::response::Response| async move {
+//!     axum::body::to_bytes(response.into_body(), 1024).await.map(|b| b.to_vec())
+//! };
+//! // The handler's answer; the delivery is completed.
+//! let response = app.clone().oneshot(signed("Hello, World!")?).await?;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(text(response).await?, b"Hello, World!");
+//! // The same delivery again: 200 without running the handler.
+//! let response = app.clone().oneshot(signed("Hello, World!")?).await?;
+//! assert_eq!(text(response).await?, b"already processed");
+//! // A forged one.
+//! let forged = http::Request::post("/")
+//!     .header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))
+//!     .body(Body::from("Hello, World!"))?;
+//! assert_eq!(app.oneshot(forged).await?.status(), 401);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::response::{IntoResponse, Response};
+use axum_core::body::Body;
+use axum_core::extract::{FromRequest, FromRequestParts, Request};
+use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
@@ -60,29 +115,40 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use crate::adapter::Rejection;
-use crate::adapter::{self, Config, ReleaseOnDrop};
+use crate::adapter::{self, Config, Render, Span};
+pub use crate::adapter::{ExtractError, Rejection, VerifiedBody, WebhookJson};
 use crate::dedup::{DedupStore, MemoryStore};
-use crate::{Outcome, Receiver, Verified};
+use crate::{Receiver, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-impl IntoResponse for Rejection {
-    /// The DESIGN §3 status, `Retry-After` where it applies, and a short plain-text body that
-    /// does not say why (the reason goes to the logs).
-    fn into_response(self) -> Response {
-        default_rejection(&self)
+impl Render for Response {
+    fn text(status: StatusCode, text: &'static str, retry_after: Option<Duration>) -> Self {
+        let mut response = (status, text).into_response();
+        if let Some(after) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, adapter::retry_after_value(after));
+        }
+        response
     }
 }
 
-fn default_rejection(rejection: &Rejection) -> Response {
-    let mut response = (rejection.status(), rejection.public_message()).into_response();
-    if let Some(after) = rejection.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, adapter::retry_after_value(after));
+impl IntoResponse for Rejection {
+    /// The status from the crate's status table, `Retry-After` where it applies, and a short
+    /// plain-text body that does not say why (the reason goes to the logs).
+    fn into_response(self) -> Response {
+        adapter::default_rejection(&self)
     }
-    response
+}
+
+impl IntoResponse for ExtractError {
+    /// Logs why (never the body), then answers [`ExtractError::status`] with a short plain-text
+    /// body.
+    fn into_response(self) -> Response {
+        self.log();
+        Response::text(self.status(), self.public_message(), None)
+    }
 }
 
 /// Wraps a route or router: verify, claim, call, complete or release.
@@ -113,7 +179,8 @@ impl<St: DedupStore> WebhookLayer<St> {
     }
 
     /// Builds rejection responses with `f` instead of [`Rejection`]'s `IntoResponse`. Default:
-    /// the DESIGN §3 status with a short plain-text body. Keep the status: senders retry on it.
+    /// the status from the crate's status table with a short plain-text body. Keep the status:
+    /// senders retry on it.
     #[must_use]
     pub fn on_rejection<F>(mut self, f: F) -> Self
     where
@@ -180,144 +247,133 @@ where
         // The clone that was driven to readiness handles this request (tower convention).
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let layer = self.layer.clone();
-        let span = adapter::delivery_span(layer.config.receiver.verifier().scheme().name());
-        let fut = handle(inner, layer, req);
+        let config = self.layer.config.clone();
+        let span = adapter::delivery_span(config.receiver().verifier().scheme().name());
+        let fut = handle(inner, config, req, span.clone());
         Box::pin(adapter::instrument(fut, span))
     }
 }
 
+/// Reads the body in the request's future, then hands the rest to a task of its own (see
+/// [`adapter::detach`]).
 async fn handle<S, St, B>(
-    mut inner: S,
-    layer: WebhookLayer<St>,
+    inner: S,
+    config: Config<St, Response>,
     req: http::Request<B>,
+    span: Span,
 ) -> Result<Response, Infallible>
 where
-    S: Service<Request, Error = Infallible>,
+    S: Service<Request, Error = Infallible> + Send + 'static,
     S::Response: IntoResponse,
+    S::Future: Send + 'static,
     St: DedupStore,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let config = &layer.config;
-    let reject = |rejection: Rejection| -> Result<Response, Infallible> {
-        Ok(config.reject(rejection, default_rejection))
-    };
-    let receiver = &config.receiver;
-    let limit = receiver.verifier().body_limit();
+    let limit = config.receiver().verifier().body_limit();
     let (parts, body) = req.into_parts();
     if adapter::content_length_exceeds(&parts.headers, limit) {
-        return reject(Rejection::body_too_large(limit));
+        return Ok(config.reject(Rejection::body_too_large(config.receiver(), limit)));
     }
-    let bytes = match Limited::new(body, limit).collect().await {
+    let body = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return reject(Rejection::body_too_large(limit));
+            return Ok(config.reject(Rejection::body_too_large(config.receiver(), limit)));
         }
-        Err(e) => return reject(Rejection::BodyRead(e)),
+        Err(e) => {
+            let kind = adapter::RejectionKind::BodyRead(e);
+            return Ok(config.reject(Rejection::new(config.receiver(), kind)));
+        }
     };
-
-    let delivery = match receiver.receive(&parts.headers, &bytes).await {
-        Ok(Outcome::New(delivery)) => delivery,
-        Ok(Outcome::Duplicate(verified)) => {
-            adapter::record(&verified, "duplicate");
-            return Ok(adapter::DUPLICATE.into_response());
+    let task = Box::pin(process(inner, config, parts, body));
+    let spawn = |task| async move {
+        match tokio::runtime::Handle::try_current() {
+            // A task does not inherit the request's span.
+            Ok(runtime) => runtime
+                .spawn(adapter::instrument(task, span))
+                .await
+                .map_err(drop),
+            // Outside a Tokio runtime: in the request's own future.
+            Err(_) => Ok(task.await),
         }
-        Ok(Outcome::InFlight {
-            verified,
-            retry_after,
-        }) => {
-            adapter::record(&verified, "in_flight");
-            let mut response = (StatusCode::CONFLICT, adapter::IN_FLIGHT_BODY).into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, adapter::retry_after_value(retry_after));
-            return Ok(response);
-        }
-        Err(e) => return reject(Rejection::Receive(e)),
     };
-    adapter::record(delivery.verified(), "new");
+    // The handler's panics are caught inside the task: an error here is the runtime shutting
+    // down, or a store that panicked.
+    Ok(adapter::detach(task, spawn)
+        .await
+        .unwrap_or_else(|()| adapter::failed()))
+}
 
-    let mut req = Request::from_parts(parts, Body::from(bytes));
+/// Verifies, claims, runs the handler and completes or releases the delivery.
+async fn process<S, St>(
+    mut inner: S,
+    config: Config<St, Response>,
+    parts: Parts,
+    body: Bytes,
+) -> Response
+where
+    S: Service<Request, Error = Infallible>,
+    S::Response: IntoResponse,
+    St: DedupStore,
+{
+    // What the core sees of the request.
+    let view = adapter::RequestView {
+        method: parts.method.as_str(),
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let delivery = match adapter::claim(config.receiver(), view).await {
+        Ok(delivery) => delivery,
+        Err(answer) => return config.answer(answer),
+    };
+    let mut req = Request::from_parts(parts, Body::from(body));
     req.extensions_mut().insert(delivery.verified().clone());
-    let guard = ReleaseOnDrop::new(delivery);
-    let Ok(response) = inner.call(req).await;
-    let response = response.into_response();
-    adapter::finish(guard.into_inner(), response.status().is_success()).await;
-    Ok(response)
-}
-
-/// The raw body and the [`Verified`] value, for handlers behind a [`WebhookLayer`].
-///
-/// Rejects with 500 if the layer is missing (a wiring mistake, not a sender's).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct VerifiedBody {
-    /// What the verifier found.
-    pub verified: Verified<'static>,
-    /// The exact bytes that were verified.
-    pub body: Bytes,
-}
-
-/// A handler extractor used without a [`WebhookLayer`] in front of it.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("no WebhookLayer wraps this route")]
-#[non_exhaustive]
-pub struct MissingLayer;
-
-impl IntoResponse for MissingLayer {
-    fn into_response(self) -> Response {
-        (StatusCode::INTERNAL_SERVER_ERROR, "webhook layer missing").into_response()
+    let handler = async move {
+        let Ok(response) = inner.call(req).await;
+        response.into_response()
+    };
+    let succeeded = |response: &Response| response.status().is_success();
+    match adapter::run(delivery, handler, succeeded).await {
+        Some(response) => response,
+        None => adapter::failed(),
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Verified<'static> {
-    type Rejection = MissingLayer;
+    type Rejection = ExtractError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
             .get::<Verified<'static>>()
             .cloned()
-            .ok_or(MissingLayer)
+            .ok_or(ExtractError::MissingLayer)
     }
 }
 
 impl<S: Send + Sync> FromRequest<S> for VerifiedBody {
-    type Rejection = Response;
+    type Rejection = ExtractError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        let verified = Verified::from_request_parts(&mut parts, state)
-            .await
-            .map_err(IntoResponse::into_response)?;
+        let verified = Verified::from_request_parts(&mut parts, state).await?;
         // The layer already enforced the limit and buffered the body: this is a copy-free move.
         let body = body
             .collect()
             .await
-            .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()).into_response())?
+            .map_err(|e| ExtractError::BodyRead(e.into()))?
             .to_bytes();
         Ok(Self { verified, body })
     }
 }
 
-/// The verified body deserialized as JSON into `T`, for handlers behind a [`WebhookLayer`].
-///
-/// A body that is authentic but does not match `T` is answered 422 — the sender will retry, so
-/// make `T` tolerant (`#[serde(default)]`, unknown fields ignored) for events you do not handle.
-#[derive(Debug, Clone)]
-#[allow(clippy::exhaustive_structs)] // A newtype meant to be destructured.
-pub struct WebhookJson<T>(pub T);
-
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WebhookJson<T> {
-    type Rejection = Response;
+    type Rejection = ExtractError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let VerifiedBody { body, .. } = VerifiedBody::from_request(req, state).await?;
-        serde_json::from_slice(&body).map(WebhookJson).map_err(|_e| {
-            adapter::log_warn!(error = %_e, "verified webhook body does not match the handler's type");
-            (StatusCode::UNPROCESSABLE_ENTITY, "unexpected payload").into_response()
-        })
+        Self::parse(&body)
     }
 }
 

@@ -65,9 +65,11 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
-    /// The HTTP status an endpoint should answer with: 400 for a missing or malformed header or
-    /// body, 401 for a bad signature or a timestamp outside the tolerance, 413 for a body over
-    /// the limit, 500 when the receiver lacks the public URL its scheme needs.
+    /// The HTTP status an endpoint should answer with (the status table of the
+    /// [crate docs](crate)): 400 for a missing or malformed header or body, 401 for a bad
+    /// signature or a timestamp outside the tolerance, 413 for a body over the limit, 500 when
+    /// the receiver lacks the public URL its scheme needs. A scheme may answer otherwise
+    /// ([`Scheme::reject_status`](crate::Scheme::reject_status)).
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MissingHeader { .. }

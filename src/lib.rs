@@ -24,7 +24,7 @@ mod verify;
 
 #[cfg(any(feature = "axum", feature = "actix-web"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
-pub use adapter::Rejection;
+pub use adapter::{Rejection, RejectionKind};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use encoding::{Algorithm, Encoding};
 pub use error::{ConfigError, VerifyError};

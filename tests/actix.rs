@@ -1,9 +1,10 @@
 //! End-to-end over real loopback HTTP for the actix-web middleware: a server bound to
 //! 127.0.0.1:0, a reqwest client, the shared scenarios of `common::scenarios` (one per row of the
-//! DESIGN §3 table, the body-limit edge cases, a slow handler with a concurrent duplicate, a
-//! panicking handler, cross-provider routes), and what only actix-web has.
+//! README's status table, the body-limit edge cases, a slow handler with a concurrent duplicate, a
+//! panicking handler, senders that hang up, cross-provider routes), and what only actix-web has.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use http::HeaderMap;
@@ -13,8 +14,8 @@ use webhook_receiver::dedup::{DedupStore, MemoryStore};
 
 mod common;
 
-use common::DownStore;
 use common::scenarios::{self, Handler, Payload, TestServer};
+use common::{DownStore, SlowComplete};
 
 async fn handle(
     handler: web::Data<Handler>,
@@ -38,21 +39,31 @@ fn start_with<St: DedupStore + Clone>(
     let handler = Arc::new(Handler::default());
     let data = web::Data::from(Arc::clone(&handler));
     let (sw, stripe) = scenarios::receivers(store);
+    let providers = scenarios::provider_receivers();
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .service(
-                web::resource("/sw")
-                    .wrap(customise(WebhookMiddleware::new(sw.clone())))
+        let mut app = App::new().app_data(data.clone());
+        for (path, receiver) in &providers {
+            app = app.service(
+                web::resource(*path)
+                    .wrap(WebhookMiddleware::new(receiver.clone()))
                     .route(web::post().to(handle)),
-            )
-            .service(
-                web::resource("/stripe")
-                    .wrap(WebhookMiddleware::new(stripe.clone()))
-                    .route(web::post().to(handle)),
-            )
+            );
+        }
+        app.service(
+            web::resource("/sw")
+                .wrap(customise(WebhookMiddleware::new(sw.clone())))
+                .route(web::post().to(handle)),
+        )
+        .service(
+            web::resource("/stripe")
+                .wrap(WebhookMiddleware::new(stripe.clone()))
+                .route(web::post().to(handle)),
+        )
     })
     .workers(1)
+    // A sender that hangs up aborts the handling of its connection, as with hyper (axum): the
+    // hang-up scenarios then prove the handler and its completion run to the end anyway.
+    .h1_allow_half_closed(false)
     .disable_signals()
     .bind(("127.0.0.1", 0))
     .unwrap();
@@ -119,6 +130,24 @@ async fn a_panicking_handler_releases_and_the_retry_is_processed() {
 }
 
 #[actix_web::test]
+async fn a_sender_hanging_up_mid_handler_does_not_cancel_it() {
+    scenarios::a_sender_hanging_up_mid_handler_does_not_cancel_it(start(MemoryStore::new())).await;
+}
+
+#[actix_web::test]
+async fn a_sender_hanging_up_during_the_completion_loses_nothing() {
+    let store = SlowComplete::new(MemoryStore::new(), Duration::from_millis(500));
+    scenarios::a_sender_hanging_up_during_the_completion_loses_nothing(start(store.clone()), store)
+        .await;
+}
+
+#[actix_web::test]
+async fn a_sender_hanging_up_at_once_loses_nothing() {
+    let store = SlowComplete::new(MemoryStore::new(), Duration::from_millis(200));
+    scenarios::a_sender_hanging_up_at_once_loses_nothing(start(store)).await;
+}
+
+#[actix_web::test]
 async fn a_route_for_one_provider_rejects_another_providers_signature() {
     scenarios::a_route_for_one_provider_rejects_another_providers_signature(start(
         MemoryStore::new(),
@@ -142,4 +171,41 @@ async fn rejection_responses_can_be_customised() {
     let r = s.post("/sw", HeaderMap::new(), b"{}").await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.text().await.unwrap(), r#"{"error":400}"#);
+}
+
+#[actix_web::test]
+async fn extractors_without_the_middleware_answer_500_and_never_parse_the_body() {
+    use actix_web::{App, test};
+    use webhook_receiver::actix::VerifiedBody;
+    let app = test::init_service(
+        App::new()
+            .route(
+                "/json",
+                web::post().to(|_: WebhookJson<Payload>| async { "parsed" }),
+            )
+            .route("/body", web::post().to(|_: VerifiedBody| async { "read" }))
+            .route(
+                "/verified",
+                web::post().to(|_: Verified<'static>| async { "verified" }),
+            ),
+    )
+    .await;
+    for path in ["/json", "/body", "/verified"] {
+        let req = test::TestRequest::post()
+            .uri(path)
+            .set_payload(r#"{"n":1}"#)
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status().as_u16(), 500, "{path}");
+        assert_eq!(
+            &test::read_body(res).await[..],
+            b"webhook layer missing",
+            "{path}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn provider_urls_and_statuses() {
+    scenarios::provider_urls_and_statuses(start(MemoryStore::new())).await;
 }

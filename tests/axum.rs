@@ -1,9 +1,10 @@
 //! End-to-end over real loopback HTTP for the axum layer: a server bound to 127.0.0.1:0, a
-//! reqwest client, the shared scenarios of `common::scenarios` (one per row of the DESIGN §3
+//! reqwest client, the shared scenarios of `common::scenarios` (one per row of the README's status
 //! table, the body-limit edge cases, a slow handler with a concurrent duplicate, a panicking
-//! handler, cross-provider routes), and what only axum has.
+//! handler, senders that hang up, cross-provider routes), and what only axum has.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -17,7 +18,7 @@ use webhook_receiver::{Receiver, Rejection, Verified, Verifier};
 mod common;
 
 use common::scenarios::{self, Handler, Payload, TestServer};
-use common::{DownStore, SW_SECRET, sw};
+use common::{DownStore, SW_SECRET, SlowComplete, sw};
 
 async fn handle(
     handler: Arc<Handler>,
@@ -34,7 +35,15 @@ async fn start<St: DedupStore + Clone>(store: St) -> TestServer {
     let handler = Arc::new(Handler::default());
     let (sw, stripe) = scenarios::receivers(store);
     let (h1, h2) = (Arc::clone(&handler), Arc::clone(&handler));
-    let app = Router::new()
+    let mut app = Router::new();
+    for (path, receiver) in scenarios::provider_receivers() {
+        let h = Arc::clone(&handler);
+        app = app.route(
+            path,
+            post(move |v, j| handle(Arc::clone(&h), v, j)).layer(WebhookLayer::new(receiver)),
+        );
+    }
+    let app = app
         .route(
             "/sw",
             post(move |v, j| handle(Arc::clone(&h1), v, j)).layer(WebhookLayer::new(sw)),
@@ -117,6 +126,28 @@ async fn a_panicking_handler_releases_and_the_retry_is_processed() {
 }
 
 #[tokio::test]
+async fn a_sender_hanging_up_mid_handler_does_not_cancel_it() {
+    scenarios::a_sender_hanging_up_mid_handler_does_not_cancel_it(start(MemoryStore::new()).await)
+        .await;
+}
+
+#[tokio::test]
+async fn a_sender_hanging_up_during_the_completion_loses_nothing() {
+    let store = SlowComplete::new(MemoryStore::new(), Duration::from_millis(500));
+    scenarios::a_sender_hanging_up_during_the_completion_loses_nothing(
+        start(store.clone()).await,
+        store,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_sender_hanging_up_at_once_loses_nothing() {
+    let store = SlowComplete::new(MemoryStore::new(), Duration::from_millis(200));
+    scenarios::a_sender_hanging_up_at_once_loses_nothing(start(store).await).await;
+}
+
+#[tokio::test]
 async fn a_route_for_one_provider_rejects_another_providers_signature() {
     scenarios::a_route_for_one_provider_rejects_another_providers_signature(
         start(MemoryStore::new()).await,
@@ -182,4 +213,46 @@ async fn the_layer_wraps_a_whole_router_with_tower_oneshot() {
     *req.headers_mut() = sw("msg_router", 0, body);
     let res = app.oneshot(req).await.unwrap();
     assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn extractors_without_the_layer_answer_500_and_never_parse_the_body() {
+    use tower::ServiceExt;
+    use webhook_receiver::axum::{ExtractError, VerifiedBody};
+    let app = Router::new()
+        .route("/json", post(|_: WebhookJson<Payload>| async { "parsed" }))
+        .route("/body", post(|_: VerifiedBody| async { "read" }))
+        .route(
+            "/verified",
+            post(|_: Verified<'static>| async { "verified" }),
+        )
+        .route(
+            "/typed",
+            post(|r: Result<WebhookJson<Payload>, ExtractError>| async move {
+                match r {
+                    Err(ExtractError::MissingLayer) => "missing layer",
+                    _ => "unexpected",
+                }
+            }),
+        );
+    for path in ["/json", "/body", "/verified"] {
+        let req = http::Request::post(path)
+            .body(axum::body::Body::from(r#"{"n":1}"#))
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 500, "{path}");
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], b"webhook layer missing", "{path}");
+    }
+    let req = http::Request::post("/typed")
+        .body(axum::body::Body::from(r#"{"n":1}"#))
+        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    assert_eq!(&body[..], b"missing layer");
+}
+
+#[tokio::test]
+async fn provider_urls_and_statuses() {
+    scenarios::provider_urls_and_statuses(start(MemoryStore::new()).await).await;
 }

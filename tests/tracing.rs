@@ -1,5 +1,5 @@
 //! Feature `tracing`: one span per delivery with provider, event id and outcome — and never a
-//! secret or the body.
+//! secret or the body, not even when the body does not match the handler's type.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::routing::post;
 use tracing_subscriber::fmt::MakeWriter;
-use webhook_receiver::axum::WebhookLayer;
+use webhook_receiver::axum::{WebhookJson, WebhookLayer};
 use webhook_receiver::dedup::MemoryStore;
 use webhook_receiver::providers::StandardWebhooks;
 use webhook_receiver::testing::Signer;
@@ -36,29 +36,136 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
+impl Captured {
+    /// Captures everything logged on this thread until the guard is dropped.
+    fn on_this_thread(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn receiver() -> Receiver {
+    let verifier = Verifier::builder(StandardWebhooks::new())
+        .labeled_secret("current", SECRET)
+        .build()
+        .unwrap();
+    Receiver::new(verifier, MemoryStore::new())
+}
+
+/// An authentic body whose `n` is an email address where the handler expects a number: serde's
+/// message would quote it.
+const MISMATCHED_BODY: &str = r#"{"n":"alice.personal@example.com"}"#;
+const MISMATCHED_VALUE: &str = "alice.personal@example.com";
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // Only deserialized.
+struct Typed {
+    n: u64,
+}
+
+fn signed_mismatch() -> http::HeaderMap {
+    Signer::new(StandardWebhooks::new(), SECRET)
+        .unwrap()
+        .id("msg_mismatch")
+        .sign(MISMATCHED_BODY.as_bytes())
+        .unwrap()
+}
+
+/// The logs say that and where the payload did not match — never what it contained.
+fn assert_mismatch_logged_without_the_body(logs: &str) {
+    assert!(logs.contains("does not match"), "{logs}");
+    assert!(logs.contains("line 1"), "{logs}");
+    assert!(
+        !logs.contains(MISMATCHED_VALUE),
+        "the body leaked into the logs:\n{logs}"
+    );
+}
+
+#[test]
+fn axum_a_payload_mismatch_is_logged_without_the_body() {
+    let captured = Captured::default();
+    let _guard = captured.on_this_thread();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let app = Router::new().route(
+            "/",
+            post(|_: WebhookJson<Typed>| async { "ok" }).layer(WebhookLayer::new(receiver())),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let r = reqwest::Client::new()
+            .post(format!("http://{addr}/"))
+            .headers(signed_mismatch())
+            .body(MISMATCHED_BODY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 422);
+        assert!(!r.text().await.unwrap().contains(MISMATCHED_VALUE));
+    });
+    assert_mismatch_logged_without_the_body(&captured.text());
+}
+
+#[test]
+fn actix_a_payload_mismatch_is_logged_without_the_body() {
+    use actix_web::{App, test, web};
+    use webhook_receiver::actix::{WebhookJson, WebhookMiddleware};
+
+    let captured = Captured::default();
+    let _guard = captured.on_this_thread();
+    // actix's test service runs on this thread, under this subscriber.
+    actix_web::rt::System::new().block_on(async {
+        let app = test::init_service(
+            App::new().service(
+                web::resource("/")
+                    .wrap(WebhookMiddleware::new(receiver()))
+                    .route(web::post().to(|_: WebhookJson<Typed>| async { "ok" })),
+            ),
+        )
+        .await;
+        let mut req = test::TestRequest::post().uri("/");
+        for (name, value) in &signed_mismatch() {
+            req = req.insert_header((name.as_str(), value.to_str().unwrap()));
+        }
+        let r = test::call_service(&app, req.set_payload(MISMATCHED_BODY).to_request()).await;
+        assert_eq!(r.status().as_u16(), 422);
+        let body = test::read_body(r).await;
+        assert!(!String::from_utf8_lossy(&body).contains(MISMATCHED_VALUE));
+    });
+    assert_mismatch_logged_without_the_body(&captured.text());
+}
+
 #[test]
 fn one_span_per_delivery_without_secrets_or_body() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = captured.on_this_thread();
     // A current-thread runtime: the server's tasks run on this thread, under this subscriber.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let verifier = Verifier::builder(StandardWebhooks::new())
-            .labeled_secret("current", SECRET)
-            .build()
-            .unwrap();
-        let receiver = Receiver::new(verifier, MemoryStore::new());
         let app = Router::new().route(
             "/",
-            post(|| async { "ok" }).layer(WebhookLayer::new(receiver)),
+            post(|| async {
+                // Awaiting hands the handler to a task of its own: it stays in the span.
+                tokio::task::yield_now().await;
+                tracing::info!("handler done");
+                "ok"
+            })
+            .layer(WebhookLayer::new(receiver())),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -105,12 +212,17 @@ fn one_span_per_delivery_without_secrets_or_body() {
         assert_eq!(r.status(), 401);
     });
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains(r#"webhook{provider="standard-webhooks""#),
         "{logs}"
     );
     assert!(logs.contains(r#"event_id="msg_traced""#), "{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains(r#"event_id="msg_traced""#) && l.contains("handler done")),
+        "the handler's own events are in the delivery's span:\n{logs}"
+    );
     assert!(logs.contains("outcome=\"duplicate\""), "{logs}");
     assert!(logs.contains("outcome=\"rejected\""), "{logs}");
     assert!(logs.contains("status=401"), "{logs}");

@@ -5,6 +5,8 @@
 pub(crate) mod scenarios;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -39,6 +41,36 @@ pub(crate) async fn raw_status(addr: SocketAddr, request: &[u8]) -> u16 {
         .unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
     text.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The raw bytes of a POST of `body` to `path` with `headers`.
+pub(crate) fn raw_request(path: &str, headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
+    let mut bytes = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n{}\r\n",
+        body.len(),
+        raw_headers(headers)
+    )
+    .into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Connects and sends `request` without waiting for an answer; dropping the stream hangs up.
+pub(crate) async fn send_and_keep_open(addr: SocketAddr, request: &[u8]) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    stream
+}
+
+/// Waits (at most about 10 s, polling) until `condition` holds; panics with `what` otherwise.
+pub(crate) async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
 }
 
 /// A request that declares a 10 MB body, sends a few bytes and waits.
@@ -89,5 +121,57 @@ impl DedupStore for DownStore {
     }
     async fn release(&self, _: &str, _: LeaseToken) -> Result<bool, StoreError> {
         Err(StoreError::unavailable("connection refused"))
+    }
+}
+
+/// A store whose `complete` takes a while (a slow network round trip), counting how many
+/// completions have started and finished.
+#[derive(Clone)]
+pub(crate) struct SlowComplete<St> {
+    inner: St,
+    delay: Duration,
+    started: Arc<AtomicUsize>,
+    finished: Arc<AtomicUsize>,
+}
+
+impl<St> SlowComplete<St> {
+    pub(crate) fn new(inner: St, delay: Duration) -> Self {
+        Self {
+            inner,
+            delay,
+            started: Arc::default(),
+            finished: Arc::default(),
+        }
+    }
+
+    /// Completions that have started.
+    pub(crate) fn started(&self) -> usize {
+        self.started.load(Ordering::SeqCst)
+    }
+
+    /// Completions that have reached the inner store and returned.
+    pub(crate) fn finished(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
+    }
+}
+
+impl<St: DedupStore> DedupStore for SlowComplete<St> {
+    async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
+        self.inner.claim(key, lease).await
+    }
+    async fn complete(
+        &self,
+        key: &str,
+        token: LeaseToken,
+        retain: Duration,
+    ) -> Result<bool, StoreError> {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.delay).await;
+        let done = self.inner.complete(key, token, retain).await;
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        done
+    }
+    async fn release(&self, key: &str, token: LeaseToken) -> Result<bool, StoreError> {
+        self.inner.release(key, token).await
     }
 }
