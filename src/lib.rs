@@ -10,6 +10,7 @@ mod adapter;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 mod clock;
+mod config;
 pub mod dedup;
 mod encoding;
 mod error;
@@ -26,6 +27,7 @@ mod verify;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix-web"))))]
 pub use adapter::{Rejection, RejectionKind};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{EndpointConfig, KeyConfig, PublicUrlConfig};
 pub use encoding::{Algorithm, Encoding};
 pub use error::{ConfigError, VerifyError};
 pub use providers::{EventIdSource, Scheme};
