@@ -1,6 +1,6 @@
-//! Every scheme's parse + verify on arbitrary requests: raw headers and bodies, and correctly
-//! signed requests with arbitrary edits. Never panics; an unedited signed request always
-//! verifies.
+//! Every built-in scheme's parse + verify on arbitrary requests: raw headers and bodies, and
+//! correctly signed requests with arbitrary edits. Never panics; an unedited signed request
+//! never fails with a signature mismatch.
 
 #![no_main]
 
@@ -10,81 +10,71 @@ use arbitrary::Arbitrary;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use time::OffsetDateTime;
-use webhook_receiver::providers::{
-    Custom, CustomConfig, GitHub, Scheme, Shopify, Slack, StandardWebhooks, Stripe,
-};
+use webhook_receiver::providers::{self, Custom, CustomConfig, Scheme};
 use webhook_receiver::testing::Signer;
 use webhook_receiver::{Encoding, Request, Verifier};
 
-/// Every header name some scheme reads, so raw inputs reach the parsers.
-const NAMES: &[&str] = &[
+const URL: &str = "https://hooks.example.com/path?x=1";
+const TS: i64 = 1_767_225_600;
+
+/// Header names some scheme reads that a signed request may lack, so raw inputs and edits
+/// reach more parsers.
+const EXTRA: &[&str] = &[
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
     "svix-id",
-    "svix-timestamp",
     "svix-signature",
-    "stripe-signature",
-    "x-hub-signature-256",
     "x-hub-signature",
-    "x-slack-request-timestamp",
-    "x-slack-signature",
-    "x-shopify-hmac-sha256",
-    "shopify-hmac-sha256",
-    "x-acme-id",
-    "x-acme-timestamp",
-    "x-acme-signature",
+    "x-hub-signature-256",
     "content-type",
+    "authorization",
 ];
-
-const URL: &str = "https://hooks.example.com/path?x=1";
-const TS: i64 = 1_767_225_600;
 
 struct Case {
     verifier: Verifier,
     signer: Signer,
 }
 
-fn case(scheme: impl Scheme + Clone, verify_with: &[&str], sign_with: &str) -> Case {
-    let mut builder = Verifier::builder(scheme.clone());
-    for key in verify_with {
-        builder = builder.secret(key);
+/// The first of a few keys that the scheme accepts: a Standard Webhooks secret, hex, or text.
+fn case<S: Scheme>(make: impl Fn() -> S) -> Option<Case> {
+    let public = make().algorithms().iter().all(|a| a.is_public_key());
+    if public {
+        let (signer, key) = Signer::generate(make()).ok()?;
+        let verifier = Verifier::builder(make()).public_key(&key).build().ok()?;
+        return Some(Case { verifier, signer: signer.url(URL).timestamp(TS) });
     }
-    Case {
-        verifier: builder.build().expect("valid test keys"),
-        signer: Signer::new(scheme, sign_with)
-            .expect("valid test key")
-            .url(URL)
-            .timestamp(TS),
+    for key in [
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "00112233445566778899aabbccddeeff",
+        "a fuzzing secret of some length",
+        "user:password",
+    ] {
+        let Ok(verifier) = Verifier::builder(make()).secret(key).build() else {
+            continue;
+        };
+        let signer = Signer::new(make(), key).ok()?;
+        return Some(Case { verifier, signer: signer.url(URL).timestamp(TS) });
     }
+    None
 }
 
 fn cases() -> &'static [Case] {
     static CASES: OnceLock<Vec<Case>> = OnceLock::new();
     CASES.get_or_init(|| {
-        const SW: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        // An Ed25519 key for Standard Webhooks `v1a`: the seed 07…07, as a `whsk_` key.
-        const WHSK: &str = "whsk_BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-        let sw_public = Signer::new(StandardWebhooks::new(), WHSK)
-            .expect("whsk key")
-            .public_key()
-            .expect("public key");
         let mut custom = CustomConfig::new("acme", "x-acme-signature", Encoding::Base64);
         custom.id_header = Some("x-acme-id".into());
         custom.timestamp_header = Some("x-acme-timestamp".into());
         custom.template = "{id}.{timestamp}.{body}".into();
         custom.signature_prefix = "v1=".into();
         custom.signature_separator = Some(',');
-        let custom = Custom::new(custom).expect("valid custom scheme");
-        vec![
-            case(StandardWebhooks::new(), &[SW, &sw_public], SW),
-            case(StandardWebhooks::new(), &[SW, &sw_public], WHSK),
-            case(Stripe::new(), &["whsec_old", "whsec_test_secret"], "whsec_test_secret"),
-            case(GitHub::new().with_legacy_sha1(), &["It's a Secret to Everybody"], "It's a Secret to Everybody"),
-            case(Slack::new(), &["8f742231b10e8888abcd99yyyzzz85a5"], "8f742231b10e8888abcd99yyyzzz85a5"),
-            case(Shopify::new(), &["shpss_secret"], "shpss_secret"),
-            case(custom, &["s"], "s"),
-        ]
+        let mut cases: Vec<Case> = providers::names()
+            .filter_map(|name| case(|| providers::by_name(name).expect("a catalog name")))
+            .collect();
+        let custom = Custom::new(custom).expect("a valid custom scheme");
+        cases.extend(case(|| custom.clone()));
+        assert!(cases.len() > 50, "every scheme has a case");
+        cases
     })
 }
 
@@ -95,6 +85,7 @@ enum Edit<'a> {
     Remove { header: u8 },
     Flip { header: u8, index: u16, xor: u8 },
     Body(&'a [u8]),
+    Truncate(u16),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -111,8 +102,14 @@ struct Input<'a> {
     mode: Mode<'a>,
 }
 
-fn name(index: u8) -> HeaderName {
-    HeaderName::from_static(NAMES[usize::from(index) % NAMES.len()])
+/// The `index`-th header of `headers`, or one of [`EXTRA`].
+fn name(headers: &HeaderMap, index: u8) -> HeaderName {
+    let names: Vec<&HeaderName> = headers.keys().collect();
+    let i = usize::from(index);
+    match names.get(i % (names.len() + EXTRA.len()).max(1)) {
+        Some(name) => (*name).clone(),
+        None => HeaderName::from_static(EXTRA[i % EXTRA.len()]),
+    }
 }
 
 fuzz_target!(|input: Input<'_>| {
@@ -123,7 +120,8 @@ fuzz_target!(|input: Input<'_>| {
             let mut map = HeaderMap::new();
             for (index, value) in headers {
                 if let Ok(value) = HeaderValue::from_bytes(value) {
-                    map.append(name(index), value);
+                    let name = name(&HeaderMap::new(), index);
+                    map.append(name, value);
                 }
             }
             let now = OffsetDateTime::from_unix_timestamp(now % 100_000_000_000)
@@ -143,26 +141,32 @@ fuzz_target!(|input: Input<'_>| {
             let now = OffsetDateTime::from_unix_timestamp(TS).expect("valid time");
             {
                 let request = Request::new(&headers, &body).url(URL);
+                // A body the provider would never send may be malformed for its scheme (Linear's
+                // needs a timestamp), but what the signer signed never fails to match.
                 let verified = case.verifier.verify_request_at(&request, now);
-                assert!(verified.is_ok(), "a signed request must verify: {verified:?}");
+                assert!(
+                    !matches!(verified, Err(webhook_receiver::VerifyError::SignatureMismatch)),
+                    "{}: a signed request must verify: {verified:?}",
+                    case.verifier.scheme().name()
+                );
             }
             for edit in edits {
                 match edit {
                     Edit::Replace { header, value } => {
                         if let Ok(value) = HeaderValue::from_bytes(value) {
-                            headers.insert(name(header), value);
+                            headers.insert(name(&headers, header), value);
                         }
                     }
                     Edit::Append { header, value } => {
                         if let Ok(value) = HeaderValue::from_bytes(value) {
-                            headers.append(name(header), value);
+                            headers.append(name(&headers, header), value);
                         }
                     }
                     Edit::Remove { header } => {
-                        headers.remove(name(header));
+                        headers.remove(name(&headers, header));
                     }
                     Edit::Flip { header, index, xor } => {
-                        let name = name(header);
+                        let name = name(&headers, header);
                         if let Some(value) = headers.get(&name) {
                             let mut bytes = value.as_bytes().to_vec();
                             if !bytes.is_empty() {
@@ -175,6 +179,7 @@ fuzz_target!(|input: Input<'_>| {
                         }
                     }
                     Edit::Body(new) => body = new.to_vec(),
+                    Edit::Truncate(n) => body.truncate(usize::from(n)),
                 }
             }
             let mut request = Request::new(&headers, &body);
