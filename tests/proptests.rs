@@ -88,8 +88,22 @@ fn id_strategy() -> impl Strategy<Value = String> {
     "msg_[A-Za-z0-9]{1,32}"
 }
 
+/// 256 cases per property, or `PROPTEST_CASES` (CI runs more); failures are saved to
+/// `proptest-regressions/proptests.txt` (committed) and replayed first on every run.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "proptest-regressions/proptests.txt",
+            ),
+        )),
+        // 256 cases unless `PROPTEST_CASES` says otherwise.
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config())]
 
     #[test]
     fn sign_then_verify_passes(which in 0u8..5, body in proptest::collection::vec(any::<u8>(), 0..2048),
