@@ -1,9 +1,11 @@
 //! RedisStore and PostgresStore: claims per second against the plain command each is built on,
 //! with the same client, the same concurrency, in the same run.
 //!
-//! Run: `cargo bench --bench stores`. Needs Redis at `REDIS_URL` (default
-//! `redis://127.0.0.1:6379`) and PostgreSQL at `DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/test`), on loopback. For each concurrency (1, 16, 64
+//! Run: `cargo bench --all-features --bench stores`. Uses Redis at `REDIS_URL` and PostgreSQL at
+//! `DATABASE_URL`, or, for each that is unset, a private server started as the tests start
+//! theirs (`tests/servers/mod.rs`: `redis-server` on a free loopback port, a PostgreSQL cluster
+//! on a unix socket, no durability). Numbers of a private server and of a tuned one differ; the
+//! ratios compare both commands on the same server. For each concurrency (1, 16, 64
 //! Tokio tasks sharing one `ConnectionManager` / one `PgPool`) and each of `OPS` fresh keys it
 //! times:
 //!
@@ -19,6 +21,9 @@
 //! in one round (`paired`), and how far the raw runs spread (`raw spread`, best / worst: far
 //! above 1 means a noisy machine, e.g. CPU steal in a VM; trust `paired` more then). Everything
 //! it writes is removed at the end.
+
+#[path = "../tests/servers/mod.rs"]
+mod servers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -110,11 +115,14 @@ fn report(name: &str, raw_name: &str, rows: &[Row], target: bool) {
 }
 
 async fn redis_bench(run: &str) {
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let url = servers::redis_url();
     let store = RedisStore::connect(&url)
         .await
         .unwrap_or_else(|e| {
-            panic!("cannot reach Redis at REDIS_URL (default redis://127.0.0.1:6379): {e}")
+            panic!(
+                "cannot reach Redis at {}: {e}",
+                servers::without_password(&url)
+            )
         })
         .with_prefix(format!("wr-bench:{run}:"));
     let conn: ConnectionManager = store.connection().clone();
@@ -233,8 +241,7 @@ async fn redis_bench(run: &str) {
 }
 
 async fn postgres_bench(run: &str) {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let url = servers::database_url();
     let pool = PgPoolOptions::new()
         .max_connections(64)
         .acquire_timeout(Duration::from_secs(30))
@@ -242,8 +249,8 @@ async fn postgres_bench(run: &str) {
         .await
         .unwrap_or_else(|e| {
             panic!(
-                "cannot reach PostgreSQL at DATABASE_URL \
-                 (default postgres://postgres@127.0.0.1:5432/test): {e}"
+                "cannot reach PostgreSQL at {}: {e}",
+                servers::without_password(&url)
             )
         });
     let store_table = format!("wr_bench_store_{run}");

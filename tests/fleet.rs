@@ -4,8 +4,11 @@
 //! lease that expires on one instance (its handler hangs, as if the process died) lets the other
 //! instance process the retry.
 //!
-//! Needs Redis (`REDIS_URL`, default redis://127.0.0.1:6379) and PostgreSQL (`DATABASE_URL`,
-//! default postgres://postgres@127.0.0.1:5432/test); a missing server fails the test.
+//! Runs against Redis at `REDIS_URL` and PostgreSQL at `DATABASE_URL`, or, for each that is
+//! unset, a private server this test binary starts (see `servers/mod.rs`). A missing server
+//! program fails the tests with what to install; it never skips them.
+
+mod servers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,6 +19,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use http::HeaderMap;
+use servers::{database_url, redis_url, without_password};
 use webhook_receiver::axum::{VerifiedBody, WebhookLayer};
 use webhook_receiver::dedup::{DedupStore, LeaseToken, PostgresStore, RedisStore};
 use webhook_receiver::providers::StandardWebhooks;
@@ -23,15 +27,6 @@ use webhook_receiver::testing::Signer;
 use webhook_receiver::{Receiver, Verifier};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
 
 /// Handler runs per event id, across every instance of the fleet.
 #[derive(Default)]
@@ -156,20 +151,21 @@ fn run_id() -> String {
     format!("{:016x}", LeaseToken::random().get() as u64)
 }
 
+/// A store on the shared Redis under `prefix`, or a loud failure.
+async fn redis_store(prefix: &str) -> RedisStore {
+    let url = redis_url();
+    let connect = tokio::time::timeout(Duration::from_secs(30), RedisStore::connect(&url));
+    match connect.await {
+        Ok(Ok(store)) => store.with_prefix(prefix),
+        Ok(Err(e)) => panic!("cannot reach Redis at {}: {e:?}", without_password(&url)),
+        Err(_) => panic!("cannot reach Redis at {}: 30 s", without_password(&url)),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_sharing_redis_process_each_event_once() {
     let prefix = format!("fleet-test:{}:", run_id());
-    let connect = || async {
-        RedisStore::connect(&redis_url())
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "Redis must run at {} (see DEVELOPERS.md): {e:?}",
-                    redis_url()
-                )
-            })
-            .with_prefix(prefix.clone())
-    };
+    let connect = || redis_store(&prefix);
     let ledger = Arc::new(Ledger::default());
     let lease = Duration::from_secs(30);
     let a = instance(connect().await, Arc::clone(&ledger), lease, false).await;
@@ -178,17 +174,13 @@ async fn two_instances_sharing_redis_process_each_event_once() {
 }
 
 async fn postgres_store(table: &str) -> PostgresStore {
+    let url = database_url();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(&database_url())
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&url)
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL must run at {} (see DEVELOPERS.md): {e}",
-                database_url()
-            )
-        });
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {}: {e}", without_password(&url)));
     let store = PostgresStore::new(pool).with_table(table).unwrap();
     store.migrate().await.unwrap();
     store
@@ -281,13 +273,7 @@ async fn lease_handover<St: DedupStore>(a_store: St, b_store: St) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_expiring_on_one_redis_instance_lets_the_other_process_the_retry() {
     let prefix = format!("fleet-lease:{}:", run_id());
-    let store = || async {
-        RedisStore::connect(&redis_url())
-            .await
-            .expect("Redis must run (see DEVELOPERS.md)")
-            .with_prefix(prefix.clone())
-    };
-    lease_handover(store().await, store().await).await;
+    lease_handover(redis_store(&prefix).await, redis_store(&prefix).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

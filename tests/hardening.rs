@@ -444,7 +444,17 @@ mod custom_injectivity {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        // Failures are saved to `proptest-regressions/hardening.txt` (committed) and replayed
+        // first; `PROPTEST_CASES` raises the count (CI runs more).
+        #![proptest_config(ProptestConfig {
+            cases: ProptestConfig::default().cases.max(512),
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::Direct(
+                    "proptest-regressions/hardening.txt",
+                ),
+            )),
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn accepted_templates_are_injective(

@@ -2,8 +2,11 @@
 //! concurrent claims, purging, typed errors, and a lease handed over to a second receiver
 //! instance with its own pool.
 //!
-//! Needs PostgreSQL at `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`). A
-//! missing server fails the tests; it never skips them. Each test works in its own table.
+//! Runs against PostgreSQL at `DATABASE_URL`, or, when it is unset, a private cluster that this
+//! test binary creates and starts (see `servers/mod.rs`). Missing PostgreSQL programs fail the
+//! tests with what to install; they never skip them. Each test works in its own table.
+
+mod servers;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -11,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use servers::{PostgresCluster, database_url, process_gone};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use webhook_receiver::dedup::{
@@ -23,32 +27,24 @@ use webhook_receiver::{ConfigError, Outcome, Receiver, Verifier};
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const BODY: &[u8] = br#"{"type":"invoice.paid"}"#;
 
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A pool on the test database, or a loud failure saying how to start one.
+/// A pool on the test database (`DATABASE_URL`, or this binary's own cluster), or a loud
+/// failure.
 async fn pool() -> PgPool {
     let url = database_url();
     let connect = PgPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(Duration::from_secs(30))
         .connect(&url);
-    match tokio::time::timeout(Duration::from_secs(15), connect).await {
-        Ok(Ok(pool)) => pool,
-        Ok(Err(e)) => no_server(&e.to_string()),
-        Err(_) => no_server("timed out after 15 s"),
-    }
-}
-
-fn no_server(why: &str) -> ! {
+    let why = match tokio::time::timeout(Duration::from_secs(30), connect).await {
+        Ok(Ok(pool)) => return pool,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out after 30 s".to_owned(),
+    };
     panic!(
-        "cannot reach PostgreSQL at DATABASE_URL (default \
-         postgres://postgres@127.0.0.1:5432/test): {why}.\n\
-         Start it (Debian: `apt-get install postgresql && pg_ctlcluster 15 main start`), allow \
-         the user `postgres` on 127.0.0.1 (e.g. `trust` in pg_hba.conf), create the database \
-         (`createdb -U postgres -h 127.0.0.1 test`), or point DATABASE_URL at a running server."
+        "cannot reach PostgreSQL at {}: {why}.\n\
+         Unset DATABASE_URL to let the tests create their own cluster, or point it at a running \
+         server (whose user may create tables).",
+        servers::without_password(&url)
     )
 }
 
@@ -407,4 +403,53 @@ async fn an_expired_lease_lets_another_instance_process_the_retry() {
         ));
     }
     drop_table(&first).await;
+}
+
+/// A private cluster serves the URL it reports, and leaves nothing behind when dropped:
+/// stopped, its directory deleted, before `drop` returns.
+#[tokio::test]
+async fn a_private_cluster_serves_its_url_and_is_deleted_when_dropped() {
+    let cluster = PostgresCluster::start();
+    let (pid, dir) = (cluster.postmaster(), cluster.dir().to_owned());
+    let pool = within(30, "connect", PgPool::connect(cluster.url()))
+        .await
+        .expect("connect to the private cluster");
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(user, "postgres");
+    pool.close().await;
+    assert!(
+        dir.is_dir() && !process_gone(pid),
+        "running in {}",
+        dir.display()
+    );
+    drop(cluster);
+    assert!(process_gone(pid), "postmaster {pid} still runs");
+    assert!(!dir.exists(), "{} is still there", dir.display());
+}
+
+/// A private cluster leaves nothing behind when its test process dies without a chance to
+/// clean up (`kill -9`): the watchdog stops it and deletes its directory.
+#[test]
+fn a_private_cluster_is_stopped_and_deleted_when_its_test_process_is_killed() {
+    if servers::is_killed_child() {
+        let cluster = PostgresCluster::start();
+        servers::report_and_die(&format!(
+            "{} {}",
+            cluster.postmaster(),
+            cluster.dir().display()
+        ));
+    }
+    let report = servers::run_killed_child(
+        "a_private_cluster_is_stopped_and_deleted_when_its_test_process_is_killed",
+    );
+    let (pid, dir) = report.split_once(' ').expect("<pid> <dir>");
+    let (pid, dir): (u32, &std::path::Path) = (pid.parse().unwrap(), dir.as_ref());
+    servers::wait_until(
+        Duration::from_secs(60),
+        "the killed test's postmaster stopped and its directory deleted",
+        || process_gone(pid) && !dir.exists(),
+    );
 }

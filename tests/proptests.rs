@@ -301,8 +301,22 @@ fn ts_strategy() -> impl Strategy<Value = i64> {
     1_000_000_000_000i64..4_000_000_000_000
 }
 
+/// 256 cases per property, or `PROPTEST_CASES` (CI runs more); failures are saved to
+/// `proptest-regressions/proptests.txt` (committed) and replayed first on every run.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "proptest-regressions/proptests.txt",
+            ),
+        )),
+        // 256 cases unless `PROPTEST_CASES` says otherwise.
+        ..ProptestConfig::default()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config())]
 
     #[test]
     fn sign_then_verify_passes(which in any::<usize>(), id in id_strategy(), text in "\\PC{0,200}", ts in ts_strategy()) {

@@ -4,17 +4,20 @@
 //! concurrent claims, typed errors, an outage of a server this test starts itself (fail closed,
 //! then reconnect), and a lease handed over to a second receiver instance.
 //!
-//! Needs Redis >= 7.0 at `REDIS_URL` (default `redis://127.0.0.1:6379`) and `redis-server`
-//! (>= 7.0) on `PATH`. A missing server fails the tests; it never skips them.
+//! Runs against Redis >= 7.0 at `REDIS_URL`, or, when it is unset, a private `redis-server`
+//! that this test binary starts on a free loopback port (see `servers/mod.rs`). The tests that
+//! kill and restart a server, or put a proxy in front of one, always start their own. A missing
+//! `redis-server` fails the tests with what to install; it never skips them.
+
+mod servers;
 
 use std::io;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use servers::{RedisServer, free_port, process_gone, redis_url};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use webhook_receiver::dedup::{
     Claim, DedupStore, DynDedupStore, LeaseToken, RedisStore, StoreError,
@@ -26,24 +29,21 @@ use webhook_receiver::{Outcome, ReceiveError, Receiver, Verifier};
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const BODY: &[u8] = br#"{"type":"invoice.paid"}"#;
 
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 /// A key prefix no other test or run uses.
 fn unique_prefix() -> String {
     format!("wr-test:{:032x}:", LeaseToken::random().get())
 }
 
-/// A store on the shared server, or a loud failure saying how to start one.
+/// A store on the shared server (`REDIS_URL`, or this binary's own), or a loud failure.
 async fn shared_store() -> RedisStore {
     let url = redis_url();
-    match RedisStore::connect(&url).await {
+    match within(30, "connect to Redis", RedisStore::connect(&url)).await {
         Ok(store) => store.with_prefix(unique_prefix()),
         Err(e) => panic!(
-            "cannot reach Redis at REDIS_URL (default redis://127.0.0.1:6379): {e}: {}.\n\
-             Start one with `redis-server --port 6379 --save '' --appendonly no --daemonize yes` \
-             (Debian: `apt-get install redis-server`), or point REDIS_URL at a running server.",
+            "cannot reach Redis at {}: {e}: {}.\n\
+             Unset REDIS_URL to let the tests start their own redis-server, or point it at a \
+             running server.",
+            servers::without_password(&url),
             std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
         ),
     }
@@ -69,61 +69,6 @@ fn signed(id: &str) -> http::HeaderMap {
         .id(id)
         .sign(BODY)
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `redis-server` this test owns, killed when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start `redis-server` ({e}): the outage test runs its own server. \
-                     Install it (Debian: `apt-get install redis-server`) so that it is on PATH."
-                )
-            });
-        let mut server = Self { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("redis-server on port {port} exited at start: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {port} did not accept connections within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Reads one RESP2 frame: its bytes, and the bulk strings in it (a command's name and
@@ -288,8 +233,8 @@ async fn redis_store_passes_the_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_refusing_set_nx_get_gets_script_claims_and_keeps_the_contract() {
     // A Redis that answers `SET … NX GET` as Redis < 7.0 does: `ERR syntax error`.
-    let server = RedisServer::start(free_port());
-    let proxy = Proxy::start(server.port, true).await;
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port(), true).await;
     let store = within(10, "connect", RedisStore::connect(&proxy.url()))
         .await
         .expect("connect through the proxy");
@@ -354,8 +299,8 @@ async fn a_server_refusing_set_nx_get_gets_script_claims_and_keeps_the_contract(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_is_one_set_unless_a_lease_is_at_the_key() {
-    let server = RedisServer::start(free_port());
-    let proxy = Proxy::start(server.port, false).await;
+    let server = RedisServer::start();
+    let proxy = Proxy::start(server.port(), false).await;
     let store = within(10, "connect", RedisStore::connect(&proxy.url()))
         .await
         .expect("connect through the proxy");
@@ -612,8 +557,8 @@ async fn errors_are_typed_and_never_show_the_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_fails_closed_and_the_store_reconnects_after_a_restart() {
-    let port = free_port();
-    let server = RedisServer::start(port);
+    let server = RedisServer::start();
+    let port = server.port();
     let url = server.url();
     let store = within(10, "connect", RedisStore::connect(&url))
         .await
@@ -696,7 +641,7 @@ async fn an_outage_fails_closed_and_the_store_reconnects_after_a_restart() {
     assert_eq!(*processed.lock().unwrap(), ["msg_before", "msg_running"]);
 
     // Redis comes back on the same port: the manager reconnects and the retry is processed.
-    let server = RedisServer::start(port);
+    let server = RedisServer::start_on(port);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut refused = 0;
     loop {
@@ -797,4 +742,40 @@ async fn an_expired_lease_lets_another_instance_process_the_retry() {
             Outcome::Duplicate(_)
         ));
     }
+}
+
+/// A private server leaves nothing behind when dropped: stopped, its directory deleted, before
+/// `drop` returns.
+#[test]
+fn a_dropped_private_redis_is_stopped_and_deleted() {
+    let server = RedisServer::start();
+    let (pid, dir) = (server.pid(), server.dir().to_owned());
+    assert!(
+        dir.is_dir() && !process_gone(pid),
+        "running in {}",
+        dir.display()
+    );
+    drop(server);
+    assert!(process_gone(pid), "redis-server {pid} still runs");
+    assert!(!dir.exists(), "{} is still there", dir.display());
+}
+
+/// A private server leaves nothing behind when its test process dies without a chance to clean
+/// up (`kill -9`): the watchdog stops it and deletes its directory.
+#[test]
+fn a_private_redis_is_stopped_and_deleted_when_its_test_process_is_killed() {
+    if servers::is_killed_child() {
+        let server = RedisServer::start();
+        servers::report_and_die(&format!("{} {}", server.pid(), server.dir().display()));
+    }
+    let report = servers::run_killed_child(
+        "a_private_redis_is_stopped_and_deleted_when_its_test_process_is_killed",
+    );
+    let (pid, dir) = report.split_once(' ').expect("<pid> <dir>");
+    let (pid, dir): (u32, &std::path::Path) = (pid.parse().unwrap(), dir.as_ref());
+    servers::wait_until(
+        Duration::from_secs(60),
+        "the killed test's redis-server stopped and its directory deleted",
+        || process_gone(pid) && !dir.exists(),
+    );
 }
