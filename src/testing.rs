@@ -696,6 +696,49 @@ mod contract {
             Claim::Completed
         );
 
+        // Any key the trait can be given is stored: long (a PostgreSQL index entry holds about
+        // 2.7 KB), with a NUL (PostgreSQL `text` cannot hold one), or non-ASCII.
+        for (what, k) in [
+            ("a 3000-byte key", key(&"k".repeat(3000))),
+            ("a key with a NUL", key("nul\0key")),
+            ("a non-ASCII key", key("ключ-🔑")),
+        ] {
+            let t = acquired(
+                store.claim(&k, lease).await.expect("store error on claim"),
+                what,
+            );
+            in_flight(
+                store.claim(&k, lease).await.expect("store error on claim"),
+                lease,
+                what,
+            );
+            assert!(
+                store
+                    .complete(&k, t, retain)
+                    .await
+                    .expect("store error on complete"),
+                "{what}: complete must succeed"
+            );
+            assert_eq!(
+                store.claim(&k, lease).await.expect("store error on claim"),
+                Claim::Completed,
+                "{what}"
+            );
+        }
+        // Two long keys that differ only at the end are distinct.
+        let (a, b) = (
+            key(&format!("{}a", "x".repeat(3000))),
+            key(&format!("{}b", "x".repeat(3000))),
+        );
+        acquired(
+            store.claim(&a, lease).await.expect("store error on claim"),
+            "long key a",
+        );
+        acquired(
+            store.claim(&b, lease).await.expect("store error on claim"),
+            "long key b",
+        );
+
         // Concurrency: exactly one of N simultaneous claims acquires.
         let k = key("race");
         let claims = join_all((0..config.concurrency.max(2)).map(|_| store.claim(&k, lease))).await;

@@ -30,6 +30,21 @@ const MAX_MILLIS: i64 = 100 * 365 * 24 * 3600 * 1000;
 /// not race to create the table ("webhook!" in ASCII).
 const MIGRATE_LOCK: i64 = 0x7765_6268_6f6f_6b21;
 
+/// The longest key stored as is: a B-tree entry holds at most about 2.7 KB, and `text` cannot
+/// hold a NUL.
+const MAX_ROW_KEY: usize = 512;
+
+/// The row key of `key`: itself, or `sha256:<hex>` when it is longer than [`MAX_ROW_KEY`] bytes
+/// or contains a NUL, so every key the trait can be given is stored.
+fn row_key(key: &str) -> std::borrow::Cow<'_, str> {
+    use sha2::Digest as _;
+    if key.len() <= MAX_ROW_KEY && !key.contains('\0') {
+        return std::borrow::Cow::Borrowed(key);
+    }
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    std::borrow::Cow::Owned(format!("sha256:{}", hex::encode(digest)))
+}
+
 /// The statements for one table, shared cheaply with every query (sqlx takes them by value).
 struct Sql {
     create_table: Arc<str>,
@@ -397,6 +412,8 @@ impl PostgresStore {
 
 impl DedupStore for PostgresStore {
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
+        let key = row_key(key);
+        let key = &*key;
         let token = LeaseToken::random();
         let row = sqlx::query(statement(&self.sql.claim))
             .bind(key)
@@ -428,6 +445,8 @@ impl DedupStore for PostgresStore {
         token: LeaseToken,
         retain: Duration,
     ) -> Result<bool, StoreError> {
+        let key = row_key(key);
+        let key = &*key;
         let done = sqlx::query(statement(&self.sql.complete))
             .bind(key)
             .bind(token_bytes(token))
@@ -439,6 +458,8 @@ impl DedupStore for PostgresStore {
     }
 
     async fn release(&self, key: &str, token: LeaseToken) -> Result<bool, StoreError> {
+        let key = row_key(key);
+        let key = &*key;
         let done = sqlx::query(statement(&self.sql.release))
             .bind(key)
             .bind(token_bytes(token))
