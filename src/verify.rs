@@ -69,6 +69,9 @@ enum Material {
 /// ```
 pub struct Verifier {
     scheme: Box<dyn Scheme>,
+    /// The scheme's HMAC algorithms, in its order (the first also digests deliveries without
+    /// a signed id).
+    hmacs: Box<[Algorithm]>,
     keys: Box<[KeyEntry]>,
     fingerprint: [u8; 8],
     tolerance_past: Duration,
@@ -267,7 +270,9 @@ impl VerifierBuilder {
                 material,
             });
         }
+        let hmacs = algorithms.iter().copied().filter(|a| a.is_hmac()).collect();
         Ok(Verifier {
+            hmacs,
             scheme: self.scheme,
             keys: keys.into(),
             fingerprint: fingerprint.unwrap_or_default(),
@@ -281,42 +286,39 @@ impl VerifierBuilder {
 
 /// A decoded signature candidate.
 #[derive(Clone, Copy)]
-struct Decoded<'p> {
+struct Decoded {
     algorithm: Algorithm,
+    len: u8,
     bytes: [u8; MAX_SIG],
-    len: usize,
-    /// The candidate as sent (plain tokens are compared as text).
-    text: &'p str,
 }
 
-impl<'p> Decoded<'p> {
+impl Decoded {
+    /// All zeroes, so an array of them is a memset.
     const EMPTY: Self = Self {
         algorithm: Algorithm::HmacSha256,
-        bytes: [0; MAX_SIG],
         len: 0,
-        text: "",
+        bytes: [0; MAX_SIG],
     };
 
-    /// `text` decoded for `algorithm` (a token is kept as text); `None` if it is not valid in
-    /// `encoding` or not of the algorithm's length.
-    fn new(algorithm: Algorithm, text: &'p str, encoding: Encoding) -> Option<Self> {
-        let mut decoded = Self {
-            algorithm,
-            text,
-            ..Self::EMPTY
-        };
-        if algorithm != Algorithm::Token {
-            let len = decode_signature(text, encoding, &mut decoded.bytes)?;
-            if !algorithm.accepts_len(len) {
-                return None;
-            }
-            decoded.len = len;
+    /// Decodes `text` in place for `algorithm` (a token is compared as text, not decoded);
+    /// `false` if it is not valid in `encoding` or not of the algorithm's length.
+    fn decode(&mut self, algorithm: Algorithm, text: &str, encoding: Encoding) -> bool {
+        self.algorithm = algorithm;
+        if algorithm == Algorithm::Token {
+            return true;
         }
-        Some(decoded)
+        match decode_signature(text, encoding, &mut self.bytes) {
+            Some(len) if algorithm.accepts_len(len) => {
+                // MAX_SIG < 256.
+                self.len = len as u8;
+                true
+            }
+            _ => false,
+        }
     }
 
     fn bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -335,6 +337,7 @@ impl Verifier {
 
     /// The scheme.
     pub fn scheme(&self) -> &dyn Scheme {
+        // Not `Box<dyn Scheme>`'s own `Scheme` impl: straight to the vtable.
         &*self.scheme
     }
 
@@ -360,7 +363,7 @@ impl Verifier {
 
     /// Whether the scheme signs a timestamp (so replays are refused by time).
     pub fn has_timestamp(&self) -> bool {
-        self.scheme.has_timestamp()
+        self.scheme().has_timestamp()
     }
 
     /// A short identifier of the first configured key, derived so that it reveals nothing a
@@ -378,7 +381,7 @@ impl Verifier {
         headers: &'a HeaderMap,
         body: &'a [u8],
     ) -> Result<Verified<'a>, VerifyError> {
-        self.verify_request_at(&Request::new(headers, body), self.clock.now())
+        self.verify_millis(&Request::new(headers, body), self.clock.unix_millis())
     }
 
     /// Verifies a `POST` with these headers and body as if it arrived at `now`.
@@ -411,25 +414,37 @@ impl Verifier {
         request: &Request<'a>,
         now: OffsetDateTime,
     ) -> Result<Verified<'a>, VerifyError> {
+        let now_millis = now
+            .unix_timestamp()
+            .saturating_mul(1000)
+            .saturating_add(i64::from(now.millisecond()));
+        self.verify_millis(request, now_millis)
+    }
+
+    /// [`verify_request_at`](Self::verify_request_at) with `now` in Unix milliseconds.
+    fn verify_millis<'a>(
+        &'a self,
+        request: &Request<'a>,
+        now_millis: i64,
+    ) -> Result<Verified<'a>, VerifyError> {
         let body = request.body;
         if body.len() > self.body_limit {
             return Err(VerifyError::BodyTooLarge {
                 limit: self.body_limit,
             });
         }
-        let mut parsed = self.scheme.parse(request)?;
-        let now_millis =
-            i64::try_from(now.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX);
+        let mut parsed = self.scheme().parse(request)?;
         if let Some(ts) = &parsed.timestamp {
             self.check_window(ts.millis, now_millis)?;
         }
 
         let mut decoded = [Decoded::EMPTY; MAX_SIGNATURES];
         let mut count = 0;
-        let encoding = self.scheme.encoding();
-        for (slot, candidate) in decoded.iter_mut().zip(parsed.candidates()) {
-            *slot = Decoded::new(candidate.algorithm, &candidate.text, encoding)
-                .ok_or_else(|| malformed_signature(&parsed))?;
+        let encoding = self.scheme().encoding();
+        for (slot, (algorithm, text)) in decoded.iter_mut().zip(parsed.signatures()) {
+            if !slot.decode(algorithm, text, encoding) {
+                return Err(malformed_signature(&parsed));
+            }
             count += 1;
         }
         let candidates = &decoded[..count];
@@ -452,12 +467,12 @@ impl Verifier {
 
         let timestamp = match parsed.timestamp.take() {
             Some(ts) => Some(ts.millis),
-            None => match self.scheme.body_timestamp(body) {
+            None => match self.scheme().body_timestamp(body) {
                 Some(millis) => {
                     self.check_window(millis, now_millis)?;
                     Some(millis)
                 }
-                None if self.scheme.has_timestamp() => {
+                None if self.scheme().has_timestamp() => {
                     return Err(VerifyError::MalformedBody {
                         reason: "the scheme signs a timestamp but the request carries none",
                     });
@@ -465,13 +480,13 @@ impl Verifier {
                 None => None,
             },
         };
-        let event_id = match self.scheme.event_id() {
+        let event_id = match self.scheme().event_id() {
             EventIdSource::Parsed => parsed.id.take().map_or(EventId::None, EventId::Known),
             EventIdSource::Json(path) => EventId::Json { body, path },
             _ => EventId::None,
         };
         Ok(Verified {
-            scheme: Cow::Borrowed(self.scheme.name()),
+            scheme: Cow::Borrowed(self.scheme().name()),
             timestamp,
             event_id,
             digest,
@@ -488,14 +503,17 @@ impl Verifier {
         parsed: &Parsed<'_>,
         request: &Request<'_>,
     ) -> Result<Option<(usize, ContentDigest)>, VerifyError> {
-        let encoding = self.scheme.encoding();
+        let encoding = self.scheme().encoding();
         let parts = parsed
             .parts()
             .iter()
             .map(|part| {
-                Decoded::new(parsed.algorithm, &part.signature, encoding)
-                    .map(|decoded| (std::slice::from_ref(&part.content), decoded))
-                    .ok_or_else(|| malformed_signature(parsed))
+                let mut decoded = Decoded::EMPTY;
+                if decoded.decode(parsed.algorithm, &part.signature, encoding) {
+                    Ok((std::slice::from_ref(&part.content), decoded))
+                } else {
+                    Err(malformed_signature(parsed))
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(self.keys.iter().enumerate().find_map(|(index, key)| {
@@ -522,37 +540,33 @@ impl Verifier {
         parsed: &Parsed<'_>,
         request: &Request<'_>,
         contents: &[Vec<u8>],
-        candidates: &[Decoded<'_>],
+        candidates: &[Decoded],
     ) -> Option<ContentDigest> {
         // The signed content, variant by variant: the scheme's pieces, or what `parse` built.
         let variants = contents.len().max(1);
         let feed_variant = |variant: usize, feed: &mut dyn FnMut(&[u8])| {
             if contents.is_empty() {
-                self.scheme.signed_content(parsed, request, feed);
+                self.scheme().signed_content(parsed, request, feed);
             } else {
                 feed(&contents[variant]);
             }
         };
         match &key.material {
             Material::Secret { macs, token } => {
-                let primary = self
-                    .scheme
-                    .algorithms()
-                    .iter()
-                    .copied()
-                    .find(|a| a.is_hmac());
-                for algorithm in self
-                    .scheme
-                    .algorithms()
-                    .iter()
-                    .copied()
-                    .filter(|a| a.is_hmac())
-                {
+                let primary = self.hmacs.first().copied();
+                let scheme = self.scheme();
+                for &algorithm in &*self.hmacs {
                     if !candidates.iter().any(|c| c.algorithm == algorithm) {
                         continue;
                     }
                     for variant in 0..variants {
-                        let tag = macs.compute(algorithm, |feed| feed_variant(variant, feed))?;
+                        // The common case, the scheme's own pieces, without the indirection.
+                        let tag = match contents.get(variant) {
+                            None => macs.compute(algorithm, |feed| {
+                                scheme.signed_content(parsed, request, feed);
+                            }),
+                            Some(content) => macs.compute(algorithm, |feed| feed(content)),
+                        }?;
                         let mut matched = false;
                         // Every candidate is compared, so timing does not reveal which matched.
                         for c in candidates.iter().filter(|c| c.algorithm == algorithm) {
@@ -573,11 +587,12 @@ impl Verifier {
                 }
                 if let Some(token) = token {
                     let mut matched = false;
-                    for c in candidates
-                        .iter()
-                        .filter(|c| c.algorithm == Algorithm::Token)
+                    // Tokens are compared as sent (never in signed parts).
+                    for (_, text) in parsed
+                        .signatures()
+                        .filter(|(algorithm, _)| *algorithm == Algorithm::Token)
                     {
-                        let sent: [u8; 32] = sha2::Sha256::digest(c.text.as_bytes()).into();
+                        let sent: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
                         matched |= bool::from(sent.ct_eq(token));
                     }
                     if matched {

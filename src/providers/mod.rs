@@ -415,13 +415,6 @@ impl<'r> Timestamp<'r> {
     }
 }
 
-/// One signature candidate, still encoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Candidate<'r> {
-    pub(crate) algorithm: Algorithm,
-    pub(crate) text: Cow<'r, str>,
-}
-
 /// What a scheme read from a request, before any signature is checked.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -434,8 +427,20 @@ pub struct Parsed<'r> {
     pub timestamp: Option<Timestamp<'r>>,
     /// The event id, only if the signature covers it.
     pub id: Option<Cow<'r, str>>,
-    signatures: [Option<Candidate<'r>>; MAX_SIGNATURES],
-    count: usize,
+    // Candidates borrowed from the request, the common case: kept small, since a `Parsed` is
+    // built and moved on every request.
+    signatures: [&'r str; MAX_SIGNATURES],
+    algorithms: [Algorithm; MAX_SIGNATURES],
+    count: u8,
+    /// What only some schemes need, allocated only by them.
+    extra: Option<Box<Extra<'r>>>,
+}
+
+/// The parts of a [`Parsed`] that only some schemes use.
+#[derive(Debug, Clone, Default)]
+struct Extra<'r> {
+    /// Candidates that could not be borrowed (a JSON string with escapes).
+    owned: Vec<(Algorithm, String)>,
     contents: Vec<Vec<u8>>,
     parts: Vec<SignedPart<'r>>,
 }
@@ -455,10 +460,10 @@ impl<'r> Parsed<'r> {
             signature_header: None,
             timestamp: None,
             id: None,
-            signatures: Default::default(),
+            signatures: [""; MAX_SIGNATURES],
+            algorithms: [algorithm; MAX_SIGNATURES],
             count: 0,
-            contents: Vec::new(),
-            parts: Vec::new(),
+            extra: None,
         }
     }
 
@@ -483,6 +488,10 @@ impl<'r> Parsed<'r> {
         self
     }
 
+    fn extra(&mut self) -> &mut Extra<'r> {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     /// Adds a signature candidate of [`algorithm`](Parsed::algorithm) (still encoded, prefix
     /// removed). Returns `false` when [`MAX_SIGNATURES`] are already present.
     pub fn push_signature(&mut self, encoded: impl Into<Cow<'r, str>>) -> bool {
@@ -496,41 +505,50 @@ impl<'r> Parsed<'r> {
         algorithm: Algorithm,
         encoded: impl Into<Cow<'r, str>>,
     ) -> bool {
-        if self.count == MAX_SIGNATURES {
+        if self.signature_count() == MAX_SIGNATURES {
             return false;
         }
-        self.signatures[self.count] = Some(Candidate {
-            algorithm,
-            text: encoded.into(),
-        });
-        self.count += 1;
+        match encoded.into() {
+            Cow::Borrowed(text) => {
+                let i = usize::from(self.count);
+                self.signatures[i] = text;
+                self.algorithms[i] = algorithm;
+                self.count += 1;
+            }
+            Cow::Owned(text) => self.extra().owned.push((algorithm, text)),
+        }
         true
     }
 
     /// The signature candidates, still encoded, with their algorithms.
     pub fn signatures(&self) -> impl Iterator<Item = (Algorithm, &str)> {
-        self.candidates().map(|c| (c.algorithm, &*c.text))
-    }
-
-    pub(crate) fn candidates(&self) -> impl Iterator<Item = &Candidate<'r>> {
-        self.signatures[..self.count].iter().flatten()
+        let count = usize::from(self.count);
+        let borrowed = self.algorithms[..count]
+            .iter()
+            .copied()
+            .zip(self.signatures[..count].iter().copied());
+        let owned = self
+            .extra
+            .iter()
+            .flat_map(|extra| extra.owned.iter().map(|(a, text)| (*a, text.as_str())));
+        borrowed.chain(owned)
     }
 
     /// The number of signature candidates.
     pub fn signature_count(&self) -> usize {
-        self.count
+        usize::from(self.count) + self.extra.as_ref().map_or(0, |extra| extra.owned.len())
     }
 
     /// Adds a complete signed content the scheme built itself. When any is present the verifier
     /// checks each (the provider may have signed any of these forms, as Twilio's URL with or
     /// without its default port) instead of calling [`Scheme::signed_content`].
     pub fn push_content(&mut self, content: Vec<u8>) {
-        self.contents.push(content);
+        self.extra().contents.push(content);
     }
 
     /// The contents pushed with [`push_content`](Parsed::push_content).
     pub fn contents(&self) -> &[Vec<u8>] {
-        &self.contents
+        self.extra.as_ref().map_or(&[], |extra| &extra.contents)
     }
 
     /// Adds a part of the request that carries its own signature (still encoded, in the
@@ -541,7 +559,7 @@ impl<'r> Parsed<'r> {
     /// its own content under one and the same key; signatures and contents pushed otherwise are
     /// not checked. The dedup digest of the delivery covers every part.
     pub fn push_signed_part(&mut self, content: Vec<u8>, signature: impl Into<Cow<'r, str>>) {
-        self.parts.push(SignedPart {
+        self.extra().parts.push(SignedPart {
             content,
             signature: signature.into(),
         });
@@ -550,13 +568,13 @@ impl<'r> Parsed<'r> {
     /// The parts pushed with [`push_signed_part`](Parsed::push_signed_part): each content with
     /// its signature, still encoded.
     pub fn signed_parts(&self) -> impl Iterator<Item = (&[u8], &str)> {
-        self.parts
+        self.parts()
             .iter()
             .map(|part| (part.content.as_slice(), &*part.signature))
     }
 
     pub(crate) fn parts(&self) -> &[SignedPart<'r>] {
-        &self.parts
+        self.extra.as_ref().map_or(&[], |extra| &extra.parts)
     }
 }
 
