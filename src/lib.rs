@@ -11,6 +11,9 @@ mod adapter;
 pub mod axum;
 mod clock;
 pub mod dedup;
+#[cfg(feature = "edge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "edge")))]
+pub mod edge;
 mod encoding;
 mod error;
 #[cfg(feature = "inbox")]
