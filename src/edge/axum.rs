@@ -1,5 +1,6 @@
 //! The edge check as a tower layer for axum (feature `axum-edge`).
 
+use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -101,13 +102,15 @@ type IntoResponseFn<R> = fn(R) -> Response;
 
 impl<S, B> Service<http::Request<B>> for EdgeService<S>
 where
-    S: Service<http::Request<B>>,
+    // Infallible, as every axum service: it also lets axum infer the error types of the
+    // layers under this one.
+    S: Service<http::Request<B>, Error = Infallible>,
     S::Response: IntoResponse,
 {
     type Response = Response;
-    type Error = S::Error;
+    type Error = Infallible;
     type Future = Either<
-        Ready<Result<Response, S::Error>>,
+        Ready<Result<Response, Infallible>>,
         MapOk<S::Future, IntoResponseFn<S::Response>>,
     >;
 
