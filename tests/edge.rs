@@ -89,7 +89,11 @@ fn a_hop_that_is_not_an_address_stops_the_walk() {
     let source = xff(&["10.0.0.0/8"]);
     let lb = ip("10.0.0.2");
     // Nothing left of `unknown` can be believed: the proxy's own address is all we know.
-    for chain in ["192.30.252.1, unknown", "192.30.252.1, garbage, 10.0.0.3", ""] {
+    for chain in [
+        "192.30.252.1, unknown",
+        "192.30.252.1, garbage, 10.0.0.3",
+        "",
+    ] {
         let client = source.resolve(lb, &headers(&[("x-forwarded-for", chain)]));
         assert_eq!(client.ip(), lb, "{chain:?}");
         assert!(!client.forwarded());
@@ -185,7 +189,10 @@ fn a_cdn_header_is_believed_only_from_the_cdn() {
     let cf = ip("173.245.48.10");
     let h = headers(&[("cf-connecting-ip", "198.51.100.7")]);
     assert_eq!(source.resolve(cf, &h).ip(), ip("198.51.100.7"));
-    assert_eq!(source.resolve(ip("203.0.113.9"), &h).ip(), ip("203.0.113.9"));
+    assert_eq!(
+        source.resolve(ip("203.0.113.9"), &h).ip(),
+        ip("203.0.113.9")
+    );
     // One address, optionally with a port; a list is not an address.
     let with_port = headers(&[("cf-connecting-ip", "[2001:db8::7]:443")]);
     assert_eq!(source.resolve(cf, &with_port).ip(), ip("2001:db8::7"));
@@ -226,15 +233,19 @@ fn allowlists_add_up_and_are_matched_exactly() {
         .unwrap();
     let none = HeaderMap::new();
     for (addr, allowed) in [
-        ("3.18.12.63", true),     // Stripe
-        ("54.187.216.72", true),  // Stripe
-        ("3.18.12.64", false),    // next to it
-        ("192.0.2.200", true),    // ours
-        ("192.0.3.1", false),     // next to ours
-        ("2001:db8::1", false),   // no IPv6 allowed
-        ("140.82.112.1", false),  // GitHub is not Stripe
+        ("3.18.12.63", true),    // Stripe
+        ("54.187.216.72", true), // Stripe
+        ("3.18.12.64", false),   // next to it
+        ("192.0.2.200", true),   // ours
+        ("192.0.3.1", false),    // next to ours
+        ("2001:db8::1", false),  // no IPv6 allowed
+        ("140.82.112.1", false), // GitHub is not Stripe
     ] {
-        assert_eq!(policy.check(Some(ip(addr)), &none).is_ok(), allowed, "{addr}");
+        assert_eq!(
+            policy.check(Some(ip(addr)), &none).is_ok(),
+            allowed,
+            "{addr}"
+        );
     }
     assert_eq!(policy.allowlist().unwrap().nets().count(), 16);
 }
@@ -254,7 +265,9 @@ fn a_policy_without_an_allowlist_resolves_and_allows() {
 fn no_connection_address_is_refused_loudly_not_allowed() {
     for policy in [
         EdgePolicy::default(),
-        EdgePolicy::default().allow(set(&["0.0.0.0/0", "::/0"])).unwrap(),
+        EdgePolicy::default()
+            .allow(set(&["0.0.0.0/0", "::/0"]))
+            .unwrap(),
     ] {
         let refusal = policy.check(None, &HeaderMap::new()).unwrap_err();
         assert_eq!(refusal, Refusal::NoPeerAddress);
@@ -298,7 +311,10 @@ fn ip_sets_refuse_what_is_not_an_address_or_range() {
     ] {
         match IpSet::parse([bad]) {
             Err(ConfigError::Invalid { reason, .. }) => {
-                assert!(reason.contains("is not an IP address or CIDR range"), "{reason}")
+                assert!(
+                    reason.contains("is not an IP address or CIDR range"),
+                    "{reason}"
+                )
             }
             other => panic!("{bad:?}: expected an error, got {other:?}"),
         }
@@ -330,17 +346,29 @@ fn github_meta_loader() {
     assert!(!hooks.contains(ip("140.82.112.1")));
     for (bad, why) in [
         (&b""[..], "not the meta API's JSON"),
-        (b"<html>API rate limit exceeded</html>", "not the meta API's JSON"),
+        (
+            b"<html>API rate limit exceeded</html>",
+            "not the meta API's JSON",
+        ),
         (br#"{"web": []}"#, "missing field `hooks`"),
-        (br#"{"hooks": "192.30.252.0/22"}"#, "not the meta API's JSON"),
+        (
+            br#"{"hooks": "192.30.252.0/22"}"#,
+            "not the meta API's JSON",
+        ),
         (br#"{"hooks": [1, 2]}"#, "not the meta API's JSON"),
         (br#"{"hooks": []}"#, "the list is empty"),
-        (br#"{"hooks": ["192.30.252.0/22", "nope"]}"#, "`nope` is not"),
+        (
+            br#"{"hooks": ["192.30.252.0/22", "nope"]}"#,
+            "`nope` is not",
+        ),
         (b"\xff\xfe", "not the meta API's JSON"),
     ] {
         let e = IpSet::from_github_meta(bad).unwrap_err().to_string();
         assert!(e.contains(why), "{e}");
-        assert!(e.starts_with("invalid configuration `GitHub meta `hooks``"), "{e}");
+        assert!(
+            e.starts_with("invalid configuration `GitHub meta `hooks``"),
+            "{e}"
+        );
     }
 }
 
@@ -359,9 +387,15 @@ fn stripe_list_loader_reads_both_published_formats() {
     for (bad, why) in [
         (&b""[..], "the list is empty"),
         (b"# nothing\n", "the list is empty"),
-        (br#"{"API": ["3.18.12.63"]}"#, "not Stripe's ips_webhooks.json"),
+        (
+            br#"{"API": ["3.18.12.63"]}"#,
+            "not Stripe's ips_webhooks.json",
+        ),
         (br#"{"WEBHOOKS": []}"#, "the list is empty"),
-        (br#"{"WEBHOOKS": ["3.18.12.63""#, "not Stripe's ips_webhooks.json"),
+        (
+            br#"{"WEBHOOKS": ["3.18.12.63""#,
+            "not Stripe's ips_webhooks.json",
+        ),
         (b"3.18.12.63\n<html>", "`<html>` is not"),
         (b"3.18.12.63\xff\n", "not UTF-8"),
     ] {

@@ -170,7 +170,11 @@ mod axum_edge {
     #[tokio::test]
     async fn an_allowed_address_reaches_the_webhook_layer() {
         let handled = Arc::new(AtomicUsize::new(0));
-        let addr = serve(webhook_route(loopback_only(), Arc::clone(&handled)), "127.0.0.1:0").await;
+        let addr = serve(
+            webhook_route(loopback_only(), Arc::clone(&handled)),
+            "127.0.0.1:0",
+        )
+        .await;
         let reply = post(addr, "/hook", signed(b"{}"), b"{}").await;
         assert_eq!((reply.status, reply.body.as_str()), (200, "handled"));
         // Allowed but forged: the webhook layer still says no.
@@ -181,7 +185,11 @@ mod axum_edge {
     #[tokio::test]
     async fn a_refused_address_gets_403_before_the_body_is_read() {
         let handled = Arc::new(AtomicUsize::new(0));
-        let addr = serve(webhook_route(github_only(), Arc::clone(&handled)), "127.0.0.1:0").await;
+        let addr = serve(
+            webhook_route(github_only(), Arc::clone(&handled)),
+            "127.0.0.1:0",
+        )
+        .await;
         let reply = post(addr, "/hook", signed(b"{}"), b"{}").await;
         assert_eq!((reply.status, reply.body.as_str()), (403, "forbidden"));
         assert_eq!(status_without_sending_the_body(addr, "/hook").await, 403);

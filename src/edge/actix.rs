@@ -144,8 +144,7 @@ where
             }
             Err(refusal) => {
                 refusal.log();
-                let response =
-                    HttpResponse::text(refusal.status(), refusal.public_message(), None);
+                let response = HttpResponse::text(refusal.status(), refusal.public_message(), None);
                 let response = req.into_response(response).map_into_right_body();
                 Either::Left(futures_util::future::ready(Ok(response)))
             }

@@ -109,10 +109,8 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<
-        Ready<Result<Response, Infallible>>,
-        MapOk<S::Future, IntoResponseFn<S::Response>>,
-    >;
+    type Future =
+        Either<Ready<Result<Response, Infallible>>, MapOk<S::Future, IntoResponseFn<S::Response>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)

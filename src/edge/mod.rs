@@ -390,7 +390,8 @@ enum SourceKind {
         name: HeaderName,
         how: &'static str,
         trusted: IpSet,
-        resolver: ClientIpResolver,
+        /// Boxed: much larger than the `Connection` variant.
+        resolver: Box<ClientIpResolver>,
     },
 }
 
@@ -488,7 +489,7 @@ impl ClientIpSource {
                 name,
                 how,
                 trusted,
-                resolver,
+                resolver: Box::new(resolver),
             },
         })
     }
@@ -571,9 +572,7 @@ impl ClientIp {
     pub fn limit_key(&self) -> IpAddr {
         match self.ip {
             IpAddr::V4(_) => self.ip,
-            IpAddr::V6(v6) => {
-                IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !(u128::MAX >> 64)))
-            }
+            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !(u128::MAX >> 64))),
         }
     }
 }
@@ -696,6 +695,7 @@ impl Refusal {
 
     /// Logs the refusal (feature `tracing`): the address and the reason, never the body. A
     /// missing connection address is an error, an address outside the allowlist a warning.
+    #[cfg(any(feature = "axum-edge", feature = "actix-web"))]
     pub(crate) fn log(&self) {
         #[cfg(feature = "tracing")]
         match self {
