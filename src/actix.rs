@@ -69,6 +69,9 @@ use serde::de::DeserializeOwned;
 use crate::adapter::{self, Config, Render, Span};
 pub use crate::adapter::{ExtractError, Rejection, VerifiedBody, WebhookJson};
 use crate::dedup::{DedupStore, MemoryStore};
+#[cfg(feature = "edge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "edge")))]
+pub use crate::edge::actix::{EdgeMiddleware, EdgeMiddlewareService};
 use crate::{Receiver, Verified};
 
 fn actix_status(status: StatusCode) -> ActixStatus {

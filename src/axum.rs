@@ -118,6 +118,9 @@ use tower_service::Service;
 use crate::adapter::{self, Config, Render, Span};
 pub use crate::adapter::{ExtractError, Rejection, VerifiedBody, WebhookJson};
 use crate::dedup::{DedupStore, MemoryStore};
+#[cfg(feature = "axum-edge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum-edge")))]
+pub use crate::edge::axum::{EdgeLayer, EdgeService};
 use crate::{Receiver, Verified};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -12,6 +12,9 @@ pub mod axum;
 mod clock;
 mod config;
 pub mod dedup;
+#[cfg(feature = "edge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "edge")))]
+pub mod edge;
 mod encoding;
 mod error;
 #[cfg(feature = "inbox")]
