@@ -346,6 +346,8 @@ struct CacheInner {
 /// * **Failures are not cached**: an unknown key, an unusable document or a fetch that failed is
 ///   fetched again on the next request that names it. Concurrent requests for a key not yet
 ///   cached may each fetch it; the last one is kept.
+/// * **Reported**: [`Verified::key_label`] of a request verified with a fetched key is what
+///   the request named (its certificate URL, its `kid`), so operators see key rotations.
 ///
 /// Cheap to clone (one `Arc`); one cache may serve several receivers.
 ///

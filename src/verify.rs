@@ -385,7 +385,8 @@ impl Verifier {
     /// A short identifier of the first configured key, derived so that it reveals nothing a
     /// signed request would not (a keyed digest for secrets): the default dedup namespace of a
     /// [`Receiver`](crate::Receiver) includes it, so endpoints with different keys never share
-    /// dedup keys.
+    /// dedup keys. All zeros when no key is configured (schemes that fetch their keys): give
+    /// such endpoints a namespace each when they share a store.
     pub fn key_fingerprint(&self) -> String {
         hex::encode(self.fingerprint)
     }

@@ -8,8 +8,7 @@ use std::time::Duration;
 use http::HeaderMap;
 use time::OffsetDateTime;
 use webhook_receiver::keysource::{
-    self, DynKeySource, KeyCache, KeyError, KeyKind, KeyRef, KeySource, KeyVerifyError,
-    RemoteKey,
+    self, DynKeySource, KeyCache, KeyError, KeyKind, KeyRef, KeySource, KeyVerifyError, RemoteKey,
 };
 use webhook_receiver::providers::{Plaid, Sns, Stripe};
 use webhook_receiver::testing::Signer;
@@ -67,7 +66,10 @@ async fn keys_are_kept_for_the_ttl_then_fetched_again() {
         .build()
         .unwrap();
     let scheme = sns();
-    let first = cache.resolve(&scheme, &cert_ref(URL_1), at(T)).await.unwrap();
+    let first = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
     let again = cache
         .resolve(&scheme, &cert_ref(URL_1), at(T + 59))
         .await
@@ -99,7 +101,10 @@ async fn the_cache_is_bounded() {
         .build()
         .unwrap();
     let scheme = sns();
-    cache.resolve(&scheme, &cert_ref(URL_1), at(T)).await.unwrap();
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
     cache
         .resolve(&scheme, &cert_ref(URL_2), at(T + 10))
         .await
@@ -167,7 +172,12 @@ async fn failures_are_not_cached() {
     assert_eq!(err.retry_after(), Some(keysource::KEY_RETRY_AFTER));
     assert!(cache.is_empty());
     source.down.store(false, Ordering::SeqCst);
-    assert!(cache.resolve(&scheme, &cert_ref(URL_1), at(T)).await.is_ok());
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_1), at(T))
+            .await
+            .is_ok()
+    );
     assert_eq!(source.fetches(), 2);
 }
 
@@ -178,13 +188,23 @@ async fn documents_the_scheme_refuses_are_errors_not_keys() {
     });
     let cache = KeyCache::new(big);
     let result = cache.resolve(&sns(), &cert_ref(URL_1), at(T)).await;
-    assert!(matches!(result, Err(KeyError::Invalid { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(KeyError::Invalid { .. })),
+        "{result:?}"
+    );
     // A certificate where a JWK is expected.
     let cache = KeyCache::new(Source::default());
     let result = cache
-        .resolve(&Plaid::new(), &KeyRef::new("plaid", KeyKind::KeyId, "kid"), at(T))
+        .resolve(
+            &Plaid::new(),
+            &KeyRef::new("plaid", KeyKind::KeyId, "kid"),
+            at(T),
+        )
         .await;
-    assert!(matches!(result, Err(KeyError::Invalid { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(KeyError::Invalid { .. })),
+        "{result:?}"
+    );
     assert!(cache.is_empty());
 }
 
@@ -205,18 +225,25 @@ async fn closures_and_dyn_sources() {
     assert!(cache.resolve(&sns(), &cert_ref(URL_1), at(T)).await.is_ok());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let shown = format!("{cache:?}");
-    assert!(shown.contains("KeyCache") && shown.contains("len: 1"), "{shown}");
+    assert!(
+        shown.contains("KeyCache") && shown.contains("len: 1"),
+        "{shown}"
+    );
 }
 
 #[test]
 fn builder_limits() {
     let bad = [
-        KeyCache::builder(Source::default()).ttl(Duration::ZERO).build(),
+        KeyCache::builder(Source::default())
+            .ttl(Duration::ZERO)
+            .build(),
         KeyCache::builder(Source::default())
             .ttl(Duration::from_secs(8 * 24 * 3600))
             .build(),
         KeyCache::builder(Source::default()).capacity(0).build(),
-        KeyCache::builder(Source::default()).capacity(10_001).build(),
+        KeyCache::builder(Source::default())
+            .capacity(10_001)
+            .build(),
     ];
     for result in bad {
         assert!(matches!(result, Err(ConfigError::Invalid { .. })));
