@@ -481,6 +481,7 @@ impl Verifier {
     }
 
     /// The checks that need no key: body limit, parsing, the timestamp window.
+    #[inline]
     pub(crate) fn prepare<'a>(
         &'a self,
         request: &Request<'a>,
@@ -502,6 +503,7 @@ impl Verifier {
 
     /// The signature checks, with the configured keys and then `remote`, and what follows a
     /// match.
+    #[inline]
     pub(crate) fn finish<'a>(
         &'a self,
         prepared: Prepared<'a>,
