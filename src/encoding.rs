@@ -31,6 +31,15 @@ pub enum Algorithm {
     /// A plain shared token sent as is (GitLab's `X-Gitlab-Token`), compared in constant time.
     /// It authenticates the sender, not the body.
     Token,
+    /// RSASSA-PKCS1-v1_5 with SHA-1 (AWS SNS `SignatureVersion` 1), verified with the key of the
+    /// provider's X.509 certificate.
+    RsaSha1,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (AWS SNS `SignatureVersion` 2, PayPal `SHA256withRSA`),
+    /// verified with the key of the provider's X.509 certificate.
+    RsaSha256,
+    /// ECDSA over P-256 with SHA-256, the signature as the 64 bytes `r ‖ s` (JWS `ES256`, as
+    /// Plaid signs its JWTs), verified with the provider's public key.
+    Es256,
 }
 
 impl Algorithm {
@@ -41,7 +50,16 @@ impl Algorithm {
 
     /// Whether this is a public-key signature (a public key verifies).
     pub const fn is_public_key(self) -> bool {
-        matches!(self, Self::Ed25519 | Self::EcdsaP256Sha256)
+        matches!(
+            self,
+            Self::Ed25519 | Self::EcdsaP256Sha256 | Self::RsaSha1 | Self::RsaSha256 | Self::Es256
+        )
+    }
+
+    /// Whether this is an RSA signature, whose length is the key's (up to [`MAX_RSA_SIG`]
+    /// bytes): such candidates are decoded when checked, not with the short signatures.
+    pub(crate) const fn is_rsa(self) -> bool {
+        matches!(self, Self::RsaSha1 | Self::RsaSha256)
     }
 
     /// Whether a decoded signature of `len` bytes can be one of this algorithm's.
@@ -53,6 +71,9 @@ impl Algorithm {
             Self::Ed25519 => len == 64,
             // A DER `SEQUENCE { INTEGER r, INTEGER s }` for P-256 is 8 to 72 bytes.
             Self::EcdsaP256Sha256 => len >= 8 && len <= MAX_SIG,
+            Self::Es256 => len == 64,
+            // 1024- to 8192-bit moduli.
+            Self::RsaSha1 | Self::RsaSha256 => len >= 128 && len <= MAX_RSA_SIG,
             Self::Token => true,
         }
     }
@@ -67,6 +88,9 @@ pub enum Encoding {
     Hex,
     /// Standard-alphabet base64; padded and unpadded are both accepted, padded is produced.
     Base64,
+    /// URL-safe base64 without padding (JWS signatures); padded input is refused, as RFC 7515
+    /// requires.
+    Base64Url,
 }
 
 impl Encoding {
@@ -75,13 +99,17 @@ impl Encoding {
         match self {
             Self::Hex => hex::encode(bytes),
             Self::Base64 => BASE64_LENIENT.encode(bytes),
+            Self::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
         }
     }
 }
 
 /// Longest decoded signature: a DER ECDSA P-256 signature (72 bytes); HMAC-SHA512 and Ed25519
-/// are 64.
+/// are 64. RSA signatures are longer and decoded apart ([`MAX_RSA_SIG`]).
 pub(crate) const MAX_SIG: usize = 72;
+
+/// Longest RSA signature: that of an 8192-bit key.
+pub(crate) const MAX_RSA_SIG: usize = 1024;
 
 /// Decodes `text` in `encoding` into `out`; the decoded length, if `text` is valid and no longer
 /// than [`MAX_SIG`] bytes.
@@ -90,18 +118,32 @@ pub(crate) fn decode_signature(
     encoding: Encoding,
     out: &mut [u8; MAX_SIG],
 ) -> Option<usize> {
+    decode_into(text, encoding, out)
+}
+
+/// Decodes `text` in `encoding` into `out`; the decoded length, if `text` is valid and decodes
+/// to no more than `out` holds.
+pub(crate) fn decode_into(text: &str, encoding: Encoding, out: &mut [u8]) -> Option<usize> {
+    // Base64 encodes 3 bytes in 4 characters: anything longer than this cannot fit in `out`,
+    // and anything up to it decodes within `out` (checked again by the decoder).
+    let max_base64 = out.len().div_ceil(3) * 4;
     match encoding {
         Encoding::Hex => {
             let len = text.len() / 2;
-            (text.len().is_multiple_of(2) && len <= MAX_SIG)
+            (text.len().is_multiple_of(2) && len <= out.len())
                 .then(|| hex::decode_to_slice(text, &mut out[..len]).ok())
                 .flatten()
                 .map(|()| len)
         }
-        // 96 characters encode 72 bytes: anything longer cannot be a signature, and anything up
-        // to that decodes within `out`.
-        Encoding::Base64 => (text.len() <= 96)
-            .then(|| BASE64_LENIENT.decode_slice(text, &mut out[..]).ok())
+        Encoding::Base64 => (text.len() <= max_base64)
+            .then(|| BASE64_LENIENT.decode_slice(text, out).ok())
+            .flatten(),
+        Encoding::Base64Url => (text.len() <= max_base64)
+            .then(|| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode_slice(text, out)
+                    .ok()
+            })
             .flatten(),
     }
 }
@@ -213,6 +255,27 @@ mod tests {
         assert_eq!(
             decode_signature(&"A".repeat(96), Encoding::Base64, &mut out),
             Some(72)
+        );
+        // URL-safe, unpadded: `-` and `_` decode, padding and the standard alphabet's `+/` not.
+        assert_eq!(
+            decode_signature("-_8", Encoding::Base64Url, &mut out),
+            Some(2)
+        );
+        assert_eq!(&out[..2], [0xfb, 0xff]);
+        assert_eq!(
+            decode_signature("-_8=", Encoding::Base64Url, &mut out),
+            None
+        );
+        assert_eq!(decode_signature("+/8", Encoding::Base64Url, &mut out), None);
+        let mut rsa = [0u8; MAX_RSA_SIG];
+        let longest = format!("{}==", "A".repeat(1366));
+        assert_eq!(
+            decode_into(&longest, Encoding::Base64, &mut rsa),
+            Some(1024)
+        );
+        assert_eq!(
+            decode_into(&"A".repeat(1368), Encoding::Base64, &mut rsa),
+            None
         );
     }
 }

@@ -20,6 +20,7 @@ mod error;
 #[cfg(feature = "inbox")]
 #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
 pub mod inbox;
+pub mod keysource;
 pub mod providers;
 mod receiver;
 mod secret;

@@ -9,6 +9,7 @@ use sha2::Digest as _;
 
 use crate::dedup::{Claim, DedupStore, LeaseToken, MemoryStore, StoreError};
 use crate::error::{ConfigError, VerifyError};
+use crate::keysource::{KeyCache, KeyError, KeyVerifyError};
 use crate::providers::Request;
 use crate::verify::{DedupKey, Verified, Verifier};
 
@@ -117,6 +118,7 @@ struct Inner<St> {
     retain: Duration,
     fail_open: bool,
     public_url: Option<PublicUrl>,
+    keys: Option<KeyCache>,
 }
 
 impl<St> Clone for Receiver<St> {
@@ -137,6 +139,7 @@ impl<St: fmt::Debug> fmt::Debug for Receiver<St> {
             .field("retain", &self.inner.retain)
             .field("fail_open", &self.inner.fail_open)
             .field("public_url", &self.inner.public_url)
+            .field("keys", &self.inner.keys)
             .finish()
     }
 }
@@ -151,6 +154,7 @@ pub struct ReceiverBuilder<St> {
     retain: Option<Duration>,
     fail_open: bool,
     public_url: Option<PublicUrl>,
+    keys: Option<KeyCache>,
 }
 
 impl<St: DedupStore> ReceiverBuilder<St> {
@@ -205,6 +209,18 @@ impl<St: DedupStore> ReceiverBuilder<St> {
         self
     }
 
+    /// Where keys fetched at run time come from, for schemes that name one per request (AWS
+    /// SNS, PayPal, Plaid; see [`keysource`](crate::keysource)): the receiver resolves each
+    /// request's key through the cache before verifying it. A key that cannot be fetched is
+    /// answered 503 + `Retry-After`; an unknown or unusable one 401. Default: none, and such
+    /// schemes answer 500 until it is set (unless their verifier pins a key). Other schemes
+    /// ignore it.
+    #[must_use]
+    pub fn key_cache(mut self, cache: KeyCache) -> Self {
+        self.keys = Some(cache);
+        self
+    }
+
     /// Builds the receiver. Errors (naming the setting) on a lease out of range, a retention not
     /// longer than the replay window (`past + future` tolerance, which would let replays
     /// through) or out of range, or a namespace that is empty, too long or not visible ASCII.
@@ -225,6 +241,7 @@ impl<St: DedupStore> ReceiverBuilder<St> {
                 retain,
                 fail_open: self.fail_open,
                 public_url: self.public_url,
+                keys: self.keys,
             }),
         })
     }
@@ -248,6 +265,7 @@ impl<St: DedupStore> Receiver<St> {
             retain: None,
             fail_open: false,
             public_url: None,
+            keys: None,
         }
     }
 
@@ -317,7 +335,13 @@ impl<St: DedupStore> Receiver<St> {
         request: &Request<'_>,
     ) -> Result<Outcome<St>, ReceiveError> {
         // Owned first: a body event id (Stripe, Slack) is then read once, not again for the key.
-        let verified = self.inner.verifier.verify_request(request)?.into_owned();
+        let verifier = &self.inner.verifier;
+        let verified = match &self.inner.keys {
+            Some(keys) if verifier.fetches_keys() => keys.verify_request(verifier, request).await?,
+            None if verifier.fetches_keys() => return Err(KeyError::NoSource.into()),
+            _ => verifier.verify_request(request)?,
+        }
+        .into_owned();
         let key = self.store_key(&verified);
         let claim = match self.inner.store.claim(&key, self.inner.lease).await {
             Ok(claim) => claim,
@@ -531,14 +555,28 @@ pub enum ReceiveError {
     /// The dedup store failed (fail closed).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The key the request names could not be had (schemes that fetch their keys).
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+impl From<KeyVerifyError> for ReceiveError {
+    fn from(error: KeyVerifyError) -> Self {
+        match error {
+            KeyVerifyError::Verify(e) => Self::Verify(e),
+            KeyVerifyError::Key(e) => Self::Key(e),
+        }
+    }
 }
 
 impl ReceiveError {
-    /// The HTTP status to answer: [`VerifyError::status`], or 503 for a store failure.
+    /// The HTTP status to answer: [`VerifyError::status`], 503 for a store failure, or
+    /// [`KeyError::status`] (503 when the key could not be fetched).
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Verify(e) => e.status(),
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Key(e) => e.status(),
         }
     }
 
@@ -547,6 +585,7 @@ impl ReceiveError {
         match self {
             Self::Verify(_) => None,
             Self::Store(_) => Some(STORE_RETRY_AFTER),
+            Self::Key(e) => e.retry_after(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! providers show them in.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -58,7 +59,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A provider's public key, which verifies its signatures (Ed25519 or ECDSA P-256).
+/// A provider's public key, which verifies its signatures (Ed25519, ECDSA P-256 or RSA).
 ///
 /// Not secret, but printed as redacted all the same (`PublicKey(ed25519, [redacted])`), like
 /// secrets, so configuration dumps stay uniform.
@@ -69,6 +70,129 @@ pub struct PublicKey(pub(crate) PublicKeyInner);
 pub(crate) enum PublicKeyInner {
     Ed25519(ed25519_dalek::VerifyingKey),
     P256(p256::ecdsa::VerifyingKey),
+    // Shared: a key fetched at run time is lent to every request it verifies.
+    Rsa(Arc<rsa::PublicKey>),
+}
+
+/// The largest key document this crate parses (a PEM certificate, a JWK): 64 KiB.
+pub(crate) const MAX_KEY_DOCUMENT: usize = 64 * 1024;
+
+/// What an X.509 certificate says that a verifier uses.
+pub(crate) struct CertificateKey {
+    pub(crate) key: PublicKey,
+    /// Validity, in Unix seconds.
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
+    /// The subject's first common name, if it has one.
+    pub(crate) common_name: Option<String>,
+}
+
+/// Parses an X.509 certificate in PEM (the first `CERTIFICATE` block; any that follow, a chain,
+/// are ignored) or DER, keeping its RSA or P-256 public key, validity and subject common name.
+/// The certificate's own signature is not checked: trust comes from where it was fetched.
+pub(crate) fn parse_certificate(bytes: &[u8]) -> Result<CertificateKey, &'static str> {
+    use x509_cert::der::{Decode as _, DecodePem as _, Encode as _};
+    if bytes.len() > MAX_KEY_DOCUMENT {
+        return Err("a certificate larger than 64 KiB");
+    }
+    let trimmed = bytes.trim_ascii();
+    let cert = if trimmed.starts_with(b"-----BEGIN") {
+        // Only the first block: `from_pem` refuses trailing data.
+        let end = b"-----END CERTIFICATE-----";
+        let first = trimmed
+            .windows(end.len())
+            .position(|w| w == end)
+            .map(|i| &trimmed[..i + end.len()])
+            .ok_or("not a PEM certificate")?;
+        x509_cert::Certificate::from_pem(first).map_err(|_| "not a PEM X.509 certificate")?
+    } else {
+        x509_cert::Certificate::from_der(trimmed).map_err(|_| "not an X.509 certificate")?
+    };
+    let tbs = cert.tbs_certificate();
+    let spki = tbs
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|_| "an unreadable certificate key")?;
+    let key = PublicKey::from_spki_der(&spki)
+        .map_err(|_| "a certificate whose key is neither RSA (1024 to 8192 bits) nor P-256")?;
+    let seconds = |t: x509_cert::time::Time| i64::try_from(t.to_unix_duration().as_secs());
+    let validity = tbs.validity();
+    let not_before = seconds(validity.not_before).map_err(|_| "an unreadable validity")?;
+    let not_after = seconds(validity.not_after).map_err(|_| "an unreadable validity")?;
+    let common_name = tbs
+        .subject()
+        .common_name()
+        .ok()
+        .flatten()
+        .map(|cn| cn.value().into_owned());
+    Ok(CertificateKey {
+        key,
+        not_before,
+        not_after,
+        common_name,
+    })
+}
+
+/// What a JSON Web Key says that a verifier uses.
+pub(crate) struct JwkKey {
+    pub(crate) key: PublicKey,
+    pub(crate) kid: Option<String>,
+    /// Plaid's `expired_at` (Unix seconds), set once the key was rotated out.
+    pub(crate) expired_at: Option<i64>,
+}
+
+/// Parses an EC P-256 JSON Web Key (RFC 7517, `kty` `EC`, `crv` `P-256`, `x` and `y` in
+/// unpadded base64url); an `alg` other than `ES256` or a `use` other than `sig` is refused.
+pub(crate) fn parse_jwk(json: &[u8]) -> Result<JwkKey, &'static str> {
+    #[derive(serde::Deserialize)]
+    struct Jwk<'a> {
+        #[serde(borrow)]
+        kty: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        crv: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        alg: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, rename = "use")]
+        use_: Option<std::borrow::Cow<'a, str>>,
+        kid: Option<String>,
+        #[serde(borrow)]
+        x: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        y: Option<std::borrow::Cow<'a, str>>,
+        expired_at: Option<i64>,
+    }
+    if json.len() > MAX_KEY_DOCUMENT {
+        return Err("a JWK larger than 64 KiB");
+    }
+    let jwk: Jwk<'_> = serde_json::from_slice(json).map_err(|_| "not a JSON Web Key")?;
+    if jwk.kty != "EC" || jwk.crv.as_deref() != Some("P-256") {
+        return Err("a JWK that is not an EC P-256 key");
+    }
+    if jwk.alg.as_deref().is_some_and(|alg| alg != "ES256") {
+        return Err("a JWK for another algorithm than ES256");
+    }
+    if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+        return Err("a JWK not meant for signatures");
+    }
+    let coordinate = |c: Option<std::borrow::Cow<'_, str>>| {
+        let c = c.ok_or("a JWK without its `x` and `y` coordinates")?;
+        let mut out = [0u8; 32];
+        match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(c.as_bytes(), &mut out)
+        {
+            Ok(32) => Ok(out),
+            _ => Err("a JWK coordinate that is not 32 bytes of base64url"),
+        }
+    };
+    let mut sec1 = [4u8; 65];
+    sec1[1..33].copy_from_slice(&coordinate(jwk.x)?);
+    sec1[33..].copy_from_slice(&coordinate(jwk.y)?);
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1)
+        .map_err(|_| "a JWK whose point is not on P-256")?;
+    Ok(JwkKey {
+        key: PublicKey(PublicKeyInner::P256(key)),
+        kid: jwk.kid,
+        expired_at: jwk.expired_at,
+    })
 }
 
 impl PublicKey {
@@ -95,19 +219,64 @@ impl PublicKey {
             .map_err(|_| invalid("not a P-256 public key (DER SubjectPublicKeyInfo or SEC1)"))
     }
 
-    /// The algorithm this key verifies.
+    /// An RSA (1024 to 8192 bits) or ECDSA P-256 public key from its DER
+    /// `SubjectPublicKeyInfo`.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, ConfigError> {
+        use rsa::pkcs8::DecodePublicKey as _;
+        if let Ok(rsa) = rsa::PublicKey::from_public_key_der(der) {
+            return Ok(Self(PublicKeyInner::Rsa(Arc::new(rsa))));
+        }
+        Self::p256(der).map_err(|_| invalid("neither an RSA nor a P-256 public key"))
+    }
+
+    /// The key of an X.509 certificate, in PEM or DER (an RSA or P-256 key; in PEM, the first
+    /// certificate). The certificate's signature and validity are not checked: pin only a
+    /// certificate you fetched from the provider yourself.
+    pub fn from_certificate(pem_or_der: &[u8]) -> Result<Self, ConfigError> {
+        parse_certificate(pem_or_der)
+            .map(|c| c.key)
+            .map_err(invalid)
+    }
+
+    /// An ECDSA P-256 key from a JSON Web Key (`kty` `EC`, `crv` `P-256`), as Plaid serves
+    /// them.
+    pub fn from_jwk(json: &str) -> Result<Self, ConfigError> {
+        parse_jwk(json.as_bytes()).map(|j| j.key).map_err(invalid)
+    }
+
+    /// The algorithm this key verifies. An RSA key also verifies [`RsaSha1`](crate::Algorithm::RsaSha1)
+    /// signatures and a P-256 key [`Es256`](crate::Algorithm::Es256) ones.
     pub fn algorithm(&self) -> crate::Algorithm {
         match self.0 {
             PublicKeyInner::Ed25519(_) => crate::Algorithm::Ed25519,
             PublicKeyInner::P256(_) => crate::Algorithm::EcdsaP256Sha256,
+            PublicKeyInner::Rsa(_) => crate::Algorithm::RsaSha256,
         }
     }
 
-    /// Bytes that identify the key (the Ed25519 point, or the SEC1 compressed P-256 point).
+    /// Whether this key verifies any of `algorithms`.
+    pub(crate) fn fits(&self, algorithms: &[crate::Algorithm]) -> bool {
+        use crate::Algorithm as A;
+        algorithms.iter().any(|a| {
+            matches!(
+                (&self.0, a),
+                (PublicKeyInner::Ed25519(_), A::Ed25519)
+                    | (PublicKeyInner::P256(_), A::EcdsaP256Sha256 | A::Es256)
+                    | (PublicKeyInner::Rsa(_), A::RsaSha1 | A::RsaSha256)
+            )
+        })
+    }
+
+    /// Bytes that identify the key (the Ed25519 point, the SEC1 compressed P-256 point, or the
+    /// RSA modulus).
     pub(crate) fn identity(&self) -> Vec<u8> {
         match &self.0 {
             PublicKeyInner::Ed25519(k) => k.as_bytes().to_vec(),
             PublicKeyInner::P256(k) => k.to_sec1_bytes().to_vec(),
+            PublicKeyInner::Rsa(k) => {
+                use rsa::traits::PublicKeyParts as _;
+                k.n_bytes().into_vec()
+            }
         }
     }
 }
@@ -117,6 +286,7 @@ impl fmt::Debug for PublicKey {
         let kind = match self.0 {
             PublicKeyInner::Ed25519(_) => "ed25519",
             PublicKeyInner::P256(_) => "p256",
+            PublicKeyInner::Rsa(_) => "rsa",
         };
         write!(f, "PublicKey({kind}, [redacted])")
     }
@@ -203,6 +373,10 @@ impl Key {
                 let bytes = decode_base64(&compact).ok_or(invalid("not valid base64"))?;
                 PublicKey::p256(&bytes).map(Key::Public)
             }
+            KeyFormat::Certificate => {
+                PublicKey::from_certificate(trimmed.as_bytes()).map(Key::Public)
+            }
+            KeyFormat::Jwk => PublicKey::from_jwk(trimmed).map(Key::Public),
         }
     }
 
@@ -268,6 +442,11 @@ pub enum KeyFormat {
     /// An ECDSA P-256 public key: base64 of the DER `SubjectPublicKeyInfo` (SendGrid shows it so),
     /// or PEM.
     P256,
+    /// An X.509 certificate in PEM: its RSA or P-256 key, pinned (AWS SNS, PayPal). Its
+    /// signature and validity are not checked.
+    Certificate,
+    /// A JSON Web Key (`kty` `EC`, `crv` `P-256`), pinned (Plaid).
+    Jwk,
 }
 
 /// Former name of [`KeyFormat`].

@@ -12,12 +12,15 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::clock::{Clock, SystemClock};
-use crate::encoding::{Algorithm, Encoding, KeyedMacs, MAX_SIG, decode_signature};
+use crate::encoding::{
+    Algorithm, Encoding, KeyedMacs, MAX_RSA_SIG, MAX_SIG, decode_into, decode_signature,
+};
 use crate::error::{ConfigError, VerifyError};
+use crate::keysource::{KeyRef, RemoteKey};
 use crate::providers::{
     EventIdSource, JsonLeaf, MAX_SIGNATURES, Parsed, Request, Scheme, json_path,
 };
-use crate::secret::{Key, PublicKeyInner};
+use crate::secret::{Key, PublicKey, PublicKeyInner};
 
 /// Default tolerance for timestamps in the past and in the future: 5 minutes each (schemes may
 /// document another, see [`Scheme::default_tolerance`]).
@@ -45,6 +48,17 @@ enum Material {
     },
     Ed25519(ed25519_dalek::VerifyingKey),
     P256(p256::ecdsa::VerifyingKey),
+    Rsa(Arc<rsa::PublicKey>),
+}
+
+impl Material {
+    fn public(key: &PublicKey) -> Self {
+        match &key.0 {
+            PublicKeyInner::Ed25519(k) => Self::Ed25519(*k),
+            PublicKeyInner::P256(k) => Self::P256(*k),
+            PublicKeyInner::Rsa(k) => Self::Rsa(Arc::clone(k)),
+        }
+    }
 }
 
 /// Decides whether a request is authentic and fresh.
@@ -198,11 +212,12 @@ impl VerifierBuilder {
 
     /// Builds the verifier, computing each secret's keyed MAC state once.
     ///
-    /// Errors when no key was given, a key is empty or cannot be decoded (the error names the
+    /// Errors when no key was given (unless the scheme fetches its keys at run time,
+    /// [`Scheme::fetches_keys`]), a key is empty or cannot be decoded (the error names the
     /// label, never the value), a key does not fit the scheme's algorithms, or a setting is out
     /// of range (the error names it).
     pub fn build(self) -> Result<Verifier, ConfigError> {
-        if self.keys.is_empty() {
+        if self.keys.is_empty() && !self.scheme.fetches_keys() {
             return Err(ConfigError::NoSecret);
         }
         if self.body_limit == 0 || self.body_limit > MAX_BODY_LIMIT {
@@ -253,15 +268,12 @@ impl VerifierBuilder {
                     }
                 }
                 Key::Public(public) => {
-                    if !algorithms.contains(&public.algorithm()) {
+                    if !public.fits(algorithms) {
                         return Err(mismatch(
                             "a public key of an algorithm this scheme does not use",
                         ));
                     }
-                    match &public.0 {
-                        PublicKeyInner::Ed25519(k) => Material::Ed25519(*k),
-                        PublicKeyInner::P256(k) => Material::P256(*k),
-                    }
+                    Material::public(public)
                 }
             };
             fingerprint.get_or_insert_with(|| key.fingerprint());
@@ -286,24 +298,34 @@ impl VerifierBuilder {
 
 /// A decoded signature candidate.
 #[derive(Clone, Copy)]
-struct Decoded {
+struct Decoded<'p> {
     algorithm: Algorithm,
     len: u8,
     bytes: [u8; MAX_SIG],
+    /// The candidate as sent (plain tokens are compared as text, RSA signatures decoded when a
+    /// key checks them).
+    text: &'p str,
 }
 
-impl Decoded {
-    /// All zeroes, so an array of them is a memset.
+impl<'p> Decoded<'p> {
     const EMPTY: Self = Self {
         algorithm: Algorithm::HmacSha256,
         len: 0,
         bytes: [0; MAX_SIG],
+        text: "",
     };
 
-    /// Decodes `text` in place for `algorithm` (a token is compared as text, not decoded);
-    /// `false` if it is not valid in `encoding` or not of the algorithm's length.
-    fn decode(&mut self, algorithm: Algorithm, text: &str, encoding: Encoding) -> bool {
+    /// Decodes `text` in place for `algorithm` (a token is kept as text, an RSA signature
+    /// checked and kept as text: it is decoded again when a key checks it); `false` if it is
+    /// not valid in `encoding` or not of the algorithm's length.
+    fn decode(&mut self, algorithm: Algorithm, text: &'p str, encoding: Encoding) -> bool {
         self.algorithm = algorithm;
+        self.text = text;
+        if algorithm.is_rsa() {
+            let mut bytes = [0u8; MAX_RSA_SIG];
+            return decode_into(text, encoding, &mut bytes)
+                .is_some_and(|len| algorithm.accepts_len(len));
+        }
         if algorithm == Algorithm::Token {
             return true;
         }
@@ -369,7 +391,8 @@ impl Verifier {
     /// A short identifier of the first configured key, derived so that it reveals nothing a
     /// signed request would not (a keyed digest for secrets): the default dedup namespace of a
     /// [`Receiver`](crate::Receiver) includes it, so endpoints with different keys never share
-    /// dedup keys.
+    /// dedup keys. All zeros when no key is configured (schemes that fetch their keys): give
+    /// such endpoints a namespace each when they share a store.
     pub fn key_fingerprint(&self) -> String {
         hex::encode(self.fingerprint)
     }
@@ -381,7 +404,9 @@ impl Verifier {
         headers: &'a HeaderMap,
         body: &'a [u8],
     ) -> Result<Verified<'a>, VerifyError> {
-        self.verify_millis(&Request::new(headers, body), self.clock.unix_millis())
+        let request = Request::new(headers, body);
+        let prepared = self.prepare(&request, self.clock.unix_millis())?;
+        self.finish(prepared, &request, None)
     }
 
     /// Verifies a `POST` with these headers and body as if it arrived at `now`.
@@ -399,7 +424,8 @@ impl Verifier {
         &'a self,
         request: &Request<'a>,
     ) -> Result<Verified<'a>, VerifyError> {
-        self.verify_request_at(request, self.clock.now())
+        let prepared = self.prepare(request, self.clock.unix_millis())?;
+        self.finish(prepared, request, None)
     }
 
     /// Verifies a request as if it arrived at `now`.
@@ -414,30 +440,88 @@ impl Verifier {
         request: &Request<'a>,
         now: OffsetDateTime,
     ) -> Result<Verified<'a>, VerifyError> {
-        let now_millis = now
-            .unix_timestamp()
-            .saturating_mul(1000)
-            .saturating_add(i64::from(now.millisecond()));
-        self.verify_millis(request, now_millis)
+        let prepared = self.prepare(request, unix_millis(now))?;
+        self.finish(prepared, request, None)
     }
 
-    /// [`verify_request_at`](Self::verify_request_at) with `now` in Unix milliseconds.
-    fn verify_millis<'a>(
+    /// Whether this verifier fetches its keys at run time: its scheme does
+    /// ([`Scheme::fetches_keys`]) and no key is pinned. Such a verifier verifies nothing
+    /// alone; verify through a [`KeyCache`](crate::keysource::KeyCache) or
+    /// [`verify_request_with_key`](Self::verify_request_with_key).
+    pub fn fetches_keys(&self) -> bool {
+        self.keys.is_empty() && self.scheme().fetches_keys()
+    }
+
+    /// The key, fetched at run time, that a request needs (its certificate URL, its key id),
+    /// after the checks that need no key: body limit, shape, timestamp window, and what the
+    /// scheme checks before naming a key (a certificate URL's host). `None` for schemes whose
+    /// keys are configured.
+    pub fn remote_key_ref(
+        &self,
+        request: &Request<'_>,
+    ) -> Result<Option<KeyRef<'static>>, VerifyError> {
+        let prepared = self.prepare(request, self.clock.unix_millis())?;
+        Ok(prepared.key_ref().cloned().map(KeyRef::into_owned))
+    }
+
+    /// Verifies a request with a key fetched at run time (and the keys configured, if any),
+    /// against the clock's current time. A key not valid now (an expired certificate) verifies
+    /// nothing. Most users let a [`KeyCache`](crate::keysource::KeyCache) fetch and keep keys
+    /// instead.
+    pub fn verify_request_with_key<'a>(
+        &'a self,
+        request: &Request<'a>,
+        key: &RemoteKey,
+    ) -> Result<Verified<'a>, VerifyError> {
+        self.verify_request_with_key_at(request, key, self.clock.now())
+    }
+
+    /// [`verify_request_with_key`](Self::verify_request_with_key) as if the request arrived at
+    /// `now`.
+    pub fn verify_request_with_key_at<'a>(
+        &'a self,
+        request: &Request<'a>,
+        key: &RemoteKey,
+        now: OffsetDateTime,
+    ) -> Result<Verified<'a>, VerifyError> {
+        let prepared = self.prepare(request, unix_millis(now))?;
+        let key = key.is_valid_at(now.unix_timestamp()).then_some(key);
+        self.finish(prepared, request, key)
+    }
+
+    /// The checks that need no key: body limit, parsing, the timestamp window.
+    #[inline]
+    pub(crate) fn prepare<'a>(
         &'a self,
         request: &Request<'a>,
         now_millis: i64,
-    ) -> Result<Verified<'a>, VerifyError> {
-        let body = request.body;
-        if body.len() > self.body_limit {
+    ) -> Result<Prepared<'a>, VerifyError> {
+        if request.body.len() > self.body_limit {
             return Err(VerifyError::BodyTooLarge {
                 limit: self.body_limit,
             });
         }
-        let mut parsed = self.scheme().parse(request)?;
+        let parsed = self.scheme().parse(request)?;
         if let Some(ts) = &parsed.timestamp {
             self.check_window(ts.millis, now_millis)?;
         }
+        Ok(Prepared { parsed, now_millis })
+    }
 
+    /// The signature checks, with the configured keys and then `remote`, and what follows a
+    /// match.
+    #[inline]
+    pub(crate) fn finish<'a>(
+        &'a self,
+        prepared: Prepared<'a>,
+        request: &Request<'a>,
+        remote: Option<&RemoteKey>,
+    ) -> Result<Verified<'a>, VerifyError> {
+        let Prepared {
+            mut parsed,
+            now_millis,
+        } = prepared;
+        let body = request.body;
         let mut decoded = [Decoded::EMPTY; MAX_SIGNATURES];
         let mut count = 0;
         let encoding = self.scheme().encoding();
@@ -449,17 +533,24 @@ impl Verifier {
         }
         let candidates = &decoded[..count];
 
+        // A fetched key, checked after the configured ones and labelled with what the request
+        // named (a certificate URL, a key id).
+        let remote = remote.map(|key| KeyEntry {
+            label: parsed.key_ref().map(|r| r.id.as_ref().into()),
+            material: Material::public(key.key()),
+        });
+        let keys = || self.keys.iter().chain(remote.as_ref());
         let matched = if parsed.parts().is_empty() {
             if candidates.is_empty() {
                 return Err(malformed_signature(&parsed));
             }
-            self.keys.iter().enumerate().find_map(|(index, key)| {
+            keys().enumerate().find_map(|(index, key)| {
                 let digest =
                     self.check_key(key, &parsed, request, parsed.contents(), candidates)?;
                 Some((index, digest))
             })
         } else {
-            self.check_parts(&parsed, request)?
+            self.check_parts(keys(), &parsed, request)?
         };
         let Some((index, digest)) = matched else {
             return Err(VerifyError::SignatureMismatch);
@@ -485,21 +576,28 @@ impl Verifier {
             EventIdSource::Json(path) => EventId::Json { body, path },
             _ => EventId::None,
         };
+        let key_label = match self.keys.get(index) {
+            Some(key) => key.label.as_deref().map(Cow::Borrowed),
+            None => remote
+                .and_then(|key| key.label)
+                .map(|label| Cow::Owned(label.into())),
+        };
         Ok(Verified {
             scheme: Cow::Borrowed(self.scheme().name()),
             timestamp,
             event_id,
             digest,
             key_index: index,
-            key_label: self.keys[index].label.as_deref().map(Cow::Borrowed),
+            key_label,
         })
     }
 
     /// Checks signed parts ([`Parsed::push_signed_part`]): the first key under which every part
     /// matches its own signature, with a digest of the delivery (the part's digest for one part,
     /// else the SHA-256 of every part's digest in order).
-    fn check_parts(
+    fn check_parts<'k>(
         &self,
+        keys: impl Iterator<Item = &'k KeyEntry>,
         parsed: &Parsed<'_>,
         request: &Request<'_>,
     ) -> Result<Option<(usize, ContentDigest)>, VerifyError> {
@@ -516,7 +614,7 @@ impl Verifier {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.keys.iter().enumerate().find_map(|(index, key)| {
+        Ok(keys.enumerate().find_map(|(index, key)| {
             let mut combined = sha2::Sha256::new();
             let mut single = None;
             for (content, decoded) in &parts {
@@ -540,7 +638,7 @@ impl Verifier {
         parsed: &Parsed<'_>,
         request: &Request<'_>,
         contents: &[Vec<u8>],
-        candidates: &[Decoded],
+        candidates: &[Decoded<'_>],
     ) -> Option<ContentDigest> {
         // The signed content, variant by variant: the scheme's pieces, or what `parse` built.
         let variants = contents.len().max(1);
@@ -587,12 +685,11 @@ impl Verifier {
                 }
                 if let Some(token) = token {
                     let mut matched = false;
-                    // Tokens are compared as sent (never in signed parts).
-                    for (_, text) in parsed
-                        .signatures()
-                        .filter(|(algorithm, _)| *algorithm == Algorithm::Token)
+                    for c in candidates
+                        .iter()
+                        .filter(|c| c.algorithm == Algorithm::Token)
                     {
-                        let sent: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+                        let sent: [u8; 32] = sha2::Sha256::digest(c.text.as_bytes()).into();
                         matched |= bool::from(sent.ct_eq(token));
                     }
                     if matched {
@@ -625,7 +722,9 @@ impl Verifier {
                 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
                 let mut ecdsa = candidates
                     .iter()
-                    .filter(|c| c.algorithm == Algorithm::EcdsaP256Sha256)
+                    .filter(|c| {
+                        matches!(c.algorithm, Algorithm::EcdsaP256Sha256 | Algorithm::Es256)
+                    })
                     .peekable();
                 ecdsa.peek()?;
                 for variant in 0..variants {
@@ -633,10 +732,44 @@ impl Verifier {
                     feed_variant(variant, &mut |piece| hash.update(piece));
                     let prehash = hash.finalize();
                     for c in ecdsa.clone() {
-                        let Ok(signature) = p256::ecdsa::Signature::from_der(c.bytes()) else {
+                        // DER (SendGrid), or `r ‖ s` (JWS ES256): each only as its algorithm.
+                        let signature = if c.algorithm == Algorithm::Es256 {
+                            p256::ecdsa::Signature::from_slice(c.bytes())
+                        } else {
+                            p256::ecdsa::Signature::from_der(c.bytes())
+                        };
+                        let Ok(signature) = signature else {
                             continue;
                         };
                         if public.verify_prehash(&prehash, &signature).is_ok() {
+                            return Some(ContentDigest::new(&prehash));
+                        }
+                    }
+                }
+                None
+            }
+            Material::Rsa(public) => {
+                for c in candidates.iter().filter(|c| c.algorithm.is_rsa()) {
+                    let mut bytes = [0u8; MAX_RSA_SIG];
+                    let len = decode_into(c.text, self.scheme().encoding(), &mut bytes)?;
+                    for variant in 0..variants {
+                        // The digest the signature covers; also the delivery's dedup digest.
+                        let (prehash, scheme) = if c.algorithm == Algorithm::RsaSha1 {
+                            let mut hash = sha1::Sha1::new();
+                            feed_variant(variant, &mut |piece| hash.update(piece));
+                            (
+                                hash.finalize().to_vec(),
+                                rsa::pkcs1v15::Pkcs1v15Sign::new::<sha1::Sha1>(),
+                            )
+                        } else {
+                            let mut hash = sha2::Sha256::new();
+                            feed_variant(variant, &mut |piece| hash.update(piece));
+                            (
+                                hash.finalize().to_vec(),
+                                rsa::pkcs1v15::Pkcs1v15Sign::new::<sha2::Sha256>(),
+                            )
+                        };
+                        if public.verify(scheme, &prehash, &bytes[..len]).is_ok() {
                             return Some(ContentDigest::new(&prehash));
                         }
                     }
@@ -683,6 +816,26 @@ impl Verifier {
         macs.compute(Algorithm::HmacSha256, |feed| feed(data))
             .map(|tag| tag.as_slice().to_vec())
     }
+}
+
+/// A request that passed the checks that need no key ([`Verifier::prepare`]).
+pub(crate) struct Prepared<'a> {
+    parsed: Parsed<'a>,
+    now_millis: i64,
+}
+
+impl<'a> Prepared<'a> {
+    /// The key the request names, for schemes that fetch theirs.
+    pub(crate) fn key_ref(&self) -> Option<&KeyRef<'a>> {
+        self.parsed.key_ref()
+    }
+}
+
+/// `now` in Unix milliseconds.
+pub(crate) fn unix_millis(now: OffsetDateTime) -> i64 {
+    now.unix_timestamp()
+        .saturating_mul(1000)
+        .saturating_add(i64::from(now.millisecond()))
 }
 
 #[cold]

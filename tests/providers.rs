@@ -1016,6 +1016,10 @@ mod okta;
 mod paddle;
 #[path = "providers/pagerduty.rs"]
 mod pagerduty;
+#[path = "providers/paypal.rs"]
+mod paypal;
+#[path = "providers/plaid.rs"]
+mod plaid;
 #[path = "providers/postmark.rs"]
 mod postmark;
 #[path = "providers/quickbooks.rs"]
@@ -1030,6 +1034,8 @@ mod segment;
 mod sendgrid;
 #[path = "providers/sentry.rs"]
 mod sentry;
+#[path = "providers/sns.rs"]
+mod sns;
 #[path = "providers/square.rs"]
 mod square;
 #[path = "providers/svix_family.rs"]

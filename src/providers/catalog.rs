@@ -136,9 +136,21 @@ impl fmt::Display for UnknownProvider {
     }
 }
 
+// Every method is forwarded, defaults included: a default here would silently replace the
+// boxed scheme's own (the test below checks the ones a default would hide).
 impl<S: Scheme + ?Sized> Scheme for Box<S> {
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn fetches_keys(&self) -> bool {
+        (**self).fetches_keys()
+    }
+    fn parse_remote_key(
+        &self,
+        key: &crate::keysource::KeyRef<'_>,
+        document: &[u8],
+    ) -> Result<crate::keysource::RemoteKey, crate::keysource::KeyError> {
+        (**self).parse_remote_key(key, document)
     }
     fn key_format(&self) -> KeyFormat {
         (**self).key_format()
@@ -222,7 +234,35 @@ mod tests {
             assert_eq!(by_name(entry.name).unwrap().name(), scheme.name());
         }
         assert_eq!(by_name(" Stripe ").unwrap().name(), "stripe");
-        let err = by_name("nope").unwrap_err();
-        assert!(err.to_string().contains("lemon-squeezy"), "{err}");
+        // A boxed scheme answers as the scheme itself, for methods with defaults too.
+        let mut boxed: Vec<BoxScheme> = super::names().map(|name| by_name(name).unwrap()).collect();
+        boxed.push(Box::new(crate::providers::Plaid::new()));
+        for boxed in &boxed {
+            let inner: &dyn Scheme = &**boxed;
+            let name = inner.name();
+            assert_eq!(Scheme::fetches_keys(boxed), inner.fetches_keys(), "{name}");
+            assert_eq!(
+                Scheme::has_timestamp(boxed),
+                inner.has_timestamp(),
+                "{name}"
+            );
+            assert_eq!(
+                Scheme::default_tolerance(boxed),
+                inner.default_tolerance(),
+                "{name}"
+            );
+            assert_eq!(Scheme::event_id(boxed), inner.event_id(), "{name}");
+            assert_eq!(Scheme::key_format(boxed), inner.key_format(), "{name}");
+            assert_eq!(Scheme::algorithms(boxed), inner.algorithms(), "{name}");
+            assert_eq!(
+                Scheme::reject_status(boxed, &VerifyError::SignatureMismatch),
+                inner.reject_status(&VerifyError::SignatureMismatch),
+                "{name}"
+            );
+        }
+        assert!(
+            Scheme::fetches_keys(&boxed[boxed.len() - 1]),
+            "Plaid fetches its keys"
+        );
     }
 }

@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
+use crate::keysource::{KeyError, KeyKind, KeyRef, RemoteKey};
 use crate::secret::{Key, KeyFormat};
 
 mod adyen;
@@ -58,6 +59,8 @@ mod notion;
 mod okta;
 mod paddle;
 mod pagerduty;
+mod paypal;
+mod plaid;
 mod postmark;
 mod quickbooks;
 mod razorpay;
@@ -67,6 +70,7 @@ mod sendgrid;
 mod sentry;
 mod shopify;
 mod slack;
+mod sns;
 mod square;
 mod standard;
 mod stripe;
@@ -115,6 +119,8 @@ pub use notion::Notion;
 pub use okta::Okta;
 pub use paddle::Paddle;
 pub use pagerduty::PagerDuty;
+pub use paypal::PayPal;
+pub use plaid::Plaid;
 pub use postmark::Postmark;
 pub use quickbooks::QuickBooks;
 pub use razorpay::Razorpay;
@@ -124,6 +130,7 @@ pub use sendgrid::SendGrid;
 pub use sentry::Sentry;
 pub use shopify::Shopify;
 pub use slack::Slack;
+pub use sns::{Sns, SnsMessageType};
 pub use square::Square;
 pub use standard::{StandardHeaders, StandardWebhooks};
 pub use stripe::Stripe;
@@ -256,6 +263,26 @@ pub trait Scheme: fmt::Debug + Send + Sync + 'static {
     /// Defaults to 5 minutes each way.
     fn default_tolerance(&self) -> Tolerance {
         Tolerance::symmetric(Duration::from_secs(300))
+    }
+
+    /// Whether this scheme verifies with keys fetched at run time (AWS SNS and PayPal
+    /// certificates, Plaid's JWKs): each request names its key ([`Parsed::with_key_ref`]), a
+    /// [`KeyCache`](crate::keysource::KeyCache) fetches it, and a verifier of this scheme may be
+    /// built with no key configured (a key configured anyway is pinned: it is the only one
+    /// used, and nothing is fetched). Defaults to `false`.
+    fn fetches_keys(&self) -> bool {
+        false
+    }
+
+    /// Parses the document a [`KeySource`](crate::keysource::KeySource) fetched for `key` into
+    /// the key that verifies this scheme's requests, refusing documents the provider would not
+    /// serve. Defaults to [`RemoteKey::from_certificate`] for a certificate URL and
+    /// [`RemoteKey::from_jwk`] for a key id.
+    fn parse_remote_key(&self, key: &KeyRef<'_>, document: &[u8]) -> Result<RemoteKey, KeyError> {
+        match key.kind {
+            KeyKind::CertificateUrl => RemoteKey::from_certificate(document),
+            _ => RemoteKey::from_jwk(document),
+        }
     }
 
     /// The HTTP status to answer a request that failed verification with. Defaults to
@@ -441,6 +468,8 @@ pub struct Parsed<'r> {
 struct Extra<'r> {
     /// Candidates that could not be borrowed (a JSON string with escapes).
     owned: Vec<(Algorithm, String)>,
+    /// The key the request names, for schemes that fetch their keys.
+    key_ref: Option<KeyRef<'r>>,
     contents: Vec<Vec<u8>>,
     parts: Vec<SignedPart<'r>>,
 }
@@ -465,6 +494,20 @@ impl<'r> Parsed<'r> {
             count: 0,
             extra: None,
         }
+    }
+
+    /// Names the key, fetched at run time, that verifies this request (for schemes whose
+    /// [`fetches_keys`](Scheme::fetches_keys) is true). Check a certificate URL against the
+    /// provider's hosts before naming it: the key source fetches whatever is named here.
+    #[must_use]
+    pub fn with_key_ref(mut self, key: KeyRef<'r>) -> Self {
+        self.extra().key_ref = Some(key);
+        self
+    }
+
+    /// The key this request names, if any.
+    pub fn key_ref(&self) -> Option<&KeyRef<'r>> {
+        self.extra.as_ref()?.key_ref.as_ref()
     }
 
     /// Sets the signed timestamp.

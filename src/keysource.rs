@@ -1,0 +1,603 @@
+//! Keys fetched at run time: AWS SNS and PayPal signing certificates, Plaid's JSON Web Keys.
+//!
+//! Most providers sign with a secret (or a public key) you configure once. A few name, in each
+//! request, a key the receiver must fetch from them: AWS SNS (`SigningCertURL`), PayPal
+//! (`PAYPAL-CERT-URL`) and Plaid (the `kid` of its JWT). The [`Verifier`] stays synchronous and
+//! does no I/O; this module adds the asynchronous part:
+//!
+//! * a [`KeySource`] fetches the document a [`KeyRef`] names — a certificate URL, a key id —
+//!   with the HTTP client you already have (this crate ships none);
+//! * a [`KeyCache`] keeps the parsed keys, with an expiry and a bounded size, and verifies
+//!   requests with them ([`KeyCache::verify_request`]);
+//! * a [`Receiver`](crate::Receiver) given a cache
+//!   ([`ReceiverBuilder::key_cache`](crate::ReceiverBuilder::key_cache)) resolves the key of
+//!   each request before verifying it, so these providers work behind the axum and actix-web
+//!   adapters like any other.
+//!
+//! # Order of checks
+//!
+//! Everything that can be checked without the key is checked **before** any fetch: the body
+//! limit, the request's shape, the timestamp window, the certificate URL against the
+//! provider's hosts (SNS, PayPal), the SNS topic allow-list, Plaid's algorithm and body hash. A
+//! request that fails them costs no network call. Fetched documents are parsed by the scheme
+//! ([`Scheme::parse_remote_key`]) and refused unless they hold a key of the expected kind;
+//! fetch failures are never cached.
+//!
+//! # Plugging in an HTTP client
+//!
+//! ```
+//! use webhook_receiver::keysource::{self, KeyCache, KeyError, KeyRef};
+//!
+//! // Your HTTP client: here a stand-in that answers (status, body) for a GET.
+//! async fn get(url: &str) -> Result<(u16, Vec<u8>), std::io::Error> {
+//!     # let _ = url;
+//!     Ok((404, Vec::new()))
+//! }
+//!
+//! let certificates = KeyCache::new(keysource::from_fn(|key: KeyRef<'static>| async move {
+//!     // SNS and PayPal: an HTTPS GET of the certificate URL, already checked against the
+//!     // provider's hosts. Bound the size and the time of the download in your client.
+//!     match get(&key.id).await.map_err(KeyError::unavailable)? {
+//!         (200, pem) => Ok(pem),
+//!         (404, _) => Err(KeyError::NotFound),
+//!         _ => Err(KeyError::unavailable("the provider did not serve the key")),
+//!     }
+//! }));
+//! # let _ = certificates;
+//! ```
+//!
+//! For Plaid, the source posts `{"client_id", "secret", "key_id": key.id}` to
+//! `/webhook_verification_key/get` and returns the response body as it is.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::StatusCode;
+use time::OffsetDateTime;
+
+use crate::dedup::{BoxError, BoxFuture};
+use crate::error::{ConfigError, VerifyError};
+use crate::providers::{Request, Scheme};
+use crate::secret::{MAX_KEY_DOCUMENT, PublicKey, parse_certificate, parse_jwk};
+use crate::verify::{Verified, Verifier};
+
+/// Default time a fetched key is kept: one hour (never past a certificate's `notAfter`).
+pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(3600);
+/// Default number of keys a [`KeyCache`] holds.
+pub const DEFAULT_KEY_CAPACITY: usize = 64;
+/// `Retry-After` suggested when a key could not be fetched.
+pub const KEY_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// What a request's key is, and so how a [`KeySource`] fetches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// An X.509 certificate, fetched with an HTTPS `GET` of [`KeyRef::id`] (AWS SNS
+    /// `SigningCertURL`, PayPal `PAYPAL-CERT-URL`). The URL was checked against the provider's
+    /// hosts before the source sees it.
+    CertificateUrl,
+    /// A key named by [`KeyRef::id`] (a JWT `kid`), fetched from the provider's API (Plaid
+    /// `/webhook_verification_key/get`).
+    KeyId,
+}
+
+/// The key a request needs, as its scheme read it ([`Parsed::key_ref`](crate::providers::Parsed::key_ref)).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct KeyRef<'a> {
+    /// The scheme's name (`"aws-sns"`, `"paypal"`, `"plaid"`).
+    pub scheme: Cow<'a, str>,
+    /// What the key is.
+    pub kind: KeyKind,
+    /// The certificate URL or the key id.
+    pub id: Cow<'a, str>,
+}
+
+impl<'a> KeyRef<'a> {
+    /// A reference to key `id` of `kind`, for `scheme`.
+    pub fn new(
+        scheme: impl Into<Cow<'a, str>>,
+        kind: KeyKind,
+        id: impl Into<Cow<'a, str>>,
+    ) -> Self {
+        Self {
+            scheme: scheme.into(),
+            kind,
+            id: id.into(),
+        }
+    }
+
+    /// An owned copy.
+    pub fn into_owned(self) -> KeyRef<'static> {
+        KeyRef {
+            scheme: Cow::Owned(self.scheme.into_owned()),
+            kind: self.kind,
+            id: Cow::Owned(self.id.into_owned()),
+        }
+    }
+}
+
+/// A key could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The source could not fetch the key now (network, timeout, the provider's 5xx): answered
+    /// 503 + `Retry-After`, so the sender retries.
+    #[error("the key could not be fetched")]
+    Unavailable(#[source] BoxError),
+    /// The provider does not know this key: the request names a key that is not theirs.
+    /// Answered 401.
+    #[error("the provider does not know this key")]
+    NotFound,
+    /// The fetched document is not a key this scheme accepts. Answered 401.
+    #[error("the fetched key is unusable: {reason}")]
+    Invalid {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The key is expired or not yet valid (a certificate's validity, a rotated Plaid key).
+    /// Answered 401.
+    #[error("the key is expired or not yet valid")]
+    Expired,
+    /// The scheme fetches its keys, but no [`KeyCache`] is configured and no key is pinned: a
+    /// configuration mistake on the receiving side, answered 500.
+    #[error("the scheme fetches its keys but no key cache is configured")]
+    NoSource,
+}
+
+impl KeyError {
+    /// An [`Unavailable`](Self::Unavailable) error.
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        Self::Unavailable(source.into())
+    }
+
+    /// The HTTP status to answer: 503 when the key could not be fetched, 500 when no source is
+    /// configured, 401 otherwise.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoSource => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotFound | Self::Invalid { .. } | Self::Expired => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The `Retry-After` to send: [`KEY_RETRY_AFTER`] when the key could not be fetched.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Unavailable(_) => Some(KEY_RETRY_AFTER),
+            _ => None,
+        }
+    }
+}
+
+/// Fetches the key document a [`KeyRef`] names, with your HTTP client.
+///
+/// Return the document as the provider serves it — a PEM certificate for
+/// [`KeyKind::CertificateUrl`], the JSON of the provider's answer for [`KeyKind::KeyId`] — and
+/// let the scheme parse it. Map "no such key" (HTTP 404, Plaid's `INVALID_KEY_ID`-style
+/// errors) to [`KeyError::NotFound`] and transient failures to [`KeyError::Unavailable`].
+/// Documents over 64 KiB are refused; bound the download in your client too, and give it a
+/// timeout: the request waits for it.
+///
+/// Implementers write a plain `async fn`; the future must be `Send`. For `Arc<dyn …>` use
+/// [`DynKeySource`], implemented for every `KeySource`; for a closure, [`from_fn`].
+pub trait KeySource: Send + Sync + 'static {
+    /// Fetches the document of `key`.
+    fn fetch<'a>(
+        &'a self,
+        key: &'a KeyRef<'a>,
+    ) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send + 'a;
+}
+
+/// The dyn-compatible mirror of [`KeySource`]: `Arc<dyn DynKeySource>` is itself a
+/// `KeySource`.
+pub trait DynKeySource: Send + Sync + 'static {
+    /// [`KeySource::fetch`], boxed.
+    fn fetch_boxed<'a>(&'a self, key: &'a KeyRef<'a>) -> BoxFuture<'a, Result<Vec<u8>, KeyError>>;
+}
+
+impl<S: KeySource> DynKeySource for S {
+    fn fetch_boxed<'a>(&'a self, key: &'a KeyRef<'a>) -> BoxFuture<'a, Result<Vec<u8>, KeyError>> {
+        Box::pin(self.fetch(key))
+    }
+}
+
+impl KeySource for Arc<dyn DynKeySource> {
+    fn fetch<'a>(
+        &'a self,
+        key: &'a KeyRef<'a>,
+    ) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send + 'a {
+        (**self).fetch_boxed(key)
+    }
+}
+
+/// A [`KeySource`] from a closure that takes an owned [`KeyRef`]; see [`from_fn`].
+#[derive(Clone)]
+pub struct FnKeySource<F>(F);
+
+impl<F> fmt::Debug for FnKeySource<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnKeySource")
+    }
+}
+
+/// A [`KeySource`] that calls `fetch` with an owned copy of each [`KeyRef`].
+///
+/// ```
+/// use webhook_receiver::keysource::{self, KeyError, KeyRef};
+///
+/// // A source that serves nothing: every key is unknown.
+/// let source = keysource::from_fn(|_key: KeyRef<'static>| async { Err::<Vec<u8>, _>(KeyError::NotFound) });
+/// # let _ = webhook_receiver::keysource::KeyCache::new(source);
+/// ```
+pub fn from_fn<F, Fut>(fetch: F) -> FnKeySource<F>
+where
+    F: Fn(KeyRef<'static>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<u8>, KeyError>> + Send + 'static,
+{
+    FnKeySource(fetch)
+}
+
+impl<F, Fut> KeySource for FnKeySource<F>
+where
+    F: Fn(KeyRef<'static>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<u8>, KeyError>> + Send + 'static,
+{
+    fn fetch<'a>(
+        &'a self,
+        key: &'a KeyRef<'a>,
+    ) -> impl Future<Output = Result<Vec<u8>, KeyError>> + Send + 'a {
+        (self.0)(key.clone().into_owned())
+    }
+}
+
+/// A fetched key, parsed and checked: the public key and, for a certificate, its validity.
+#[derive(Clone)]
+pub struct RemoteKey {
+    key: PublicKey,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+}
+
+impl fmt::Debug for RemoteKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteKey")
+            .field("key", &self.key)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .finish()
+    }
+}
+
+impl RemoteKey {
+    /// A key valid at any time.
+    pub fn new(key: PublicKey) -> Self {
+        Self {
+            key,
+            not_before: None,
+            not_after: None,
+        }
+    }
+
+    /// Valid only from `not_before` to `not_after` (Unix seconds, both included).
+    #[must_use]
+    pub fn valid_between(mut self, not_before: i64, not_after: i64) -> Self {
+        self.not_before = Some(not_before);
+        self.not_after = Some(not_after);
+        self
+    }
+
+    /// The RSA or P-256 key of an X.509 certificate in PEM (the first certificate of the file)
+    /// or DER, valid as the certificate says. The certificate's own signature is not checked:
+    /// trust comes from where it was fetched (a URL the scheme checked, over HTTPS).
+    pub fn from_certificate(pem_or_der: &[u8]) -> Result<Self, KeyError> {
+        let cert = parse_certificate(pem_or_der).map_err(|reason| KeyError::Invalid { reason })?;
+        Ok(Self::new(cert.key).valid_between(cert.not_before, cert.not_after))
+    }
+
+    /// The key of a JSON Web Key (EC P-256), valid at any time.
+    pub fn from_jwk(json: &[u8]) -> Result<Self, KeyError> {
+        let jwk = parse_jwk(json).map_err(|reason| KeyError::Invalid { reason })?;
+        Ok(Self::new(jwk.key))
+    }
+
+    /// The public key.
+    pub fn key(&self) -> &PublicKey {
+        &self.key
+    }
+
+    /// Whether the key may be used at `unix_seconds`.
+    pub fn is_valid_at(&self, unix_seconds: i64) -> bool {
+        self.not_before.is_none_or(|t| unix_seconds >= t)
+            && self.not_after.is_none_or(|t| unix_seconds <= t)
+    }
+
+    /// The end of the validity, in Unix seconds, if it has one.
+    pub(crate) fn not_after(&self) -> Option<i64> {
+        self.not_after
+    }
+}
+
+/// A key in the cache, and when it must be fetched again (Unix milliseconds).
+struct Entry {
+    key: Arc<RemoteKey>,
+    expires_at: i64,
+}
+
+struct CacheInner {
+    source: Box<dyn DynKeySource>,
+    ttl: Duration,
+    capacity: usize,
+    // (scheme, kind, id) → key. Never locked across an await.
+    entries: Mutex<HashMap<(String, KeyKind, String), Entry>>,
+}
+
+/// Fetched keys, kept for a while: resolves the [`KeyRef`] of each request through a
+/// [`KeySource`] and verifies the request with the key ([`verify_request`](Self::verify_request)).
+///
+/// * **Expiry**: a key is kept for the TTL ([`DEFAULT_KEY_TTL`], one hour), and never past the
+///   end of its certificate's validity; then it is fetched again.
+/// * **Bounded**: at most `capacity` keys ([`DEFAULT_KEY_CAPACITY`]); when full, expired keys
+///   go first, then the one that would expire soonest.
+/// * **Failures are not cached**: an unknown key, an unusable document or a fetch that failed is
+///   fetched again on the next request that names it. Concurrent requests for a key not yet
+///   cached may each fetch it; the last one is kept.
+/// * **Reported**: [`Verified::key_label`] of a request verified with a fetched key is what
+///   the request named (its certificate URL, its `kid`), so operators see key rotations.
+///
+/// Cheap to clone (one `Arc`); one cache may serve several receivers.
+///
+/// ```
+/// use webhook_receiver::keysource::{self, KeyCache, KeyError, KeyRef};
+/// use webhook_receiver::{Verifier, providers::Sns, Request};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let cache = KeyCache::new(keysource::from_fn(|_key: KeyRef<'static>| async {
+///     Err::<Vec<u8>, _>(KeyError::NotFound) // your HTTP GET here
+/// }));
+/// let verifier = Verifier::builder(Sns::new("arn:aws:sns:us-east-1:123456789012:orders")?).build()?;
+/// # let headers = http::HeaderMap::new();
+/// # let body = b"{}";
+/// // Verifies, fetching the certificate the message names when it is not cached yet.
+/// let outcome = cache.verify_request(&verifier, &Request::new(&headers, body)).await;
+/// assert!(outcome.is_err()); // (this body is no SNS message)
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct KeyCache {
+    inner: Arc<CacheInner>,
+}
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyCache")
+            .field("ttl", &self.inner.ttl)
+            .field("capacity", &self.inner.capacity)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`KeyCache`].
+pub struct KeyCacheBuilder {
+    source: Box<dyn DynKeySource>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+impl fmt::Debug for KeyCacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyCacheBuilder")
+            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyCacheBuilder {
+    /// How long a fetched key is kept. Default: [`DEFAULT_KEY_TTL`] (one hour); from one second
+    /// to one week. A certificate is never kept past its validity.
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How many keys are kept. Default: [`DEFAULT_KEY_CAPACITY`]; from 1 to 10 000.
+    #[must_use]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Builds the cache. Errors (naming the setting) on a TTL or capacity out of range.
+    pub fn build(self) -> Result<KeyCache, ConfigError> {
+        if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(7 * 24 * 3600) {
+            return Err(ConfigError::invalid(
+                "ttl",
+                "must be from one second to one week",
+            ));
+        }
+        if self.capacity == 0 || self.capacity > 10_000 {
+            return Err(ConfigError::invalid(
+                "capacity",
+                "must be from 1 to 10000 keys",
+            ));
+        }
+        Ok(KeyCache {
+            inner: Arc::new(CacheInner {
+                source: self.source,
+                ttl: self.ttl,
+                capacity: self.capacity,
+                entries: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+impl KeyCache {
+    /// A cache over `source` with the default TTL and capacity.
+    pub fn new(source: impl KeySource) -> Self {
+        Self::builder(source)
+            .build()
+            .expect("the defaults are valid")
+    }
+
+    /// Configures a cache over `source`.
+    pub fn builder(source: impl KeySource) -> KeyCacheBuilder {
+        KeyCacheBuilder {
+            source: Box::new(source),
+            ttl: DEFAULT_KEY_TTL,
+            capacity: DEFAULT_KEY_CAPACITY,
+        }
+    }
+
+    /// The number of keys held (expired ones included until they are replaced).
+    pub fn len(&self) -> usize {
+        self.entries().len()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every key.
+    pub fn clear(&self) {
+        self.entries().clear();
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<(String, KeyKind, String), Entry>> {
+        // A panic while holding the lock leaves the map consistent (every update is one call).
+        self.inner
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The key `key` names, for `scheme`, usable at `now`: from the cache, else fetched,
+    /// parsed by [`Scheme::parse_remote_key`] and kept.
+    pub async fn resolve(
+        &self,
+        scheme: &dyn Scheme,
+        key: &KeyRef<'_>,
+        now: OffsetDateTime,
+    ) -> Result<Arc<RemoteKey>, KeyError> {
+        let now_secs = now.unix_timestamp();
+        let now_millis = unix_millis(now);
+        let id = (key.scheme.to_string(), key.kind, key.id.to_string());
+        if let Some(entry) = self.entries().get(&id)
+            && entry.expires_at > now_millis
+        {
+            return if entry.key.is_valid_at(now_secs) {
+                Ok(Arc::clone(&entry.key))
+            } else {
+                Err(KeyError::Expired)
+            };
+        }
+        let document = self.inner.source.fetch_boxed(key).await?;
+        if document.len() > MAX_KEY_DOCUMENT {
+            return Err(KeyError::Invalid {
+                reason: "a key document larger than 64 KiB",
+            });
+        }
+        let parsed = scheme.parse_remote_key(key, &document)?;
+        if !parsed.is_valid_at(now_secs) {
+            return Err(KeyError::Expired);
+        }
+        let ttl = i64::try_from(self.inner.ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut expires_at = now_millis.saturating_add(ttl);
+        if let Some(end) = parsed.not_after() {
+            expires_at = expires_at.min(end.saturating_mul(1000).saturating_add(1000));
+        }
+        let parsed = Arc::new(parsed);
+        let mut entries = self.entries();
+        if entries.len() >= self.inner.capacity && !entries.contains_key(&id) {
+            entries.retain(|_, e| e.expires_at > now_millis);
+            if entries.len() >= self.inner.capacity
+                && let Some(soonest) = entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.expires_at)
+                    .map(|(k, _)| k.clone())
+            {
+                entries.remove(&soonest);
+            }
+        }
+        entries.insert(
+            id,
+            Entry {
+                key: Arc::clone(&parsed),
+                expires_at,
+            },
+        );
+        Ok(parsed)
+    }
+
+    /// Verifies a request with `verifier`, resolving the key it names first when its scheme
+    /// fetches keys ([`Scheme::fetches_keys`]) and the verifier has none pinned; any other
+    /// request is verified as [`Verifier::verify_request`] does. Uses the verifier's clock.
+    pub async fn verify_request<'a>(
+        &self,
+        verifier: &'a Verifier,
+        request: &Request<'a>,
+    ) -> Result<Verified<'a>, KeyVerifyError> {
+        self.verify_request_at(verifier, request, verifier.clock().now())
+            .await
+    }
+
+    /// [`verify_request`](Self::verify_request) as if the request arrived at `now`.
+    pub async fn verify_request_at<'a>(
+        &self,
+        verifier: &'a Verifier,
+        request: &Request<'a>,
+        now: OffsetDateTime,
+    ) -> Result<Verified<'a>, KeyVerifyError> {
+        let prepared = verifier.prepare(request, crate::verify::unix_millis(now))?;
+        let remote = match prepared.key_ref() {
+            Some(key) if verifier.fetches_keys() => {
+                Some(self.resolve(verifier.scheme(), key, now).await?)
+            }
+            _ => None,
+        };
+        Ok(verifier.finish(prepared, request, remote.as_deref())?)
+    }
+}
+
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX)
+}
+
+/// A request failed verification, or its key could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyVerifyError {
+    /// The request failed verification.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// The request's key could not be had.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+impl KeyVerifyError {
+    /// The HTTP status to answer: [`VerifyError::status`] or [`KeyError::status`].
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Verify(e) => e.status(),
+            Self::Key(e) => e.status(),
+        }
+    }
+
+    /// The `Retry-After` to send, if any ([`KeyError::retry_after`]).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Verify(_) => None,
+            Self::Key(e) => e.retry_after(),
+        }
+    }
+}

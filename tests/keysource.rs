@@ -1,0 +1,321 @@
+//! The key cache: expiry, bound, failures, sources. No network: sources serve local test
+//! certificates (tests/fixtures/keys).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::HeaderMap;
+use time::OffsetDateTime;
+use webhook_receiver::keysource::{
+    self, DynKeySource, KeyCache, KeyError, KeyKind, KeyRef, KeySource, KeyVerifyError, RemoteKey,
+};
+use webhook_receiver::providers::{Plaid, Sns, Stripe};
+use webhook_receiver::testing::Signer;
+use webhook_receiver::{ConfigError, Request, Scheme, Verifier};
+
+const CERT: &str = include_str!("fixtures/keys/sns-a.cert.pem");
+const URL_1: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-1.pem";
+const URL_2: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-2.pem";
+const URL_3: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-3.pem";
+/// 2030-01-01T00:00:00Z, inside the test certificate's validity (2020 to 2040).
+const T: i64 = 1_893_456_000;
+/// 2040-01-01T00:00:00Z, the certificate's `notAfter`.
+const NOT_AFTER: i64 = 2_208_988_800;
+
+fn at(unix: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(unix).unwrap()
+}
+
+/// Serves `CERT` for every URL, or fails while `down` is set; counts fetches.
+#[derive(Clone, Default)]
+struct Source {
+    fetches: Arc<AtomicUsize>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Source {
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl KeySource for Source {
+    async fn fetch(&self, _key: &KeyRef<'_>) -> Result<Vec<u8>, KeyError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(KeyError::unavailable("down"));
+        }
+        Ok(CERT.as_bytes().to_vec())
+    }
+}
+
+fn sns() -> Sns {
+    Sns::new("arn:aws:sns:us-east-1:123456789012:orders").unwrap()
+}
+
+fn cert_ref(url: &str) -> KeyRef<'_> {
+    KeyRef::new("aws-sns", KeyKind::CertificateUrl, url)
+}
+
+#[tokio::test]
+async fn keys_are_kept_for_the_ttl_then_fetched_again() {
+    let source = Source::default();
+    let cache = KeyCache::builder(source.clone())
+        .ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let scheme = sns();
+    let first = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    let again = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T + 59))
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&first, &again), "served from the cache");
+    assert_eq!(source.fetches(), 1);
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T + 61))
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), 2, "fetched again after the TTL");
+    // Keys are per scheme and id: another URL is another key.
+    cache
+        .resolve(&scheme, &cert_ref(URL_2), at(T + 61))
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), 3);
+    assert_eq!(cache.len(), 2);
+    cache.clear();
+    assert!(cache.is_empty());
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded() {
+    let source = Source::default();
+    let cache = KeyCache::builder(source.clone())
+        .capacity(2)
+        .ttl(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let scheme = sns();
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    cache
+        .resolve(&scheme, &cert_ref(URL_2), at(T + 10))
+        .await
+        .unwrap();
+    cache
+        .resolve(&scheme, &cert_ref(URL_3), at(T + 20))
+        .await
+        .unwrap();
+    assert_eq!(cache.len(), 2);
+    // The one that would have expired first (URL_1) made room: it is fetched again, the
+    // others are not.
+    let before = source.fetches();
+    cache
+        .resolve(&scheme, &cert_ref(URL_3), at(T + 30))
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), before);
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T + 30))
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), before + 1);
+    assert_eq!(cache.len(), 2);
+}
+
+#[tokio::test]
+async fn a_certificate_is_never_kept_past_its_validity() {
+    let source = Source::default();
+    let cache = KeyCache::builder(source.clone())
+        .ttl(Duration::from_secs(7 * 24 * 3600))
+        .build()
+        .unwrap();
+    let scheme = sns();
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(NOT_AFTER - 60))
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), 1);
+    // Past `notAfter`, well inside the TTL: refused, and looked up again (the provider may
+    // have put a new certificate at the URL).
+    let result = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(NOT_AFTER + 2))
+        .await;
+    assert!(matches!(result, Err(KeyError::Expired)), "{result:?}");
+    assert_eq!(source.fetches(), 2);
+    // Before `notBefore` (2020-01-01).
+    let result = cache
+        .resolve(&scheme, &cert_ref(URL_2), at(1_500_000_000))
+        .await;
+    assert!(matches!(result, Err(KeyError::Expired)), "{result:?}");
+}
+
+#[tokio::test]
+async fn failures_are_not_cached() {
+    let source = Source::default();
+    source.down.store(true, Ordering::SeqCst);
+    let cache = KeyCache::new(source.clone());
+    let scheme = sns();
+    let err = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyError::Unavailable(_)));
+    assert_eq!(err.status(), 503);
+    assert_eq!(err.retry_after(), Some(keysource::KEY_RETRY_AFTER));
+    assert!(cache.is_empty());
+    source.down.store(false, Ordering::SeqCst);
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_1), at(T))
+            .await
+            .is_ok()
+    );
+    assert_eq!(source.fetches(), 2);
+}
+
+#[tokio::test]
+async fn documents_the_scheme_refuses_are_errors_not_keys() {
+    let big = keysource::from_fn(|_key: KeyRef<'static>| async {
+        Ok::<_, KeyError>(vec![b'-'; 65 * 1024])
+    });
+    let cache = KeyCache::new(big);
+    let result = cache.resolve(&sns(), &cert_ref(URL_1), at(T)).await;
+    assert!(
+        matches!(result, Err(KeyError::Invalid { .. })),
+        "{result:?}"
+    );
+    // A certificate where a JWK is expected.
+    let cache = KeyCache::new(Source::default());
+    let result = cache
+        .resolve(
+            &Plaid::new(),
+            &KeyRef::new("plaid", KeyKind::KeyId, "kid"),
+            at(T),
+        )
+        .await;
+    assert!(
+        matches!(result, Err(KeyError::Invalid { .. })),
+        "{result:?}"
+    );
+    assert!(cache.is_empty());
+}
+
+#[tokio::test]
+async fn closures_and_dyn_sources() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let source = keysource::from_fn(move |key: KeyRef<'static>| {
+        seen.fetch_add(1, Ordering::SeqCst);
+        async move {
+            assert_eq!(key.kind, KeyKind::CertificateUrl);
+            assert_eq!(key.scheme, "aws-sns");
+            Ok::<_, KeyError>(CERT.as_bytes().to_vec())
+        }
+    });
+    let shared: Arc<dyn DynKeySource> = Arc::new(source);
+    let cache = KeyCache::new(shared);
+    assert!(cache.resolve(&sns(), &cert_ref(URL_1), at(T)).await.is_ok());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let shown = format!("{cache:?}");
+    assert!(
+        shown.contains("KeyCache") && shown.contains("len: 1"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn builder_limits() {
+    let bad = [
+        KeyCache::builder(Source::default())
+            .ttl(Duration::ZERO)
+            .build(),
+        KeyCache::builder(Source::default())
+            .ttl(Duration::from_secs(8 * 24 * 3600))
+            .build(),
+        KeyCache::builder(Source::default()).capacity(0).build(),
+        KeyCache::builder(Source::default())
+            .capacity(10_001)
+            .build(),
+    ];
+    for result in bad {
+        assert!(matches!(result, Err(ConfigError::Invalid { .. })));
+    }
+}
+
+#[tokio::test]
+async fn other_schemes_pass_through_without_fetching() {
+    let source = Source::default();
+    let cache = KeyCache::new(source.clone());
+    let verifier = Verifier::builder(Stripe::new())
+        .secret("whsec_test_secret")
+        .build()
+        .unwrap();
+    let body = br#"{"id":"evt_1"}"#;
+    let headers = Signer::new(Stripe::new(), "whsec_test_secret")
+        .unwrap()
+        .sign(body)
+        .unwrap();
+    let verified = cache
+        .verify_request(&verifier, &Request::new(&headers, body))
+        .await
+        .unwrap();
+    assert_eq!(verified.event_id().as_deref(), Some("evt_1"));
+    assert_eq!(source.fetches(), 0);
+    assert_eq!(
+        verifier
+            .remote_key_ref(&Request::new(&headers, body))
+            .unwrap(),
+        None
+    );
+    // A bad request is a verification error, not a key error.
+    let err = cache
+        .verify_request(&verifier, &Request::new(&HeaderMap::new(), body))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyVerifyError::Verify(_)));
+    assert_eq!(err.status(), 400);
+    assert_eq!(err.retry_after(), None);
+}
+
+#[test]
+fn remote_keys_and_verifiers_without_keys() {
+    // Schemes that fetch their keys build with none; others still need one.
+    assert!(Verifier::builder(sns()).build().is_ok());
+    assert!(Verifier::builder(Plaid::new()).build().is_ok());
+    assert_eq!(
+        Verifier::builder(Stripe::new()).build().unwrap_err(),
+        ConfigError::NoSecret
+    );
+    assert!(sns().fetches_keys() && !Stripe::new().fetches_keys());
+    let key = RemoteKey::from_certificate(CERT.as_bytes()).unwrap();
+    assert!(key.is_valid_at(T) && !key.is_valid_at(NOT_AFTER + 1));
+    assert_eq!(format!("{key:?}").matches("redacted").count(), 1);
+    let always = RemoteKey::new(key.key().clone());
+    assert!(always.is_valid_at(i64::MAX));
+    assert!(RemoteKey::from_certificate(b"garbage").is_err());
+    assert!(RemoteKey::from_jwk(b"{}").is_err());
+    let owned = cert_ref(URL_1).into_owned();
+    assert_eq!(owned.id, URL_1);
+}
+
+#[test]
+fn key_error_statuses() {
+    for (error, status) in [
+        (KeyError::unavailable("x"), 503),
+        (KeyError::NotFound, 401),
+        (KeyError::Invalid { reason: "x" }, 401),
+        (KeyError::Expired, 401),
+        (KeyError::NoSource, 500),
+    ] {
+        assert_eq!(error.status(), status, "{error}");
+        assert_eq!(error.retry_after().is_some(), status == 503);
+    }
+}
