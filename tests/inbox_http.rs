@@ -672,3 +672,140 @@ on_both_frameworks!(
     a_url_signing_provider_verifies_behind_a_public_url,
     the_success_status_is_configurable,
 );
+
+// ---- logs (feature `tracing`): one span per delivery, never the body nor a secret.
+
+#[cfg(feature = "tracing")]
+mod logs {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    const BODY_MARKER: &str = "TOP-SECRET-CARD-NUMBER-4242";
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    impl Captured {
+        /// Captures everything logged on this thread until the guard is dropped.
+        fn on_this_thread(&self) -> tracing::subscriber::DefaultGuard {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(self.clone())
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .finish();
+            tracing::subscriber::set_default(subscriber)
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    fn marked_body(id: &str) -> Vec<u8> {
+        format!(r#"{{"id":"{id}","card":"{BODY_MARKER}"}}"#).into_bytes()
+    }
+
+    /// Stored, duplicate, forged, full: what each request logged.
+    fn assert_logged_without_body_or_secret(logs: &str) {
+        assert!(logs.contains(r#"webhook{provider="stripe""#), "{logs}");
+        assert!(logs.contains(r#"event_id="evt_logged""#), "{logs}");
+        assert!(logs.contains(r#"outcome="accepted""#), "{logs}");
+        assert!(logs.contains(r#"outcome="duplicate""#), "{logs}");
+        assert!(logs.contains(r#"outcome="rejected""#), "{logs}");
+        assert!(logs.contains("status=401"), "{logs}");
+        assert!(logs.contains("signature mismatch"), "{logs}");
+        assert!(logs.contains("status=503"), "{logs}");
+        assert!(logs.contains("inbox full"), "{logs}");
+        assert!(
+            !logs.contains(BODY_MARKER),
+            "the body leaked into the logs:\n{logs}"
+        );
+        assert!(!logs.contains(STRIPE_SECRET), "a secret leaked:\n{logs}");
+        assert!(!logs.contains("v1="), "a signature leaked:\n{logs}");
+    }
+
+    /// The requests of the log tests, and the statuses they must get.
+    fn requests() -> Vec<(HeaderMap, Vec<u8>, u16)> {
+        let stored = marked_body("evt_logged");
+        let forged = marked_body("evt_forged");
+        let full = marked_body("evt_full");
+        vec![
+            (stripe_signed(&stored), stored.clone(), 200),
+            (stripe_signed(&stored), stored.clone(), 200),
+            (stripe_signed(&stored), forged, 401),
+            (stripe_signed(&full), full, 503),
+        ]
+    }
+
+    #[test]
+    fn axum_route_logs_without_body_or_secret() {
+        let captured = Captured::default();
+        let _guard = captured.on_this_thread();
+        // A current-thread runtime: the server's tasks run on this thread, under this subscriber.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let dir = TempDir::new("logs-axum");
+            let inbox = inbox(&dir, Some(1)).await;
+            let addr = serve(
+                Framework::Axum,
+                vec![route("/stripe", stripe_endpoint(&inbox))],
+            );
+            for (headers, body, status) in requests() {
+                assert_eq!(post(addr, "/stripe", headers, &body).await.status, status);
+            }
+        });
+        assert_logged_without_body_or_secret(&captured.text());
+    }
+
+    #[test]
+    fn actix_handler_logs_without_body_or_secret() {
+        use actix_web::{App, test, web};
+        use webhook_receiver::actix::InboxHandler;
+
+        let captured = Captured::default();
+        let _guard = captured.on_this_thread();
+        // actix's test service runs on this thread, under this subscriber.
+        actix_web::rt::System::new().block_on(async {
+            let dir = TempDir::new("logs-actix");
+            let inbox = inbox(&dir, Some(1)).await;
+            let handler = InboxHandler::new(stripe_endpoint(&inbox));
+            let app = test::init_service(
+                App::new().service(web::resource("/stripe").route(handler.route())),
+            )
+            .await;
+            for (headers, body, status) in requests() {
+                let mut req = test::TestRequest::post().uri("/stripe");
+                for (name, value) in &headers {
+                    req = req.insert_header((name.as_str(), value.to_str().unwrap()));
+                }
+                let r = test::call_service(&app, req.set_payload(body).to_request()).await;
+                assert_eq!(r.status().as_u16(), status);
+            }
+        });
+        assert_logged_without_body_or_secret(&captured.text());
+    }
+}
