@@ -369,19 +369,19 @@ async fn main() -> ExitCode {
         );
     }
     println!();
-    let mut total = rows.len();
-
     // ---- the durable inbox: accept now, process in a worker.
     #[cfg(feature = "sqlite")]
-    {
+    let (total, failures) = {
         let (inbox_rows, inbox_failures) = inbox_demo::run(&demo.client).await;
-        total += inbox_rows;
-        failures += inbox_failures;
-    }
+        (rows.len() + inbox_rows, failures + inbox_failures)
+    };
     #[cfg(not(feature = "sqlite"))]
-    println!(
-        "(the durable inbox part needs feature `sqlite`: cargo run --all-features --example demo)\n"
-    );
+    let total = {
+        println!(
+            "(the durable inbox part needs feature `sqlite`: cargo run --all-features --example demo)\n"
+        );
+        rows.len()
+    };
 
     if failures > 0 {
         eprintln!("{failures} row(s) differ from what was expected");
