@@ -15,6 +15,12 @@
 //! down cuts it short; the claim then stays until its lease ends, as after a crash. The
 //! middleware, like every actix-web service, runs on actix's runtime.
 //!
+//! With feature `inbox` (and an engine: `sqlite`, or your own), `InboxHandler` is a whole
+//! route instead of middleware: it verifies a request, stores it durably in an inbox
+//! (`webhook_receiver::inbox`) and answers at once (200, or the status you choose) — no
+//! handler of yours on the request path; workers process the records later. Full or down:
+//! 503 + `Retry-After`.
+//!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
 //! use webhook_receiver::actix::{WebhookJson, WebhookMiddleware};

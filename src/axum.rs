@@ -58,6 +58,14 @@
 //! # }
 //! ```
 //!
+//! # The inbox route
+//!
+//! With feature `inbox` (and an engine: `sqlite`, or your own), `InboxService` is a whole
+//! route instead of a layer: it verifies a request, stores it durably in an inbox
+//! (`webhook_receiver::inbox`) and answers at once (200, or the status you choose) — no
+//! handler on the request path; workers process the records later. Full or down: 503 +
+//! `Retry-After`.
+//!
 //! The layer is a plain tower `Layer`, so it can also be driven without a server:
 //!
 //! ```
