@@ -792,6 +792,73 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "inbox")]
+    #[test]
+    fn inbox_failures_answer_503_with_retry_after_or_500() {
+        use crate::inbox::{INBOX_RETRY_AFTER, InboxError};
+        let verifier = crate::Verifier::builder(crate::providers::GoCardless::new())
+            .secret("s")
+            .build()
+            .unwrap();
+        let full = Rejection::of(
+            &verifier,
+            RejectionKind::Inbox(InboxError::Full { limit: 3 }),
+        );
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(full.retry_after(), Some(INBOX_RETRY_AFTER));
+        assert_eq!(
+            full.public_message(),
+            "temporarily unavailable, retry later"
+        );
+        assert_eq!(Chain(&full).to_string(), "inbox full: 3 unfinished records");
+        let down = InboxError::unavailable("connection refused");
+        let down = Rejection::of(&verifier, RejectionKind::Inbox(down));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            Chain(&down).to_string(),
+            "inbox engine unavailable: connection refused"
+        );
+        let broken = Rejection::of(
+            &verifier,
+            RejectionKind::Inbox(InboxError::backend("bad reply")),
+        );
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(broken.retry_after(), None);
+        assert_eq!(
+            broken.public_message(),
+            "webhook receiver failed, retry later"
+        );
+        // Verification failures keep the scheme's own status.
+        let mismatch = RejectionKind::Receive(ReceiveError::Verify(VerifyError::SignatureMismatch));
+        assert_eq!(Rejection::of(&verifier, mismatch).status().as_u16(), 498);
+    }
+
+    #[test]
+    fn the_public_url_is_resolved_from_the_request() {
+        let headers = {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("internal:8080"));
+            h
+        };
+        let uri: http::Uri = "/hooks/twilio?a=1".parse().unwrap();
+        assert_eq!(public_request_url(None, &uri, &headers), None);
+        let base = PublicUrl::Base("https://hooks.example.com/".into());
+        assert_eq!(
+            public_request_url(Some(&base), &uri, &headers).as_deref(),
+            Some("https://hooks.example.com/hooks/twilio?a=1")
+        );
+        assert_eq!(
+            public_request_url(Some(&PublicUrl::FromHost), &uri, &headers).as_deref(),
+            Some("https://internal:8080/hooks/twilio?a=1")
+        );
+        // HTTP/2: the authority is in the URI.
+        let h2: http::Uri = "https://sender.example/x".parse().unwrap();
+        assert_eq!(
+            public_request_url(Some(&PublicUrl::FromHost), &h2, &HeaderMap::new()).as_deref(),
+            Some("https://sender.example/x")
+        );
+    }
+
     #[test]
     fn a_json_mismatch_says_where_but_never_what() {
         let body = br#"{"n": "alice.personal@example.com"}"#;
