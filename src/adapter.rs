@@ -110,7 +110,8 @@ impl Rejection {
 
     /// The HTTP status: by default 400 malformed or missing headers and unreadable bodies, 401
     /// bad signatures and stale or future timestamps, 413 bodies over the limit, 503 store
-    /// failures; or the scheme's documented answer.
+    /// failures and a full or unavailable inbox (500 for other inbox engine errors); or the
+    /// scheme's documented answer.
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -127,12 +128,12 @@ impl Rejection {
 
     /// A short body that does not help an attacker: the status's meaning only.
     pub fn public_message(&self) -> &'static str {
+        // An inbox engine's error is not a configuration mistake.
         #[cfg(feature = "inbox")]
-        if matches!(self.kind, RejectionKind::Inbox(_)) && !self.status.is_success() {
-            return match self.status {
-                StatusCode::SERVICE_UNAVAILABLE => "temporarily unavailable, retry later",
-                _ => "webhook receiver failed, retry later",
-            };
+        if matches!(self.kind, RejectionKind::Inbox(_))
+            && self.status == StatusCode::INTERNAL_SERVER_ERROR
+        {
+            return "webhook receiver failed, retry later";
         }
         match self.status() {
             StatusCode::UNAUTHORIZED => "invalid webhook signature",

@@ -615,6 +615,13 @@ async fn the_success_status_is_configurable(framework: Framework) {
             .success_status(StatusCode::INTERNAL_SERVER_ERROR)
             .is_err()
     );
+    let debug = format!(
+        "{:?} {:?}",
+        webhook_receiver::axum::InboxService::new(endpoint.clone()),
+        webhook_receiver::actix::InboxHandler::new(endpoint.clone())
+    );
+    assert!(debug.contains("success_status: 200"), "{debug}");
+    assert!(!debug.contains(STRIPE_SECRET), "a secret in Debug: {debug}");
     let addr = serve(
         framework,
         vec![
