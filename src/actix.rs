@@ -528,7 +528,7 @@ async fn accept<E: InboxEngine>(
     let headers = convert_headers(req.headers());
     let body = match read_payload(config.verifier(), &headers, payload).await {
         Ok(body) => body,
-        Err(rejection) => return config.reject(rejection),
+        Err(rejection) => return config.reject_unread(rejection),
     };
     let uri = convert_uri(req.uri());
     let method = req.method().as_str().to_owned();

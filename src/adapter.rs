@@ -495,6 +495,16 @@ impl<E: InboxEngine, R: Render> InboxConfig<E, R> {
         respond(self.0.on_rejection.as_ref(), &rejection)
     }
 
+    /// Like [`reject`](Self::reject), for a request refused while its body was read (it never
+    /// reached the endpoint): also counted in the endpoint's metrics, as the endpoint counts its
+    /// own refusals.
+    pub(crate) fn reject_unread(&self, rejection: Rejection) -> R {
+        if let RejectionKind::Receive(ReceiveError::Verify(e)) = rejection.kind() {
+            self.0.endpoint.rejected_unread(e);
+        }
+        self.reject(rejection)
+    }
+
     /// Verifies the request and accepts it into the inbox: the success status once it is
     /// durably stored (a duplicate too: it is stored already), else the rejection's answer.
     pub(crate) async fn accept(

@@ -562,7 +562,7 @@ where
     let (parts, body) = req.into_parts();
     let body = match read_body(config.verifier(), &parts.headers, body).await {
         Ok(body) => body,
-        Err(rejection) => return Ok(config.reject(rejection)),
+        Err(rejection) => return Ok(config.reject_unread(rejection)),
     };
     let task = async move {
         config

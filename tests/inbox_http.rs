@@ -680,3 +680,69 @@ on_both_frameworks!(
     a_url_signing_provider_verifies_behind_a_public_url,
     the_success_status_is_configurable,
 );
+
+/// Feature `metrics`: a body over the limit, refused by the route before the endpoint saw it,
+/// is counted like the endpoint's own refusals.
+#[cfg(feature = "metrics")]
+#[test]
+fn oversized_bodies_are_counted_in_the_endpoint_s_metrics() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use tower::ServiceExt;
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = TempDir::new("metrics");
+    let mut body = stripe_body("evt_big");
+    body.extend(std::iter::repeat_n(b' ', BODY_LIMIT));
+    let headers = stripe_signed(&body);
+    metrics::with_local_recorder(&recorder, || {
+        actix_web::rt::System::new().block_on(async {
+            let inbox = inbox(&dir, None).await;
+            // axum: declared too long, then too long without a declared length.
+            let service = webhook_receiver::axum::InboxService::new(stripe_endpoint(&inbox));
+            for declared in [true, false] {
+                let mut request = http::Request::post("/stripe")
+                    .body(axum::body::Body::from(body.clone()))
+                    .unwrap();
+                *request.headers_mut() = headers.clone();
+                if declared {
+                    request
+                        .headers_mut()
+                        .insert("content-length", body.len().into());
+                }
+                let response = service.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), 413);
+            }
+            // actix-web.
+            let handler = webhook_receiver::actix::InboxHandler::new(stripe_endpoint(&inbox));
+            let app = actix_web::test::init_service(
+                actix_web::App::new()
+                    .service(actix_web::web::resource("/stripe").route(handler.route())),
+            )
+            .await;
+            let mut request = actix_web::test::TestRequest::post().uri("/stripe");
+            for (name, value) in &headers {
+                request = request.insert_header((name.as_str(), value.to_str().unwrap()));
+            }
+            let request = request.set_payload(body.clone()).to_request();
+            let response = actix_web::test::call_service(&app, request).await;
+            assert_eq!(response.status().as_u16(), 413);
+            assert_eq!(counts(&inbox).await.pending, 0);
+        });
+    });
+    let counted = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .find_map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let reason = "endpoint=stripe,provider=stripe,reason=body_too_large";
+            (key.name() == "webhook_receiver_inbox_rejected_total" && labels.join(",") == reason)
+                .then_some(value)
+        });
+    assert_eq!(counted, Some(DebugValue::Counter(3)));
+}

@@ -404,6 +404,14 @@ impl<E: InboxEngine> InboxEndpoint<E> {
         }
     }
 
+    /// Counts a request refused before it reached [`receive_request`](Self::receive_request)
+    /// (an HTTP route that found its body over the limit), like the refusals it counts itself.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    pub(crate) fn rejected_unread(&self, error: &VerifyError) {
+        let scheme = self.inner.verifier.scheme();
+        telemetry::rejected(&self.inner.namespace, scheme.name(), verify_reason(error));
+    }
+
     /// The kept headers of a request: the allow-list, minus the signature header the scheme
     /// reads and anything that looks like a credential.
     fn kept(&self, request: &crate::providers::Request<'_>) -> HeaderMap {
