@@ -347,6 +347,35 @@ async fn a_signed_delivery_is_stored_once(framework: Framework) {
     assert_eq!(counts(&inbox).await.pending, 1, "stored once");
 }
 
+/// Ten copies of one delivery at once: every copy is answered 200 (each once the record is
+/// stored), and the record is stored once.
+async fn concurrent_copies_are_stored_once(framework: Framework) {
+    let dir = TempDir::new("burst");
+    let inbox = inbox(&dir, None).await;
+    let addr = serve(framework, vec![route("/stripe", stripe_endpoint(&inbox))]);
+    let body = stripe_body("evt_burst");
+    let headers = stripe_signed(&body);
+    let sends: Vec<_> = (0..10)
+        .map(|_| {
+            let (headers, body) = (headers.clone(), body.clone());
+            tokio::spawn(async move { post(addr, "/stripe", headers, &body).await })
+        })
+        .collect();
+    let mut texts = Vec::new();
+    for send in sends {
+        let answer = send.await.unwrap();
+        assert_eq!(answer.status, 200);
+        texts.push(answer.text);
+    }
+    assert_eq!(
+        texts.iter().filter(|t| *t == "accepted").count(),
+        1,
+        "{texts:?}"
+    );
+    assert_eq!(counts(&inbox).await.pending, 1);
+    assert_eq!(inbox.engine().started.load(Ordering::SeqCst), 10);
+}
+
 /// A bad signature is answered 401, a missing header 400, and nothing is stored.
 async fn a_bad_signature_is_401_and_stores_nothing(framework: Framework) {
     let dir = TempDir::new("forged");
@@ -671,6 +700,7 @@ macro_rules! on_both_frameworks {
 
 on_both_frameworks!(
     a_signed_delivery_is_stored_once,
+    concurrent_copies_are_stored_once,
     a_bad_signature_is_401_and_stores_nothing,
     a_scheme_s_own_rejection_status_is_kept,
     an_oversized_body_is_413,
