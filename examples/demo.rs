@@ -2,9 +2,12 @@
 //! and a handler that records what it processed; a scripted sender posts real HTTP deliveries
 //! from several providers — valid, duplicate, 20 concurrent duplicates, tampered, wrong secret,
 //! expired, future, oversized, a handler failure and the sender's retry — and the table shows
-//! what came back. Exits non-zero if any row differs from what is expected.
+//! what came back. Then the durable inbox (with feature `sqlite`): a SQLite file in a temporary
+//! directory behind the axum inbox route, signed deliveries answered before any handler runs, a
+//! worker whose handler fails once (retried after a backoff), a poison event dead-lettered and
+//! replayed once "the fix is deployed". Exits non-zero if any row differs from what is expected.
 //!
-//! Run: `cargo run --example demo`
+//! Run: `cargo run --all-features --example demo`
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -366,11 +369,289 @@ async fn main() -> ExitCode {
         );
     }
     println!();
+    // ---- the durable inbox: accept now, process in a worker.
+    #[cfg(feature = "sqlite")]
+    let (total, failures) = {
+        let (inbox_rows, inbox_failures) = inbox_demo::run(&demo.client).await;
+        (rows.len() + inbox_rows, failures + inbox_failures)
+    };
+    #[cfg(not(feature = "sqlite"))]
+    let total = {
+        println!(
+            "(the durable inbox part needs feature `sqlite`: cargo run --all-features --example demo)\n"
+        );
+        rows.len()
+    };
+
     if failures > 0 {
         eprintln!("{failures} row(s) differ from what was expected");
         ExitCode::FAILURE
     } else {
-        println!("all {} rows as expected", rows.len());
+        println!("all {total} rows as expected");
         ExitCode::SUCCESS
+    }
+}
+
+/// The durable inbox part: the axum inbox route in front of a SQLite file, and a worker.
+#[cfg(feature = "sqlite")]
+mod inbox_demo {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use axum::Router;
+    use axum::routing::post_service;
+    use webhook_receiver::Verifier;
+    use webhook_receiver::axum::InboxService;
+    use webhook_receiver::inbox::{
+        Counts, HandlerError, Inbox, Job, RetryPolicy, SqliteInbox, Status,
+    };
+    use webhook_receiver::providers::StandardWebhooks;
+
+    use super::{BODY_LIMIT, SW_SECRET, body, now, sign};
+
+    /// A directory removed when dropped, however the demo ends.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// When the worker's handler ran, per demo event.
+    type Runs = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
+
+    fn runs(runs: &Runs, demo: &str) -> usize {
+        runs.lock()
+            .expect("not poisoned")
+            .get(demo)
+            .map_or(0, Vec::len)
+    }
+
+    /// Runs the inbox part; returns how many rows it checked and how many differed.
+    pub(super) async fn run(client: &reqwest::Client) -> (usize, usize) {
+        match steps(client).await {
+            Ok(result) => result,
+            Err(e) => {
+                eprintln!("the inbox part failed: {e}");
+                (1, 1)
+            }
+        }
+    }
+
+    async fn steps(client: &reqwest::Client) -> Result<(usize, usize), Box<dyn std::error::Error>> {
+        let dir = TempDir(
+            std::env::temp_dir().join(format!("webhook-receiver-demo-{}", std::process::id())),
+        );
+        std::fs::create_dir_all(&dir.0)?;
+        let path = dir.0.join("inbox.db");
+        let inbox = Inbox::builder(SqliteInbox::open(&path).await?)
+            .retry(
+                RetryPolicy::new()
+                    .base(Duration::from_millis(300))
+                    .max_attempts(3),
+            )
+            .max_pending(1_000)
+            .build()?;
+        let verifier = Verifier::builder(StandardWebhooks::new())
+            .secret(SW_SECRET)
+            .body_limit(BODY_LIMIT)
+            .build()?;
+        let endpoint = inbox.endpoint(verifier).namespace("demo").build()?;
+        let app = Router::new().route("/inbox/standard", post_service(InboxService::new(endpoint)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/inbox/standard", listener.local_addr()?);
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        println!("---- the durable inbox: verify, store, answer 200 at once; a worker processes");
+        println!(
+            "inbox route on {url} (SQLite file {}, removed at the end)\n",
+            path.display()
+        );
+
+        // ---- the worker's side, not started yet: nothing runs on the request path.
+        let ran: Runs = Arc::default();
+        let fixed = Arc::new(AtomicBool::new(false));
+        let handler = {
+            let (ran, fixed) = (Arc::clone(&ran), Arc::clone(&fixed));
+            move |job: Job| {
+                let (ran, fixed) = (Arc::clone(&ran), Arc::clone(&fixed));
+                async move {
+                    let event: serde_json::Value = job.json()?;
+                    let demo = event["demo"].as_str().unwrap_or("").to_owned();
+                    ran.lock()
+                        .expect("not poisoned")
+                        .entry(demo.clone())
+                        .or_default()
+                        .push(Instant::now());
+                    if demo == "inbox-flaky" && job.attempt() == 1 {
+                        return Err(HandlerError::retry("database down"));
+                    }
+                    if demo == "inbox-poison" && !fixed.load(Ordering::SeqCst) {
+                        return Err(HandlerError::permanent("unknown account"));
+                    }
+                    Ok(())
+                }
+            }
+        };
+
+        // ---- the sender's side.
+        let mut rows: Vec<(String, String, String, usize, usize)> = Vec::new();
+        let post = |body: Vec<u8>, headers: http::HeaderMap| {
+            let request = client.post(&url).headers(headers).body(body);
+            async move {
+                match request.send().await {
+                    Ok(response) => response.status().as_u16(),
+                    Err(_) => 0,
+                }
+            }
+        };
+        let mut deliveries = Vec::new();
+        for (demo, id) in [
+            ("inbox-ok", "msg_inbox_ok"),
+            ("inbox-flaky", "msg_inbox_flaky"),
+            ("inbox-poison", "msg_inbox_poison"),
+        ] {
+            let b = body(demo, "");
+            let h = sign(StandardWebhooks::new(), SW_SECRET, id, now(), &b);
+            let got = post(b.clone(), h.clone()).await;
+            rows.push((
+                format!("inbox: {demo} accepted"),
+                "200".into(),
+                got.to_string(),
+                runs(&ran, demo),
+                0,
+            ));
+            deliveries.push((b, h));
+        }
+        let (b, h) = deliveries[0].clone();
+        let got = post(b, h).await;
+        rows.push((
+            "inbox: duplicate (stored once)".into(),
+            "200".into(),
+            got.to_string(),
+            runs(&ran, "inbox-ok"),
+            0,
+        ));
+        let (_, h) = deliveries[0].clone();
+        let got = post(body("inbox-tampered", ""), h).await;
+        rows.push((
+            "inbox: tampered body".into(),
+            "401".into(),
+            got.to_string(),
+            runs(&ran, "inbox-tampered"),
+            0,
+        ));
+        let pending = inbox.counts().await?.pending;
+        println!("{} records pending, no handler has run yet\n", pending);
+
+        // ---- the worker.
+        let started = Instant::now();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = tokio::spawn(
+            inbox
+                .worker(handler)
+                .concurrency(2)
+                .poll_interval(Duration::from_millis(20))
+                .run(async {
+                    let _ = stopped.await;
+                }),
+        );
+        wait(&inbox, |c| c.done == 2 && c.dead == 1).await?;
+        for meta in inbox.list_dead(10).await? {
+            println!(
+                "dead letter: {} after {} attempt(s): {}",
+                meta.key,
+                meta.attempts,
+                meta.last_error.as_deref().unwrap_or("")
+            );
+            println!("the fix is deployed; the operator replays it");
+            fixed.store(true, Ordering::SeqCst);
+            inbox.replay(&meta.key).await?;
+        }
+        wait(&inbox, |c| c.done == 3).await?;
+        stop.send(()).ok();
+        let report = worker.await??;
+        if let Some(times) = ran.lock().expect("not poisoned").get("inbox-flaky")
+            && let [first, second, ..] = times.as_slice()
+        {
+            println!(
+                "inbox-flaky failed once (database down), ran again {:.2} s later (backoff: base 0.3 s, jitter ≤ 20 %)",
+                (*second - *first).as_secs_f64()
+            );
+        }
+        println!(
+            "worker: {} done, {} retried, {} dead-lettered in {:.1} s\n",
+            report.done,
+            report.retried,
+            report.dead,
+            started.elapsed().as_secs_f64()
+        );
+        server.abort();
+
+        for (demo, want_status, want_attempts, want_runs) in [
+            ("inbox-ok", Status::Done, 1, 1),
+            ("inbox-flaky", Status::Done, 2, 2),
+            ("inbox-poison", Status::Done, 1, 2),
+        ] {
+            let key = format!("demo:id:msg_{}", demo.replace('-', "_"));
+            let meta = inbox.inspect(&key).await?.ok_or("record missing")?.meta;
+            rows.push((
+                format!("inbox: {demo} worker result"),
+                format!("{want_status} x{want_attempts}"),
+                format!("{} x{}", meta.status, meta.attempts),
+                runs(&ran, demo),
+                want_runs,
+            ));
+        }
+        let counts = inbox.counts().await?;
+        rows.push((
+            "inbox: records in the file".into(),
+            "3/3 done".into(),
+            format!(
+                "{}/{} done",
+                counts.done,
+                counts.done + counts.pending + counts.running + counts.dead
+            ),
+            0,
+            0,
+        ));
+        inbox.engine().close().await;
+
+        println!(
+            "{:<38} {:>14} {:>14} {:>13}",
+            "case", "expected", "got", "handler runs"
+        );
+        let mut failures = 0;
+        for (case, expected, got, runs, want_runs) in &rows {
+            let ok = expected == got && runs == want_runs;
+            if !ok {
+                failures += 1;
+            }
+            println!(
+                "{case:<38} {expected:>14} {got:>14} {:>13}{}",
+                format!("{runs} (want {want_runs})"),
+                if ok { "" } else { "   <-- MISMATCH" }
+            );
+        }
+        println!("(x = attempts; the replay reset the poison event's count)\n");
+        Ok((rows.len(), failures))
+    }
+
+    /// Waits until the counts satisfy `done` (at most 15 s).
+    async fn wait(
+        inbox: &Inbox<SqliteInbox>,
+        done: impl Fn(&Counts) -> bool,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !done(&inbox.counts().await?) {
+            if Instant::now() > deadline {
+                return Err("the worker did not finish in 15 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 }

@@ -15,6 +15,12 @@
 //! down cuts it short; the claim then stays until its lease ends, as after a crash. The
 //! middleware, like every actix-web service, runs on actix's runtime.
 //!
+//! With feature `inbox` (and an engine: `sqlite`, or your own), `InboxHandler` is a whole
+//! route instead of middleware: it verifies a request, stores it durably in an inbox
+//! (`webhook_receiver::inbox`) and answers at once (200, or the status you choose) — no
+//! handler of yours on the request path; workers process the records later. Full or down:
+//! 503 + `Retry-After`.
+//!
 //! ```no_run
 //! use actix_web::{App, HttpServer, web};
 //! use webhook_receiver::actix::{WebhookJson, WebhookMiddleware};
@@ -57,22 +63,26 @@ use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::error::InternalError;
+use actix_web::error::{InternalError, PayloadError};
 use actix_web::http::StatusCode as ActixStatus;
 use actix_web::http::header as actix_header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::adapter::{self, Config, Render, Span};
+#[cfg(feature = "inbox")]
+use crate::adapter::InboxConfig;
+use crate::adapter::{self, Config, RejectionKind, Render, Span};
 pub use crate::adapter::{ExtractError, Rejection, VerifiedBody, WebhookJson};
 use crate::dedup::{DedupStore, MemoryStore};
 #[cfg(feature = "edge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "edge")))]
 pub use crate::edge::actix::{EdgeMiddleware, EdgeMiddlewareService};
-use crate::{Receiver, Verified};
+#[cfg(feature = "inbox")]
+use crate::inbox::{InboxEndpoint, InboxEngine};
+use crate::{Receiver, Verified, Verifier};
 
 fn actix_status(status: StatusCode) -> ActixStatus {
     ActixStatus::from_u16(status.as_u16()).unwrap_or(ActixStatus::INTERNAL_SERVER_ERROR)
@@ -192,9 +202,9 @@ impl<S, St: fmt::Debug> fmt::Debug for WebhookMiddlewareService<S, St> {
 }
 
 /// actix-web 4 speaks `http` 0.2; the core speaks `http` 1.
-fn convert_headers(req: &ServiceRequest) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers() {
+fn convert_headers(from: &actix_header::HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(from.len());
+    for (name, value) in from {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_str().as_bytes()),
             HeaderValue::from_bytes(value.as_bytes()),
@@ -241,33 +251,17 @@ where
     B: MessageBody + 'static,
     St: DedupStore,
 {
-    let reject = |req: ServiceRequest, rejection| {
-        Ok(req
-            .into_response(config.reject(rejection))
-            .map_into_right_body())
-    };
-    let limit = config.receiver().verifier().body_limit();
-    let headers = convert_headers(&req);
-    if adapter::content_length_exceeds(&headers, limit) {
-        return reject(req, Rejection::body_too_large(config.receiver(), limit));
-    }
-    // Read at most limit + 1 bytes.
-    let mut payload = req.take_payload();
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                let kind = adapter::RejectionKind::BodyRead(Box::new(e));
-                return reject(req, Rejection::new(config.receiver(), kind));
-            }
-        };
-        if body.len() + chunk.len() > limit {
-            return reject(req, Rejection::body_too_large(config.receiver(), limit));
+    let headers = convert_headers(req.headers());
+    let payload = req.take_payload();
+    let body = match read_payload(config.receiver().verifier(), &headers, payload).await {
+        Ok(body) => body,
+        Err(rejection) => {
+            return Ok(req
+                .into_response(config.reject(rejection))
+                .map_into_right_body());
         }
-        body.extend_from_slice(&chunk);
-    }
-    let task = Box::pin(process(service, config, req, headers, body.freeze()));
+    };
+    let task = Box::pin(process(service, config, req, headers, body));
     // A task does not inherit the request's span.
     let spawn = |task| actix_web::rt::spawn(adapter::instrument(task, span));
     // The handler's panics are caught inside the task: an error here is the worker shutting
@@ -275,6 +269,38 @@ where
     adapter::detach(task, spawn)
         .await
         .unwrap_or_else(|_| Err(failed()))
+}
+
+/// Reads the body up to the verifier's limit: 413 beyond it (at once for a declared
+/// `Content-Length` over it), 400 if it cannot be read.
+async fn read_payload<P>(
+    verifier: &Verifier,
+    headers: &HeaderMap,
+    mut payload: P,
+) -> Result<Bytes, Rejection>
+where
+    P: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
+{
+    let limit = verifier.body_limit();
+    if adapter::content_length_exceeds(headers, limit) {
+        return Err(Rejection::body_too_large(verifier, limit));
+    }
+    // Read at most limit + 1 bytes.
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| Rejection::of(verifier, RejectionKind::BodyRead(Box::new(e))))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Rejection::body_too_large(verifier, limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The URI as the core's `http` 1 type (actix-web 4 speaks `http` 0.2).
+fn convert_uri(uri: &actix_web::http::Uri) -> http::Uri {
+    uri.to_string().parse().unwrap_or_default()
 }
 
 /// Verifies, claims, runs the handler and completes or releases the delivery.
@@ -292,7 +318,7 @@ where
 {
     // What the core sees of the request.
     // actix-web 4 speaks `http` 0.2: the method and URI as text, parsed for the core's `http` 1.
-    let uri: http::Uri = req.uri().to_string().parse().unwrap_or_default();
+    let uri = convert_uri(req.uri());
     let view = adapter::RequestView {
         method: req.method().as_str(),
         uri: &uri,
@@ -366,4 +392,154 @@ impl<T: DeserializeOwned + 'static> FromRequest for WebhookJson<T> {
         let body = VerifiedBody::from_request(req, payload);
         Box::pin(async move { Self::parse(&body.await?.body) })
     }
+}
+
+/// The whole request path of an [inbox](crate::inbox) endpoint as an actix-web handler: reads
+/// the body up to the verifier's limit, verifies it, [accepts](InboxEndpoint::receive_request) it
+/// durably, and answers at once — no handler of yours on the request path;
+/// [workers](crate::inbox::Worker) process the records.
+///
+/// The statuses are `axum::InboxService`'s: 200 (or the
+/// [`success_status`](Self::success_status)) once stored or found stored already; 400, 401 (or
+/// the scheme's own) and 413 for requests that fail verification; 503 + `Retry-After` when the
+/// inbox is full (`max_pending`) or its engine unavailable; 500 for other engine errors. A 2xx
+/// is sent only after the record is durably stored. Verifying and accepting run out of the
+/// connection's reach (moved to a task of their own on the worker's runtime as soon as they
+/// would wait): a sender that hangs up does not cancel an accept under way. Schemes that sign
+/// the URL (Twilio, Square) need
+/// [`InboxEndpointBuilder::public_url`](crate::inbox::InboxEndpointBuilder::public_url).
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use actix_web::{App, HttpServer, web};
+/// use webhook_receiver::actix::InboxHandler;
+/// use webhook_receiver::inbox::{Inbox, SqliteInbox};
+/// use webhook_receiver::{Verifier, providers::GitHub};
+///
+/// let inbox = Inbox::builder(SqliteInbox::open("inbox.db").await?)
+///     .max_pending(100_000) // then 503 + Retry-After
+///     .build()?;
+/// let verifier = Verifier::builder(GitHub::new())
+///     .secret(&std::env::var("GITHUB_WEBHOOK_SECRET")?)
+///     .build()?;
+/// let handler = InboxHandler::new(inbox.endpoint(verifier).namespace("github").build()?);
+/// HttpServer::new(move || {
+///     App::new()
+///         // Either form: a POST route with the handler, or `handler.route()`.
+///         .service(web::resource("/webhooks/github").route(web::post().to(handler.clone())))
+///         .service(web::resource("/hooks/github").route(handler.clone().route()))
+/// })
+/// .bind("127.0.0.1:3000")?
+/// .run()
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+pub struct InboxHandler<E> {
+    config: InboxConfig<E, HttpResponse>,
+}
+
+#[cfg(feature = "inbox")]
+impl<E> Clone for InboxHandler<E> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<E: InboxEngine> fmt::Debug for InboxHandler<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.config.debug("InboxHandler", f)
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<E: InboxEngine> InboxHandler<E> {
+    /// A handler that accepts requests into `endpoint`'s inbox.
+    pub fn new(endpoint: InboxEndpoint<E>) -> Self {
+        Self {
+            config: InboxConfig::new(endpoint),
+        }
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &InboxEndpoint<E> {
+        self.config.endpoint()
+    }
+
+    /// The status answered once a delivery is stored (or found stored already). Default: 200.
+    /// A 204 is sent without a body.
+    ///
+    /// # Errors
+    ///
+    /// A status that is not 2xx: senders would retry deliveries that are stored.
+    pub fn success_status(mut self, status: StatusCode) -> Result<Self, crate::ConfigError> {
+        self.config.set_success(status)?;
+        Ok(self)
+    }
+
+    /// Builds rejection responses with `f` instead of [`Rejection`]'s `ResponseError`. Default:
+    /// the status from the crate's status table with a short plain-text body. Keep the status:
+    /// senders retry on it.
+    #[must_use]
+    pub fn on_rejection<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Rejection) -> HttpResponse + Send + Sync + 'static,
+    {
+        self.config.set_on_rejection(f);
+        self
+    }
+
+    /// `web::post().to(self)`: a POST route for a `web::resource`.
+    pub fn route(self) -> actix_web::Route {
+        actix_web::web::post().to(self)
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<E: InboxEngine> actix_web::Handler<(HttpRequest, actix_web::web::Payload)>
+    for InboxHandler<E>
+{
+    type Output = HttpResponse;
+    type Future = Pin<Box<dyn Future<Output = HttpResponse>>>;
+
+    fn call(&self, (req, payload): (HttpRequest, actix_web::web::Payload)) -> Self::Future {
+        let config = self.config.clone();
+        let span = adapter::delivery_span(config.verifier().scheme().name());
+        let fut = accept(config, req, payload, span.clone());
+        Box::pin(adapter::instrument(fut, span))
+    }
+}
+
+/// Reads the body in the request's future, then verifies and accepts it in a task of its own
+/// (see [`adapter::detach`]).
+#[cfg(feature = "inbox")]
+async fn accept<E: InboxEngine>(
+    config: InboxConfig<E, HttpResponse>,
+    req: HttpRequest,
+    payload: actix_web::web::Payload,
+    span: Span,
+) -> HttpResponse {
+    let headers = convert_headers(req.headers());
+    let body = match read_payload(config.verifier(), &headers, payload).await {
+        Ok(body) => body,
+        Err(rejection) => return config.reject_unread(rejection),
+    };
+    let uri = convert_uri(req.uri());
+    let method = req.method().as_str().to_owned();
+    // Not the request: it stays with the connection.
+    drop(req);
+    let task = Box::pin(async move { config.accept(&method, &uri, &headers, body).await });
+    // A task does not inherit the request's span.
+    let spawn = |task| actix_web::rt::spawn(adapter::instrument(task, span));
+    // An error is the worker shutting down, or an engine that panicked: nothing is
+    // acknowledged.
+    adapter::detach(task, spawn)
+        .await
+        .unwrap_or_else(|_| adapter::accept_failed())
 }

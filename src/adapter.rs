@@ -1,7 +1,8 @@
 //! What the axum and actix-web adapters share: the rejection and extractor error types, the
 //! extractor types, the answers that do not run the handler, claiming a delivery and running it
-//! to its end, and tracing (feature `tracing`). Each adapter adds only what its framework needs:
-//! reading the body, spawning the task, and the trait impls.
+//! to its end, accepting a delivery into an inbox (feature `inbox`), and tracing (feature
+//! `tracing`). Each adapter adds only what its framework needs: reading the body, spawning the
+//! task, and the trait impls.
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -19,7 +20,9 @@ use serde_json::error::Category;
 
 use crate::dedup::DedupStore;
 use crate::error::VerifyError;
-use crate::{Delivery, Outcome, ReceiveError, Receiver, Verified};
+#[cfg(feature = "inbox")]
+use crate::inbox::{InboxEndpoint, InboxEngine, InboxError, InboxReceiveError};
+use crate::{Delivery, Outcome, PublicUrl, ReceiveError, Receiver, Verified, Verifier};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -46,6 +49,12 @@ pub enum RejectionKind {
     Receive(ReceiveError),
     /// The body could not be read (the client went away, or sent a broken body): 400.
     BodyRead(BoxError),
+    /// The inbox could not accept the verified delivery (the inbox routes,
+    /// `axum::InboxService` and `actix::InboxHandler`): 503 + `Retry-After` when it is full or
+    /// its engine is unavailable, else 500. Nothing was acknowledged.
+    #[cfg(feature = "inbox")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+    Inbox(InboxError),
 }
 
 impl fmt::Display for Rejection {
@@ -53,6 +62,8 @@ impl fmt::Display for Rejection {
         match &self.kind {
             RejectionKind::Receive(e) => fmt::Display::fmt(e, f),
             RejectionKind::BodyRead(_) => f.write_str("reading the request body failed"),
+            #[cfg(feature = "inbox")]
+            RejectionKind::Inbox(e) => fmt::Display::fmt(e, f),
         }
     }
 }
@@ -62,23 +73,34 @@ impl std::error::Error for Rejection {
         match &self.kind {
             RejectionKind::Receive(e) => e.source(),
             RejectionKind::BodyRead(e) => Some(&**e),
+            #[cfg(feature = "inbox")]
+            RejectionKind::Inbox(e) => e.source(),
         }
     }
 }
 
 impl Rejection {
     /// A rejection of `receiver`'s request, answered with the status its scheme chooses.
-    pub(crate) fn new<St>(receiver: &Receiver<St>, kind: RejectionKind) -> Self {
+    pub(crate) fn new<St: DedupStore>(receiver: &Receiver<St>, kind: RejectionKind) -> Self {
+        Self::of(receiver.verifier(), kind)
+    }
+
+    /// A rejection of a request `verifier` checks, answered with the status its scheme chooses
+    /// for verification failures.
+    pub(crate) fn of(verifier: &Verifier, kind: RejectionKind) -> Self {
         let status = match &kind {
-            RejectionKind::Receive(e) => receiver.reject_status(e),
+            RejectionKind::Receive(ReceiveError::Verify(e)) => verifier.scheme().reject_status(e),
+            RejectionKind::Receive(e) => e.status(),
             RejectionKind::BodyRead(_) => StatusCode::BAD_REQUEST,
+            #[cfg(feature = "inbox")]
+            RejectionKind::Inbox(e) => e.status(),
         };
         Self { kind, status }
     }
 
-    pub(crate) fn body_too_large<St>(receiver: &Receiver<St>, limit: usize) -> Self {
+    pub(crate) fn body_too_large(verifier: &Verifier, limit: usize) -> Self {
         let error = ReceiveError::Verify(VerifyError::BodyTooLarge { limit });
-        Self::new(receiver, RejectionKind::Receive(error))
+        Self::of(verifier, RejectionKind::Receive(error))
     }
 
     /// What went wrong.
@@ -88,21 +110,31 @@ impl Rejection {
 
     /// The HTTP status: by default 400 malformed or missing headers and unreadable bodies, 401
     /// bad signatures and stale or future timestamps, 413 bodies over the limit, 503 store
-    /// failures; or the scheme's documented answer.
+    /// failures and a full or unavailable inbox (500 for other inbox engine errors); or the
+    /// scheme's documented answer.
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
-    /// The `Retry-After` to send (store failures).
+    /// The `Retry-After` to send (store failures, a full or unavailable inbox).
     pub fn retry_after(&self) -> Option<Duration> {
         match &self.kind {
             RejectionKind::Receive(e) => e.retry_after(),
             RejectionKind::BodyRead(_) => None,
+            #[cfg(feature = "inbox")]
+            RejectionKind::Inbox(e) => e.retry_after(),
         }
     }
 
     /// A short body that does not help an attacker: the status's meaning only.
     pub fn public_message(&self) -> &'static str {
+        // An inbox engine's error is not a configuration mistake.
+        #[cfg(feature = "inbox")]
+        if matches!(self.kind, RejectionKind::Inbox(_))
+            && self.status == StatusCode::INTERNAL_SERVER_ERROR
+        {
+            return "webhook receiver failed, retry later";
+        }
         match self.status() {
             StatusCode::UNAUTHORIZED => "invalid webhook signature",
             StatusCode::PAYLOAD_TOO_LARGE => "payload too large",
@@ -287,11 +319,7 @@ impl<St, R: Render> Config<St, R> {
 
     /// Logs the rejection, then renders it with the custom responder, or the default one.
     pub(crate) fn reject(&self, rejection: Rejection) -> R {
-        log_rejection(&rejection);
-        match &self.0.on_rejection {
-            Some(f) => f(&rejection),
-            None => default_rejection(&rejection),
-        }
+        respond(self.0.on_rejection.as_ref(), &rejection)
     }
 
     pub(crate) fn answer(&self, answer: Answer) -> R {
@@ -314,6 +342,15 @@ impl<St, R: Render> Config<St, R> {
     }
 }
 
+/// Logs the rejection, then renders it with the custom responder, or the default one.
+fn respond<R: Render>(on_rejection: Option<&Responder<R>>, rejection: &Rejection) -> R {
+    log_rejection(rejection);
+    match on_rejection {
+        Some(f) => f(rejection),
+        None => default_rejection(rejection),
+    }
+}
+
 /// The rejection's status, `Retry-After` where it applies, and its public message.
 pub(crate) fn default_rejection<R: Render>(rejection: &Rejection) -> R {
     R::text(
@@ -333,22 +370,30 @@ pub(crate) struct RequestView<'a> {
     pub(crate) body: &'a [u8],
 }
 
+/// The URL the sender called, when a [`PublicUrl`] is configured: resolved from the request's
+/// authority and its path and query as received.
+pub(crate) fn public_request_url(
+    public_url: Option<&PublicUrl>,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Option<String> {
+    let public_url = public_url?;
+    // The authority of an HTTP/2 request is in its URI, of an HTTP/1 one in `Host`.
+    let host = uri
+        .authority()
+        .map(http::uri::Authority::as_str)
+        .or_else(|| headers.get(header::HOST)?.to_str().ok());
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    public_url.resolve(host, path)
+}
+
 /// Verifies the request and claims its delivery: `Ok` to run the handler, `Err` to answer at
 /// once.
 pub(crate) async fn claim<St: DedupStore>(
     receiver: &Receiver<St>,
     view: RequestView<'_>,
 ) -> Result<Delivery<St>, Answer> {
-    // The authority of an HTTP/2 request is in its URI, of an HTTP/1 one in `Host`.
-    let url = receiver.public_url().and_then(|_| {
-        let host = view
-            .uri
-            .authority()
-            .map(http::uri::Authority::as_str)
-            .or_else(|| view.headers.get(http::header::HOST)?.to_str().ok());
-        let path = view.uri.path_and_query().map_or("/", |p| p.as_str());
-        receiver.request_url(host, path)
-    });
+    let url = public_request_url(receiver.public_url(), view.uri, view.headers);
     let mut request = crate::Request::new(view.headers, view.body).method(view.method);
     request.url = url.as_deref();
     match receiver.receive_request(&request).await {
@@ -372,6 +417,153 @@ pub(crate) async fn claim<St: DedupStore>(
             RejectionKind::Receive(e),
         ))),
     }
+}
+
+/// What both inbox routes hold: the endpoint, the success status, and an optional responder for
+/// rejections. One `Arc`, so each request clones one reference count.
+#[cfg(feature = "inbox")]
+pub(crate) struct InboxConfig<E, R>(Arc<InboxShared<E, R>>);
+
+#[cfg(feature = "inbox")]
+struct InboxShared<E, R> {
+    endpoint: InboxEndpoint<E>,
+    success: StatusCode,
+    on_rejection: Option<Responder<R>>,
+}
+
+#[cfg(feature = "inbox")]
+impl<E, R> Clone for InboxConfig<E, R> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<E, R> Clone for InboxShared<E, R> {
+    fn clone(&self) -> Self {
+        Self {
+            endpoint: self.endpoint.clone(),
+            success: self.success,
+            on_rejection: self.on_rejection.clone(),
+        }
+    }
+}
+
+/// The status an inbox route answers by default once a delivery is durably accepted.
+#[cfg(feature = "inbox")]
+pub(crate) const DEFAULT_SUCCESS: StatusCode = StatusCode::OK;
+
+#[cfg(feature = "inbox")]
+impl<E: InboxEngine, R: Render> InboxConfig<E, R> {
+    pub(crate) fn new(endpoint: InboxEndpoint<E>) -> Self {
+        Self(Arc::new(InboxShared {
+            endpoint,
+            success: DEFAULT_SUCCESS,
+            on_rejection: None,
+        }))
+    }
+
+    pub(crate) fn endpoint(&self) -> &InboxEndpoint<E> {
+        &self.0.endpoint
+    }
+
+    pub(crate) fn verifier(&self) -> &Verifier {
+        self.0.endpoint.verifier()
+    }
+
+    /// Sets the success status: a 2xx, or senders would retry what is stored.
+    pub(crate) fn set_success(
+        &mut self,
+        status: StatusCode,
+    ) -> Result<(), crate::error::ConfigError> {
+        if !status.is_success() {
+            return Err(crate::error::ConfigError::invalid(
+                "success_status",
+                "must be a 2xx status: senders retry anything else",
+            ));
+        }
+        Arc::make_mut(&mut self.0).success = status;
+        Ok(())
+    }
+
+    pub(crate) fn set_on_rejection(&mut self, f: impl Fn(&Rejection) -> R + Send + Sync + 'static) {
+        Arc::make_mut(&mut self.0).on_rejection = Some(Arc::new(f));
+    }
+
+    /// Logs the rejection, then renders it with the custom responder, or the default one.
+    pub(crate) fn reject(&self, rejection: Rejection) -> R {
+        respond(self.0.on_rejection.as_ref(), &rejection)
+    }
+
+    /// Like [`reject`](Self::reject), for a request refused while its body was read (it never
+    /// reached the endpoint): also counted in the endpoint's metrics, as the endpoint counts its
+    /// own refusals.
+    pub(crate) fn reject_unread(&self, rejection: Rejection) -> R {
+        if let RejectionKind::Receive(ReceiveError::Verify(e)) = rejection.kind() {
+            self.0.endpoint.rejected_unread(e);
+        }
+        self.reject(rejection)
+    }
+
+    /// Verifies the request and accepts it into the inbox: the success status once it is
+    /// durably stored (a duplicate too: it is stored already), else the rejection's answer.
+    pub(crate) async fn accept(
+        &self,
+        method: &str,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> R {
+        let endpoint = &self.0.endpoint;
+        let url = public_request_url(endpoint.public_url(), uri, headers);
+        match endpoint
+            .receive_request(method, url.as_deref(), headers, body)
+            .await
+        {
+            Ok(receipt) => {
+                let outcome = if receipt.is_duplicate() {
+                    "duplicate"
+                } else {
+                    "accepted"
+                };
+                record_accepted(receipt.event_id(), outcome);
+                let text = match self.0.success {
+                    // No body with a 204.
+                    StatusCode::NO_CONTENT => "",
+                    _ if receipt.is_duplicate() => "already accepted",
+                    _ => "accepted",
+                };
+                R::text(self.0.success, text, None)
+            }
+            Err(InboxReceiveError::Verify(e)) => {
+                let kind = RejectionKind::Receive(ReceiveError::Verify(e));
+                self.reject(Rejection::of(endpoint.verifier(), kind))
+            }
+            Err(InboxReceiveError::Inbox(e)) => {
+                self.reject(Rejection::of(endpoint.verifier(), RejectionKind::Inbox(e)))
+            }
+        }
+    }
+
+    /// `Debug` for the adapter type named `name`.
+    pub(crate) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("endpoint", &self.0.endpoint)
+            .field("success_status", &self.0.success)
+            .field("custom_rejection", &self.0.on_rejection.is_some())
+            .finish()
+    }
+}
+
+/// The answer when an accept's task died (its runtime shut down, or the engine panicked): 503 +
+/// `Retry-After`, since nothing may have been stored and the sender should try again.
+#[cfg(feature = "inbox")]
+pub(crate) fn accept_failed<R: Render>() -> R {
+    R::text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily unavailable, retry later",
+        Some(crate::inbox::INBOX_RETRY_AFTER),
+    )
 }
 
 /// Runs `task` out of reach of the request's future: polled once here, and if that does not
@@ -532,6 +724,20 @@ fn record(_verified: &Verified<'_>, _outcome: &'static str) {
     }
 }
 
+/// Records the event id and the accept outcome on the current delivery span.
+#[cfg(feature = "inbox")]
+fn record_accepted(_event_id: Option<&str>, _outcome: &'static str) {
+    #[cfg(feature = "tracing")]
+    {
+        let span = tracing::Span::current();
+        if let Some(id) = _event_id {
+            span.record("event_id", id);
+        }
+        span.record("outcome", _outcome);
+        tracing::debug!("webhook accepted into the inbox");
+    }
+}
+
 fn record_outcome(_outcome: &'static str) {
     #[cfg(feature = "tracing")]
     tracing::Span::current().record("outcome", _outcome);
@@ -592,8 +798,75 @@ mod tests {
         );
         // A too-large body stays 413 everywhere.
         assert_eq!(
-            Rejection::body_too_large(&gocardless, 1).status(),
+            Rejection::body_too_large(gocardless.verifier(), 1).status(),
             StatusCode::PAYLOAD_TOO_LARGE
+        );
+    }
+
+    #[cfg(feature = "inbox")]
+    #[test]
+    fn inbox_failures_answer_503_with_retry_after_or_500() {
+        use crate::inbox::{INBOX_RETRY_AFTER, InboxError};
+        let verifier = crate::Verifier::builder(crate::providers::GoCardless::new())
+            .secret("s")
+            .build()
+            .unwrap();
+        let full = Rejection::of(
+            &verifier,
+            RejectionKind::Inbox(InboxError::Full { limit: 3 }),
+        );
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(full.retry_after(), Some(INBOX_RETRY_AFTER));
+        assert_eq!(
+            full.public_message(),
+            "temporarily unavailable, retry later"
+        );
+        assert_eq!(Chain(&full).to_string(), "inbox full: 3 unfinished records");
+        let down = InboxError::unavailable("connection refused");
+        let down = Rejection::of(&verifier, RejectionKind::Inbox(down));
+        assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            Chain(&down).to_string(),
+            "inbox engine unavailable: connection refused"
+        );
+        let broken = Rejection::of(
+            &verifier,
+            RejectionKind::Inbox(InboxError::backend("bad reply")),
+        );
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(broken.retry_after(), None);
+        assert_eq!(
+            broken.public_message(),
+            "webhook receiver failed, retry later"
+        );
+        // Verification failures keep the scheme's own status.
+        let mismatch = RejectionKind::Receive(ReceiveError::Verify(VerifyError::SignatureMismatch));
+        assert_eq!(Rejection::of(&verifier, mismatch).status().as_u16(), 498);
+    }
+
+    #[test]
+    fn the_public_url_is_resolved_from_the_request() {
+        let headers = {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("internal:8080"));
+            h
+        };
+        let uri: http::Uri = "/hooks/twilio?a=1".parse().unwrap();
+        assert_eq!(public_request_url(None, &uri, &headers), None);
+        let base = PublicUrl::Base("https://hooks.example.com/".into());
+        assert_eq!(
+            public_request_url(Some(&base), &uri, &headers).as_deref(),
+            Some("https://hooks.example.com/hooks/twilio?a=1")
+        );
+        assert_eq!(
+            public_request_url(Some(&PublicUrl::FromHost), &uri, &headers).as_deref(),
+            Some("https://internal:8080/hooks/twilio?a=1")
+        );
+        // HTTP/2: the authority is in the URI.
+        let h2: http::Uri = "https://sender.example/x".parse().unwrap();
+        assert_eq!(
+            public_request_url(Some(&PublicUrl::FromHost), &h2, &HeaderMap::new()).as_deref(),
+            Some("https://sender.example/x")
         );
     }
 

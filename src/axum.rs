@@ -58,6 +58,14 @@
 //! # }
 //! ```
 //!
+//! # The inbox route
+//!
+//! With feature `inbox` (and an engine: `sqlite`, or your own), `InboxService` is a whole
+//! route instead of a layer: it verifies a request, stores it durably in an inbox
+//! (`webhook_receiver::inbox`) and answers at once (200, or the status you choose) — no
+//! handler on the request path; workers process the records later. Full or down: 503 +
+//! `Retry-After`.
+//!
 //! The layer is a plain tower `Layer`, so it can also be driven without a server:
 //!
 //! ```
@@ -109,19 +117,23 @@ use axum_core::extract::{FromRequest, FromRequestParts, Request};
 use axum_core::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::adapter::{self, Config, Render, Span};
+#[cfg(feature = "inbox")]
+use crate::adapter::InboxConfig;
+use crate::adapter::{self, Config, RejectionKind, Render, Span};
 pub use crate::adapter::{ExtractError, Rejection, VerifiedBody, WebhookJson};
 use crate::dedup::{DedupStore, MemoryStore};
 #[cfg(feature = "axum-edge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum-edge")))]
 pub use crate::edge::axum::{EdgeLayer, EdgeService};
-use crate::{Receiver, Verified};
+#[cfg(feature = "inbox")]
+use crate::inbox::{InboxEndpoint, InboxEngine};
+use crate::{Receiver, Verified, Verifier};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -273,23 +285,47 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let limit = config.receiver().verifier().body_limit();
     let (parts, body) = req.into_parts();
-    if adapter::content_length_exceeds(&parts.headers, limit) {
-        return Ok(config.reject(Rejection::body_too_large(config.receiver(), limit)));
-    }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Ok(config.reject(Rejection::body_too_large(config.receiver(), limit)));
-        }
-        Err(e) => {
-            let kind = adapter::RejectionKind::BodyRead(e);
-            return Ok(config.reject(Rejection::new(config.receiver(), kind)));
-        }
+    let body = match read_body(config.receiver().verifier(), &parts.headers, body).await {
+        Ok(body) => body,
+        Err(rejection) => return Ok(config.reject(rejection)),
     };
-    let task = Box::pin(process(inner, config, parts, body));
-    let spawn = |task| async move {
+    // The handler's panics are caught inside the task: an error here is the runtime shutting
+    // down, or a store that panicked.
+    Ok(detached(process(inner, config, parts, body), span)
+        .await
+        .unwrap_or_else(|()| adapter::failed()))
+}
+
+/// Reads the body up to the verifier's limit: 413 beyond it (at once for a declared
+/// `Content-Length` over it), 400 if it cannot be read.
+async fn read_body<B>(verifier: &Verifier, headers: &HeaderMap, body: B) -> Result<Bytes, Rejection>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let limit = verifier.body_limit();
+    if adapter::content_length_exceeds(headers, limit) {
+        return Err(Rejection::body_too_large(verifier, limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Rejection::body_too_large(verifier, limit))
+        }
+        Err(e) => Err(Rejection::of(verifier, RejectionKind::BodyRead(e))),
+    }
+}
+
+/// Runs `task` out of the request's reach (see [`adapter::detach`]): a Tokio task of its own,
+/// in `span`, as soon as it would wait; `Err` if that task died. Outside a Tokio runtime it
+/// runs in the request's own future.
+async fn detached<F>(task: F, span: Span) -> Result<F::Output, ()>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let spawn = |task: Pin<Box<F>>| async move {
         match tokio::runtime::Handle::try_current() {
             // A task does not inherit the request's span.
             Ok(runtime) => runtime
@@ -300,11 +336,7 @@ where
             Err(_) => Ok(task.await),
         }
     };
-    // The handler's panics are caught inside the task: an error here is the runtime shutting
-    // down, or a store that panicked.
-    Ok(adapter::detach(task, spawn)
-        .await
-        .unwrap_or_else(|()| adapter::failed()))
+    adapter::detach(Box::pin(task), spawn).await
 }
 
 /// Verifies, claims, runs the handler and completes or releases the delivery.
@@ -383,4 +415,163 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WebhookJson<T> {
 /// `Retry-After` header value helper re-exported for custom rejection responses.
 pub fn retry_after(after: std::time::Duration) -> HeaderValue {
     adapter::retry_after_value(after)
+}
+
+/// The whole request path of an [inbox](crate::inbox) endpoint as a tower service: reads the
+/// body up to the verifier's limit, verifies it, [accepts](InboxEndpoint::receive_request) it
+/// durably, and answers at once — no handler on the request path; [workers](crate::inbox::Worker)
+/// process the records.
+///
+/// | outcome | status |
+/// | --- | --- |
+/// | stored, or a duplicate of a stored record | 200, or the [`success_status`](Self::success_status) |
+/// | missing / malformed header | 400 |
+/// | bad signature, timestamp outside tolerance | 401 (or the scheme's own, e.g. GoCardless 498) |
+/// | body over the limit | 413 |
+/// | inbox full (`max_pending`) or engine unavailable | 503 + `Retry-After` |
+/// | other engine errors, a URL-signing scheme without a public URL | 500 |
+///
+/// A 2xx is sent only after the record is durably stored. Once the body is read, verifying and
+/// accepting run out of the connection's reach (polled once in place and, as soon as they would
+/// wait, moved to a Tokio task of their own), so a sender that hangs up does not cancel an
+/// accept under way: the record is stored, and the sender's retry is answered 200 as a
+/// duplicate. Schemes that sign the URL (Twilio, Square) need
+/// [`InboxEndpointBuilder::public_url`](crate::inbox::InboxEndpointBuilder::public_url).
+///
+/// Mount it with `post_service` (or `route_service` for every method):
+///
+/// ```no_run
+/// # #[cfg(feature = "sqlite")]
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, routing::post_service};
+/// use webhook_receiver::axum::InboxService;
+/// use webhook_receiver::inbox::{Inbox, SqliteInbox};
+/// use webhook_receiver::{Verifier, providers::Stripe};
+///
+/// let inbox = Inbox::builder(SqliteInbox::open("inbox.db").await?)
+///     .max_pending(100_000) // then 503 + Retry-After
+///     .build()?;
+/// let verifier = Verifier::builder(Stripe::new())
+///     .secret(&std::env::var("STRIPE_WEBHOOK_SECRET")?)
+///     .build()?;
+/// let endpoint = inbox.endpoint(verifier).namespace("stripe").build()?;
+/// let app: Router = Router::new()
+///     .route("/webhooks/stripe", post_service(InboxService::new(endpoint)));
+/// // Run `inbox.worker(handler).run(shutdown)` next to the server.
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+pub struct InboxService<E> {
+    config: InboxConfig<E, Response>,
+}
+
+#[cfg(feature = "inbox")]
+impl<E> Clone for InboxService<E> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+        }
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<E: InboxEngine> fmt::Debug for InboxService<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.config.debug("InboxService", f)
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<E: InboxEngine> InboxService<E> {
+    /// A service that accepts requests into `endpoint`'s inbox.
+    pub fn new(endpoint: InboxEndpoint<E>) -> Self {
+        Self {
+            config: InboxConfig::new(endpoint),
+        }
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &InboxEndpoint<E> {
+        self.config.endpoint()
+    }
+
+    /// The status answered once a delivery is stored (or found stored already). Default: 200.
+    /// A 204 is sent without a body.
+    ///
+    /// # Errors
+    ///
+    /// A status that is not 2xx: senders would retry deliveries that are stored.
+    pub fn success_status(mut self, status: StatusCode) -> Result<Self, crate::ConfigError> {
+        self.config.set_success(status)?;
+        Ok(self)
+    }
+
+    /// Builds rejection responses with `f` instead of [`Rejection`]'s `IntoResponse`. Default:
+    /// the status from the table above with a short plain-text body. Keep the status: senders
+    /// retry on it.
+    #[must_use]
+    pub fn on_rejection<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Rejection) -> Response + Send + Sync + 'static,
+    {
+        self.config.set_on_rejection(f);
+        self
+    }
+}
+
+#[cfg(feature = "inbox")]
+impl<E, B> Service<http::Request<B>> for InboxService<E>
+where
+    E: InboxEngine,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let config = self.config.clone();
+        let span = adapter::delivery_span(config.verifier().scheme().name());
+        let fut = accept(config, req, span.clone());
+        Box::pin(adapter::instrument(fut, span))
+    }
+}
+
+/// Reads the body in the request's future, then verifies and accepts it in a task of its own
+/// (see [`adapter::detach`]).
+#[cfg(feature = "inbox")]
+async fn accept<E, B>(
+    config: InboxConfig<E, Response>,
+    req: http::Request<B>,
+    span: Span,
+) -> Result<Response, Infallible>
+where
+    E: InboxEngine,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = req.into_parts();
+    let body = match read_body(config.verifier(), &parts.headers, body).await {
+        Ok(body) => body,
+        Err(rejection) => return Ok(config.reject_unread(rejection)),
+    };
+    let task = async move {
+        config
+            .accept(parts.method.as_str(), &parts.uri, &parts.headers, body)
+            .await
+    };
+    // An error is the runtime shutting down, or an engine that panicked: nothing is
+    // acknowledged.
+    Ok(detached(task, span)
+        .await
+        .unwrap_or_else(|()| adapter::accept_failed()))
 }

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 
 use super::{Accepted, Inbox, InboxEngine, InboxError, NewRecord, telemetry};
 use crate::error::{ConfigError, VerifyError};
+use crate::receiver::PublicUrl;
 use crate::verify::{Verified, Verifier};
 
 /// Headers an [`InboxEndpoint`] keeps by default: the body's type and the providers' event
@@ -112,6 +113,7 @@ struct EndpointInner<E> {
     retain: Duration,
     kept: Box<[HeaderName]>,
     ordering: Option<Box<OrderingFn>>,
+    public_url: Option<PublicUrl>,
 }
 
 impl<E> Clone for InboxEndpoint<E> {
@@ -130,6 +132,7 @@ impl<E> fmt::Debug for InboxEndpoint<E> {
             .field("retain", &self.inner.retain)
             .field("kept_headers", &self.inner.kept)
             .field("ordering", &self.inner.ordering.is_some())
+            .field("public_url", &self.inner.public_url)
             .finish_non_exhaustive()
     }
 }
@@ -143,6 +146,7 @@ pub struct InboxEndpointBuilder<E> {
     kept: Vec<HeaderName>,
     errors: Vec<ConfigError>,
     ordering: Option<Box<OrderingFn>>,
+    public_url: Option<PublicUrl>,
 }
 
 impl<E> fmt::Debug for InboxEndpointBuilder<E> {
@@ -169,6 +173,7 @@ impl<E: InboxEngine> Inbox<E> {
                 .collect(),
             errors: Vec::new(),
             ordering: None,
+            public_url: None,
         }
     }
 }
@@ -246,6 +251,17 @@ impl<E: InboxEngine> InboxEndpointBuilder<E> {
         self
     }
 
+    /// The URL the sender calls, for schemes that sign it (Twilio, Square): the HTTP routes
+    /// (`axum::InboxService`, `actix::InboxHandler`) resolve each request's URL with it, as the
+    /// adapters do for a [`Receiver`](crate::Receiver)'s
+    /// ([`ReceiverBuilder::public_url`](crate::ReceiverBuilder::public_url)). Default: none,
+    /// and such schemes answer 500 (a configuration mistake).
+    #[must_use]
+    pub fn public_url(mut self, public_url: PublicUrl) -> Self {
+        self.public_url = Some(public_url);
+        self
+    }
+
     /// Builds the endpoint.
     ///
     /// # Errors
@@ -269,6 +285,7 @@ impl<E: InboxEngine> InboxEndpointBuilder<E> {
                 retain,
                 kept: kept.into(),
                 ordering: self.ordering,
+                public_url: self.public_url,
             }),
         })
     }
@@ -298,6 +315,21 @@ impl<E: InboxEngine> InboxEndpoint<E> {
     /// The header names kept (sorted).
     pub fn kept_headers(&self) -> &[HeaderName] {
         &self.inner.kept
+    }
+
+    /// How the public URL is found, if configured
+    /// ([`InboxEndpointBuilder::public_url`]).
+    pub fn public_url(&self) -> Option<&PublicUrl> {
+        self.inner.public_url.as_ref()
+    }
+
+    /// The public URL of a request to `path_and_query` with this `Host` header, if a
+    /// [`PublicUrl`] is configured: pass it to [`receive_request`](Self::receive_request).
+    pub fn request_url(&self, host: Option<&str>, path_and_query: &str) -> Option<String> {
+        self.inner
+            .public_url
+            .as_ref()?
+            .resolve(host, path_and_query)
     }
 
     /// Verifies the request and stores it durably, once per key. On `Ok` answer 200 at once
@@ -357,6 +389,7 @@ impl<E: InboxEngine> InboxEndpoint<E> {
         match inner.inbox.accept(&record).await {
             Ok(accepted) => Ok(Receipt {
                 key: record.key,
+                event_id: record.event_id,
                 accepted,
             }),
             Err(error) => {
@@ -369,6 +402,14 @@ impl<E: InboxEngine> InboxEndpoint<E> {
                 Err(error.into())
             }
         }
+    }
+
+    /// Counts a request refused before it reached [`receive_request`](Self::receive_request)
+    /// (an HTTP route that found its body over the limit), like the refusals it counts itself.
+    #[cfg(any(feature = "axum", feature = "actix-web"))]
+    pub(crate) fn rejected_unread(&self, error: &VerifyError) {
+        let scheme = self.inner.verifier.scheme();
+        telemetry::rejected(&self.inner.namespace, scheme.name(), verify_reason(error));
     }
 
     /// The kept headers of a request: the allow-list, minus the signature header the scheme
@@ -412,6 +453,7 @@ fn verify_reason(error: &VerifyError) -> &'static str {
 #[non_exhaustive]
 pub struct Receipt {
     key: String,
+    event_id: Option<String>,
     accepted: Accepted,
 }
 
@@ -419,6 +461,11 @@ impl Receipt {
     /// The record's key.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    /// The provider's event id, when the scheme carries one.
+    pub fn event_id(&self) -> Option<&str> {
+        self.event_id.as_deref()
     }
 
     /// Stored now, or a duplicate of a retained record.
