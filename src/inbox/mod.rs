@@ -92,6 +92,8 @@ mod engine;
 mod error;
 mod front;
 mod record;
+#[cfg(feature = "redis")]
+mod redis;
 mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -112,6 +114,9 @@ pub use record::{
     Accepted, Counts, Leased, ListQuery, NewRecord, ParseStatusError, Record, RecordMeta, Status,
     decode_headers, encode_headers,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "inbox"))))]
+pub use redis::RedisInbox;
 pub use retry::RetryPolicy;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
