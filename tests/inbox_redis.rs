@@ -193,12 +193,15 @@ async fn two_instances_drain_2000_records_each_exactly_once() {
     }
     let mut done = 0;
     for worker in workers {
-        let report = within(60, "worker shutdown", worker).await.unwrap().unwrap();
+        let report = within(60, "worker shutdown", worker)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(report.lost + report.retried + report.dead, 0, "{report:?}");
         done += report.done;
     }
     assert_eq!(done, RECORDS as u64);
-    let runs = runs.lock().unwrap();
+    let runs = runs.lock().unwrap().clone();
     assert_eq!(runs.len(), RECORDS, "every record ran");
     let twice: Vec<_> = runs.iter().filter(|(_, (n, _))| *n != 1).collect();
     assert!(twice.is_empty(), "records run more than once: {twice:?}");
@@ -318,7 +321,10 @@ async fn long_nul_and_non_ascii_keys() {
         );
         clock.advance(Duration::from_millis(1));
     }
-    assert!(engine.get("a").await.unwrap().is_none(), "a prefix of a key is another key");
+    assert!(
+        engine.get("a").await.unwrap().is_none(),
+        "a prefix of a key is another key"
+    );
     assert!(engine.get("a\0").await.unwrap().is_none());
 
     let pending = engine.list(&ListQuery::new(Status::Pending)).await.unwrap();
@@ -327,7 +333,12 @@ async fn long_nul_and_non_ascii_keys() {
     let mut leased = Vec::new();
     while let Some(lease) = engine.lease(Duration::from_secs(30)).await.unwrap() {
         leased.push(lease.record.meta.key.clone());
-        assert!(engine.done(&lease.record.meta.key, lease.token).await.unwrap());
+        assert!(
+            engine
+                .done(&lease.record.meta.key, lease.token)
+                .await
+                .unwrap()
+        );
     }
     assert_eq!(leased, keys, "leased in received order, each once");
     assert_eq!(engine.counts().await.unwrap().done, keys.len() as u64);
@@ -358,8 +369,14 @@ async fn the_dead_letter_stream_follows_dead_and_replay() {
         Err::<(), _>(HandlerError::retry(format!("boom {}", job.attempt())))
     };
     let first = inbox.process_next(failing).await.unwrap().unwrap();
-    assert!(matches!(first.outcome, AttemptOutcome::Retry { .. }), "{first:?}");
-    assert!(xrange(&engine, &engine.ready_stream()).await.is_empty(), "a retry waits in the delayed set");
+    assert!(
+        matches!(first.outcome, AttemptOutcome::Retry { .. }),
+        "{first:?}"
+    );
+    assert!(
+        xrange(&engine, &engine.ready_stream()).await.is_empty(),
+        "a retry waits in the delayed set"
+    );
     clock.advance(Duration::from_secs(2));
     let last = inbox.process_next(failing).await.unwrap().unwrap();
     assert_eq!(last.outcome, AttemptOutcome::Dead);
@@ -369,7 +386,8 @@ async fn the_dead_letter_stream_follows_dead_and_replay() {
     assert_eq!(letters[0]["k"], key);
     assert_eq!(letters[0]["attempts"], "2");
     assert!(
-        letters[0]["error"].contains("gave up after 2 attempts") && letters[0]["error"].contains("boom 2"),
+        letters[0]["error"].contains("gave up after 2 attempts")
+            && letters[0]["error"].contains("boom 2"),
         "{letters:?}"
     );
     assert_eq!(
@@ -382,7 +400,9 @@ async fn the_dead_letter_stream_follows_dead_and_replay() {
 
     assert!(inbox.replay(key).await.unwrap());
     assert!(
-        xrange(&engine, &engine.dead_letter_stream()).await.is_empty(),
+        xrange(&engine, &engine.dead_letter_stream())
+            .await
+            .is_empty(),
         "replay takes the record out of the dead-letter stream"
     );
     let ready = xrange(&engine, &engine.ready_stream()).await;
@@ -390,13 +410,21 @@ async fn the_dead_letter_stream_follows_dead_and_replay() {
     assert_eq!(ready[0]["k"], key);
 
     // While it runs, its entry is the group's one pending entry.
-    let leased = engine.lease(Duration::from_secs(30)).await.unwrap().unwrap();
+    let leased = engine
+        .lease(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(leased.record.meta.attempts, 1);
     assert_eq!(pending_entries(&engine).await, 1);
     assert!(engine.done(key, leased.token).await.unwrap());
     assert_eq!(pending_entries(&engine).await, 0);
     assert!(xrange(&engine, &engine.ready_stream()).await.is_empty());
-    assert!(xrange(&engine, &engine.dead_letter_stream()).await.is_empty());
+    assert!(
+        xrange(&engine, &engine.dead_letter_stream())
+            .await
+            .is_empty()
+    );
 }
 
 /// A closed port: `connect` fails with `Unavailable` (503) at once. A server killed under a

@@ -837,17 +837,16 @@ where
 
     async fn counts(&self) -> Result<Counts, InboxError> {
         let mut conn = self.conn.clone();
-        let (pending, running, done, dead, oldest): (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>) =
-            redis::pipe()
-                .atomic()
-                .zcard(self.key("s:pending"))
-                .zcard(self.key("s:running"))
-                .zcard(self.key("s:done"))
-                .zcard(self.key("s:dead"))
-                .zrange_withscores(self.key("s:pending"), 0, 0)
-                .query_async(&mut conn)
-                .await
-                .map_err(map_error)?;
+        let (pending, running, done, dead, oldest): CountsReply = redis::pipe()
+            .atomic()
+            .zcard(self.key("s:pending"))
+            .zcard(self.key("s:running"))
+            .zcard(self.key("s:done"))
+            .zcard(self.key("s:dead"))
+            .zrange_withscores(self.key("s:pending"), 0, 0)
+            .query_async(&mut conn)
+            .await
+            .map_err(map_error)?;
         let mut counts = Counts::new();
         counts.pending = pending;
         counts.running = running;
@@ -883,6 +882,9 @@ where
         .await
     }
 }
+
+/// The `counts` pipeline's reply: four `ZCARD`s and the oldest pending (key, received at).
+type CountsReply = (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>);
 
 fn token_hex(token: LeaseToken) -> String {
     format!("{:032x}", token.get())
@@ -975,9 +977,8 @@ fn meta_from_fields(fields: &[Option<Vec<u8>>], body_len: u64) -> Result<RecordM
     meta.updated_at = updated_at;
     meta.last_error = optional_text(&key, &fields[12])?;
     meta.body_len = body_len;
-    meta.retain = Duration::from_millis(
-        u64::try_from(number(&key, &fields[13])?.unwrap_or(0)).unwrap_or(0),
-    );
+    meta.retain =
+        Duration::from_millis(u64::try_from(number(&key, &fields[13])?.unwrap_or(0)).unwrap_or(0));
     Ok(meta)
 }
 
@@ -1052,10 +1053,8 @@ mod tests {
 
     #[test]
     fn corrupt_fields_are_errors_not_panics() {
-        let mut fields: Vec<Option<Vec<u8>>> = FIELDS
-            .iter()
-            .map(|f| Some(f.as_bytes().to_vec()))
-            .collect();
+        let mut fields: Vec<Option<Vec<u8>>> =
+            FIELDS.iter().map(|f| Some(f.as_bytes().to_vec())).collect();
         assert!(matches!(
             record_from_fields(fields.clone()),
             Err(InboxError::Corrupt { .. })
