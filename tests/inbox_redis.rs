@@ -446,6 +446,7 @@ async fn outages_are_unavailable_quickly_never_a_hang() {
     );
 
     let server = RedisServer::start();
+    let port = server.port();
     let engine = within(10, "connect", RedisInbox::connect(&server.url()))
         .await
         .unwrap()
@@ -472,4 +473,65 @@ async fn outages_are_unavailable_quickly_never_a_hang() {
     assert!(matches!(err, InboxError::Unavailable(_)), "{err:?}");
     let shown = format!("{err:?} {err}");
     assert!(!shown.contains("during"), "{shown}");
+
+    // The server comes back (empty: the test server keeps nothing on disk): the same engine
+    // reconnects on its own, and the ready stream and its group are created again.
+    let _server = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let accepted = loop {
+        match within(
+            10,
+            "accept after the restart",
+            engine.accept(&record("after"), None),
+        )
+        .await
+        {
+            Ok(accepted) => break accepted,
+            Err(InboxError::Unavailable(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no reconnection within 30 s: {e:?}"),
+        }
+    };
+    assert_eq!(accepted, Accepted::Stored);
+    let leased = engine.lease(lease).await.unwrap().expect("the new record");
+    assert_eq!(leased.record.meta.key, "after");
+    assert!(engine.done("after", leased.token).await.unwrap());
+}
+
+/// Two prefixes on one server are two inboxes: neither sees, leases or counts the other's
+/// records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefixes_separate_inboxes() {
+    let one = engine(&unique_prefix("one")).await;
+    let two = engine(&unique_prefix("two")).await;
+    assert_eq!(
+        one.accept(&record("k"), None).await.unwrap(),
+        Accepted::Stored
+    );
+    assert!(two.get("k").await.unwrap().is_none());
+    assert!(two.lease(Duration::from_secs(30)).await.unwrap().is_none());
+    assert_eq!(two.counts().await.unwrap().pending, 0);
+    assert_eq!(
+        two.accept(&record("k"), None).await.unwrap(),
+        Accepted::Stored
+    );
+    let leased = one.lease(Duration::from_secs(30)).await.unwrap().unwrap();
+    assert!(
+        !two.done("k", leased.token).await.unwrap(),
+        "another inbox's token"
+    );
+    assert!(one.done("k", leased.token).await.unwrap());
+    assert_eq!(
+        two.get("k").await.unwrap().unwrap().meta.status,
+        Status::Pending
+    );
+    for bad in ["", "has space", "tab\t", "nl\n"] {
+        assert!(
+            RedisInbox::new(redis::Client::open("redis://127.0.0.1:1").unwrap())
+                .with_prefix(bad)
+                .is_err(),
+            "{bad:?}"
+        );
+    }
 }
