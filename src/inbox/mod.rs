@@ -38,7 +38,8 @@
 //!
 //! Engines implement [`InboxEngine`] (the transitions table is in its docs): `SqliteInbox`
 //! (feature `sqlite`) is the embedded default — one file, durable on one machine, nothing to
-//! run. Check your own engine with `testing::inbox_contract` (features `testing` and `inbox`).
+//! run; `RedisInbox` (features `redis` and `inbox`) serves fleets from one Redis (streams with
+//! a consumer group, a dead-letter stream). Check your own engine with `testing::inbox_contract` (features `testing` and `inbox`).
 //!
 //! # Example
 //!

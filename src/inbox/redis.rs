@@ -386,20 +386,20 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 ///
 /// # Layout
 ///
-/// Every key starts with the [prefix](Self::with_prefix) (default `webhook-inbox:`, written
-/// `P` below):
+/// Every key starts with the [prefix](Self::with_prefix) (default `webhook-inbox:`); the table
+/// shows what follows it:
 ///
 /// | key | type | holds |
 /// | --- | --- | --- |
-/// | `P r:{key}` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** |
-/// | `P ready` | stream | one entry (`k` = key) per record that is due; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
-/// | `P delayed` | sorted set | pending records due later (retries), scored by due time; moved to `P ready` when due |
-/// | `P leases` | sorted set | running records, scored by the end of their lease |
-/// | `P dead` | stream | the **dead letters**: one entry (`k`, `error`, `attempts`, `at`) per dead record, removed when it is replayed — `XRANGE P dead - +` lists them |
-/// | `P s:{status}` | sorted sets | the keys in each status, scored by received time (`list`, `counts`) |
-/// | `P deadsince`, `P expiry` | sorted sets | dead records by time of death (`replay_dead_since`), done records by end of retention (`purge`) |
-/// | `P o:{ordering key}`, `P h:{ordering key}` | sorted sets | the unfinished records of an ordering key in received order, and its running ones by lease end |
-/// | `P seq` | string | the received-order counter |
+/// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** |
+/// | `ready` | stream | one entry (`k` = key) per record that is due; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
+/// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
+/// | `leases` | sorted set | running records, scored by the end of their lease |
+/// | `dead` | stream | the **dead letters**: one entry (`k`, `error`, `attempts`, `at`) per dead record, removed when it is replayed — `XRANGE webhook-inbox:dead - +` lists them |
+/// | `s:<status>` | sorted sets | the keys in each status, scored by received time (`list`, `counts`) |
+/// | `deadsince`, `expiry` | sorted sets | dead records by time of death (`replay_dead_since`), done records by end of retention (`purge`) |
+/// | `o:<ordering key>`, `h:<ordering key>` | sorted sets | the unfinished records of an ordering key in received order, and its running ones by lease end |
+/// | `seq` | string | the received-order counter |
 ///
 /// # Transitions
 ///
@@ -418,12 +418,19 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 /// checks the ordering key and hands out a new token atomically with the claim; and one clock
 /// for every time (due times, leases, retention), which can be a
 /// [`ManualClock`](crate::ManualClock) in tests. So the engine keeps each lease's end in
-/// `P leases`, scored by its own [`Clock`], and a take-over moves the stream entry to the new
-/// consumer with `XCLAIM` (which also counts the delivery): `XPENDING P ready workers` still
-/// shows the running records, how often each was delivered and how long ago.
+/// `leases`, scored by its own [`Clock`], and a take-over moves the stream entry to the new
+/// consumer with `XCLAIM` (which also counts the delivery): `XPENDING webhook-inbox:ready
+/// workers` still shows the running records and how often each was delivered. Entries are
+/// deleted (`XDEL`) once their record stops running, so the ready stream holds only queued and
+/// running records.
+///
+/// **Order**: expired leases first (earliest end first), then the ready stream in its order:
+/// new records in received order, retries from the moment a `lease` call finds them due. A
+/// retry that fell due while records accepted after its due time were already queued runs
+/// after them (the SQLite engine would run it first); nothing else about order differs.
 ///
 /// **Ordering keys**: a record with an ordering key enters the ready stream only when it is
-/// the oldest unfinished record of its key (otherwise it is parked in `P o:…` and queued when
+/// the oldest unfinished record of its key (otherwise it is parked in `o:…` and queued when
 /// the records before it finish); a record read while another of its key is running under a
 /// live lease is parked the same way.
 ///
@@ -445,14 +452,18 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 ///   the old primary can run again — at-least-once still holds). Records leased on the old
 ///   primary run again when their lease ends.
 ///
-/// Use `maxmemory-policy noeviction`: records must never be evicted. A full Redis refuses the
+/// Redis keeps every record in memory, body included: size it for the unfinished records plus
+/// the done ones inside their retention, and call [`Inbox::purge`](super::Inbox::purge)
+/// regularly. Use `maxmemory-policy noeviction`: records must never be evicted. A full Redis refuses the
 /// accept (an error, answered 500), never drops records.
 ///
 /// # Redis Cluster
 ///
-/// The scripts touch keys derived from the prefix, so every key must live on one node: put a
-/// hash tag in the prefix (`{billing-inbox}:`). One inbox is then one slot; spread load by
-/// giving endpoints their own inboxes (prefixes).
+/// The scripts touch keys derived from the prefix (each declares the ready stream as its key,
+/// so a cluster client routes it to that key's node), so every key must live on one node: put
+/// a hash tag in the prefix (`{billing-inbox}:`). One inbox is then one slot; spread load by
+/// giving endpoints their own inboxes (prefixes). Any [`ConnectionLike`] works with
+/// [`new`](Self::new), e.g. a cluster connection from redis' `cluster-async` feature.
 ///
 /// # Connections
 ///
@@ -595,6 +606,14 @@ impl<C> RedisInbox<C> {
         format!("{}{suffix}", self.prefix)
     }
 
+    /// An invocation of `script` with the prefix as `ARGV[1]`, and the ready stream as its one
+    /// declared key, so that cluster clients send it to the node of the inbox's slot.
+    fn prepare<'s>(&self, script: &'s Script) -> ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(self.ready_stream()).arg(&*self.prefix);
+        invocation
+    }
+
     fn record_key(&self, key: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.prefix.len() + 2 + key.len());
         out.extend_from_slice(self.prefix.as_bytes());
@@ -627,12 +646,8 @@ where
         token: LeaseToken,
         extra: &[&[u8]],
     ) -> Result<bool, InboxError> {
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .arg(&*self.prefix)
-            .arg(key)
-            .arg(token_hex(token))
-            .arg(self.now());
+        let mut invocation = self.prepare(script);
+        invocation.arg(key).arg(token_hex(token)).arg(self.now());
         for value in extra {
             invocation.arg(*value);
         }
@@ -649,8 +664,7 @@ where
         // Bounded: each batch removes what it examined from its set; 100 000 batches is far
         // beyond any real backlog.
         for _ in 0..100_000 {
-            let mut invocation = script.prepare_invoke();
-            invocation.arg(&*self.prefix);
+            let mut invocation = self.prepare(script);
             args(&mut invocation);
             let (count, examined): (u64, u64) = self.invoke(invocation).await?;
             total += count;
@@ -672,9 +686,8 @@ where
         max_unfinished: Option<u64>,
     ) -> Result<Accepted, InboxError> {
         let max = max_unfinished.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX));
-        let mut invocation = ACCEPT.prepare_invoke();
+        let mut invocation = self.prepare(&ACCEPT);
         invocation
-            .arg(&*self.prefix)
             .arg(record.key.as_str())
             .arg(self.now())
             .arg(max)
@@ -705,9 +718,8 @@ where
 
     async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
         let token = LeaseToken::random();
-        let mut invocation = LEASE.prepare_invoke();
+        let mut invocation = self.prepare(&LEASE);
         invocation
-            .arg(&*self.prefix)
             .arg(self.now())
             .arg(millis(lease).max(1))
             .arg(token_hex(token))
@@ -860,8 +872,8 @@ where
     }
 
     async fn replay(&self, key: &str) -> Result<bool, InboxError> {
-        let mut invocation = REPLAY.prepare_invoke();
-        invocation.arg(&*self.prefix).arg(key).arg(self.now());
+        let mut invocation = self.prepare(&REPLAY);
+        invocation.arg(key).arg(self.now());
         Ok(self.invoke::<i64>(invocation).await? == 1)
     }
 
