@@ -106,6 +106,35 @@ async fn pending_entries(engine: &RedisInbox) -> u64 {
     }
 }
 
+/// The consumer group's pending entries: (consumer, times delivered) each.
+async fn pending_detail(engine: &RedisInbox) -> Vec<(String, i64)> {
+    let mut conn = raw(engine).await;
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .arg("-")
+        .arg("+")
+        .arg(100)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let redis::Value::Array(entries) = reply else {
+        panic!("unexpected XPENDING reply {reply:?}")
+    };
+    entries
+        .iter()
+        .map(|entry| match entry {
+            redis::Value::Array(parts) => match (&parts[1], &parts[3]) {
+                (redis::Value::BulkString(consumer), redis::Value::Int(count)) => {
+                    (String::from_utf8(consumer.clone()).unwrap(), *count)
+                }
+                other => panic!("unexpected XPENDING entry {other:?}"),
+            },
+            other => panic!("unexpected XPENDING entry {other:?}"),
+        })
+        .collect()
+}
+
 fn record(key: &str) -> NewRecord {
     NewRecord::new(key, "test", "test-provider", &br#"{"type":"t"}"#[..])
 }
@@ -231,8 +260,16 @@ async fn two_instances_drain_2000_records_each_exactly_once() {
 async fn a_killed_worker_s_record_runs_again_after_the_lease() {
     let prefix = unique_prefix("killed");
     let clock = ManualClock::at_unix(1_767_225_600);
-    let first = engine(&prefix).await.with_clock(clock.clone());
-    let second = engine(&prefix).await.with_clock(clock.clone());
+    let first = engine(&prefix)
+        .await
+        .with_clock(clock.clone())
+        .with_consumer("host-a")
+        .unwrap();
+    let second = engine(&prefix)
+        .await
+        .with_clock(clock.clone())
+        .with_consumer("host-b")
+        .unwrap();
     let lease = Duration::from_secs(30);
     assert_eq!(
         first.accept(&record("k1"), None).await.unwrap(),
@@ -266,13 +303,29 @@ async fn a_killed_worker_s_record_runs_again_after_the_lease() {
         second.lease(lease).await.unwrap().is_none(),
         "the lease still holds"
     );
+    assert_eq!(
+        pending_detail(&second).await,
+        [("host-a".to_owned(), 1)],
+        "the running record's entry is pending with the consumer that read it"
+    );
     clock.advance(lease + Duration::from_secs(1));
 
     let other = Inbox::builder(second.clone()).lease(lease).build().unwrap();
     let attempt = other
-        .process_next(|job: Job| async move {
-            assert_eq!(job.attempt(), 2);
-            Ok::<(), HandlerError>(())
+        .process_next({
+            let second = second.clone();
+            move |job: Job| {
+                let second = second.clone();
+                async move {
+                    assert_eq!(job.attempt(), 2);
+                    assert_eq!(
+                        pending_detail(&second).await,
+                        [("host-b".to_owned(), 2)],
+                        "the take-over claimed the entry for the new consumer"
+                    );
+                    Ok::<(), HandlerError>(())
+                }
+            }
         })
         .await
         .unwrap()

@@ -192,7 +192,7 @@ for _, k in ipairs(expired) do
   local yes, ok = eligible(r, k)
   if yes then
     local id = redis.call('HGET', r, 'entry')
-    if id then redis.pcall('XCLAIM', READY, GROUP, consumer, 0, id, 'JUSTID') end
+    if id then redis.pcall('XCLAIM', READY, GROUP, consumer, 0, id) end
     return take(r, k, ok)
   elseif ok then
     wake(ok, now)
@@ -433,6 +433,9 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 /// the oldest unfinished record of its key (otherwise it is parked in `o:…` and queued when
 /// the records before it finish); a record read while another of its key is running under a
 /// live lease is parked the same way.
+///
+/// **Redis 5.0 or later** (streams; scripts replicated by their effects, so `XADD *` inside a
+/// script is safe on replicas and in the AOF).
 ///
 /// **Time**: every time is the engine's [`Clock`] in milliseconds, passed to the scripts
 /// ([`SystemClock`] by default): the hosts of a fleet need synchronized clocks (NTP), as leases
