@@ -480,6 +480,45 @@ async fn the_dead_letter_stream_follows_dead_and_replay() {
     );
 }
 
+/// An operator deletes the consumer group (or the stream's group is lost): running records
+/// still finish, the next lease makes the group again, and every pending record runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_consumer_group_is_made_again() {
+    let engine = engine(&unique_prefix("group")).await;
+    let lease = Duration::from_secs(30);
+    for key in ["running", "queued-1", "queued-2"] {
+        assert_eq!(
+            engine.accept(&record(key), None).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+    let running = engine.lease(lease).await.unwrap().unwrap();
+    assert_eq!(running.record.meta.key, "running");
+    let mut conn = raw(&engine).await;
+    let destroyed: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(destroyed, 1);
+    assert!(engine.done("running", running.token).await.unwrap());
+    let mut leased = Vec::new();
+    while let Some(next) = engine.lease(lease).await.unwrap() {
+        leased.push(next.record.meta.key.clone());
+        assert!(
+            engine
+                .done(&next.record.meta.key, next.token)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(leased, ["queued-1", "queued-2"]);
+    assert_eq!(engine.counts().await.unwrap().done, 3);
+    assert_eq!(pending_entries(&engine).await, 0);
+}
+
 /// A closed port: `connect` fails with `Unavailable` (503) at once. A server killed under a
 /// connected engine: every call fails with `Unavailable` within the bounded time-outs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,7 +85,7 @@ end
 local function settle(r, k)
   local id = redis.call('HGET', r, 'entry')
   if id then
-    redis.call('XACK', READY, GROUP, id)
+    redis.pcall('XACK', READY, GROUP, id)
     redis.call('XDEL', READY, id)
   end
   redis.call('HDEL', r, 'entry', 'token', 'q')
@@ -201,7 +201,14 @@ end
 -- 3. New entries of the ready stream, through the consumer group.
 if redis.call('EXISTS', READY) == 0 then return false end
 for _ = 1, 64 do
-  local reply = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1, 'STREAMS', READY, '>')
+  local reply = redis.pcall('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1, 'STREAMS', READY, '>')
+  if type(reply) == 'table' and reply.err then
+    -- The group was deleted by hand: made again, it reads the stream from the start (entries
+    -- of records that are not pending are dropped below).
+    if not string.find(reply.err, 'NOGROUP', 1, true) then return redis.error_reply(reply.err) end
+    redis.call('XGROUP', 'CREATE', READY, GROUP, '0')
+    reply = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1, 'STREAMS', READY, '>')
+  end
   if not reply then return false end
   local entry = reply[1][2][1]
   local id, k = entry[1], entry[2][2]
