@@ -6,6 +6,10 @@
 //!   1/16/64, against the verifier alone;
 //! * drain throughput with 1/4/16 workers and a no-op handler.
 //!
+//! With the `redis` feature too (`cargo bench --bench inbox --features sqlite,redis`): accept
+//! throughput of `RedisInbox` against a raw `XADD` of the same fields over the same connection,
+//! on `REDIS_URL` or a private `redis-server` (`tests/servers/mod.rs`).
+//!
 //! Run: `cargo bench --bench inbox` (about a minute). Numbers vary with the disk: FULL waits
 //! for an fsync per commit.
 
@@ -21,6 +25,10 @@ use webhook_receiver::Verifier;
 use webhook_receiver::inbox::{HandlerError, Inbox, Job, NewRecord, SqliteInbox};
 use webhook_receiver::providers::StandardWebhooks;
 use webhook_receiver::testing::Signer;
+
+#[cfg(feature = "redis")]
+#[path = "../tests/servers/mod.rs"]
+mod servers;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -270,6 +278,102 @@ async fn drain(workers: usize, n: usize) -> f64 {
     rate
 }
 
+/// `RedisInbox::accept` (one script: dedup, bound, hash, `XADD`) against a raw `XADD` of the
+/// same fields over the same connection.
+#[cfg(feature = "redis")]
+async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
+    use webhook_receiver::inbox::RedisInbox;
+
+    let url = servers::redis_url();
+    let prefix = format!("wr-bench-inbox:{}:{run}:{concurrency}:", std::process::id());
+    let engine = RedisInbox::connect(&url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach Redis at {}: {e}",
+                servers::without_password(&url)
+            )
+        })
+        .with_prefix(&prefix)
+        .unwrap();
+    let inbox = Inbox::builder(engine.clone())
+        .max_pending(1_000_000)
+        .build()
+        .unwrap();
+    let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(body).collect());
+    let inbox_rate = {
+        let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
+        throughput(n, concurrency, move |i| {
+            let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
+            async move {
+                let record =
+                    NewRecord::new(format!("bench:id:{i}"), "bench", "bench", bodies[i].clone());
+                inbox.accept(&record).await.unwrap();
+            }
+        })
+        .await
+    };
+    let conn = engine.connection().clone();
+    let raw_stream = format!("{prefix}raw");
+    let raw_rate = {
+        let (bodies, stream) = (Arc::clone(&bodies), raw_stream.clone());
+        throughput(n, concurrency, move |i| {
+            let (mut conn, bodies, stream) = (conn.clone(), Arc::clone(&bodies), stream.clone());
+            async move {
+                redis::cmd("XADD")
+                    .arg(&stream)
+                    .arg("*")
+                    .arg("key")
+                    .arg(format!("bench:id:{i}"))
+                    .arg("endpoint")
+                    .arg("bench")
+                    .arg("provider")
+                    .arg("bench")
+                    .arg("headers")
+                    .arg("")
+                    .arg("body")
+                    .arg(&bodies[i][..])
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await
+    };
+    println!(
+        "  {:>4}   {:>12.0} {:>12.0}   {:>5.2}",
+        concurrency,
+        inbox_rate,
+        raw_rate,
+        inbox_rate / raw_rate
+    );
+    // Leave nothing behind on a shared server.
+    let mut conn = engine.connection().clone();
+    let mut cursor = 0u64;
+    for _ in 0..100_000 {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(keys)
+                .query_async::<()>(&mut conn)
+                .await
+                .unwrap();
+        }
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run a tiny smoke.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -286,6 +390,15 @@ fn main() {
             accept_throughput(true, 1000 / scale, 16, run).await;
             accept_throughput(false, 5000 / scale, 1, run).await;
             accept_throughput(false, 5000 / scale, 16, run).await;
+        }
+        #[cfg(feature = "redis")]
+        {
+            println!("\naccept throughput (records/s), RedisInbox accept vs raw XADD of the same fields, same connection:");
+            println!("  {:>4}   {:>12} {:>12}   {:>5}", "conc", "inbox", "raw XADD", "ratio");
+            for run in 0..2 {
+                redis_accept_throughput(5000 / scale, 1, run).await;
+                redis_accept_throughput(20000 / scale, 16, run).await;
+            }
         }
         println!("\naccept latency (µs), InboxEndpoint::receive (verify + durable accept, FULL) vs verify alone:");
         println!("  {:>4}   {:>9} {:>9}   {:>9} {:>9}", "conc", "p50", "p99", "verify p50", "p99");

@@ -38,7 +38,8 @@
 //!
 //! Engines implement [`InboxEngine`] (the transitions table is in its docs): `SqliteInbox`
 //! (feature `sqlite`) is the embedded default — one file, durable on one machine, nothing to
-//! run. Check your own engine with `testing::inbox_contract` (features `testing` and `inbox`).
+//! run; `RedisInbox` (features `redis` and `inbox`) serves fleets from one Redis (streams with
+//! a consumer group, a dead-letter stream). Check your own engine with `testing::inbox_contract` (features `testing` and `inbox`).
 //!
 //! # Example
 //!
@@ -92,6 +93,8 @@ mod engine;
 mod error;
 mod front;
 mod record;
+#[cfg(feature = "redis")]
+mod redis;
 mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -112,6 +115,9 @@ pub use record::{
     Accepted, Counts, Leased, ListQuery, NewRecord, ParseStatusError, Record, RecordMeta, Status,
     decode_headers, encode_headers,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "redis", feature = "inbox"))))]
+pub use redis::RedisInbox;
 pub use retry::RetryPolicy;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

@@ -1,0 +1,1096 @@
+//! The inbox engine for fleets on Redis: a ready stream read through a consumer group, sorted
+//! sets for delayed retries and leases, a dead-letter stream, one hash per record.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, Script, ScriptInvocation, ServerErrorKind};
+use time::OffsetDateTime;
+
+use super::{
+    Accepted, Counts, InboxEngine, InboxError, Leased, ListQuery, NewRecord, Record, RecordMeta,
+    Status, decode_headers, encode_headers,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::dedup::LeaseToken;
+use crate::error::ConfigError;
+
+/// Default key prefix of [`RedisInbox`].
+const DEFAULT_PREFIX: &str = "webhook-inbox:";
+
+/// Default consumer name in the ready stream's consumer group.
+const DEFAULT_CONSUMER: &str = "webhook-receiver";
+
+/// The longest prefix or consumer name accepted.
+const MAX_NAME_LEN: usize = 256;
+
+/// The longest delay, lease or retention sent to Redis: 100 years, in milliseconds (exact in
+/// Lua's doubles).
+const MAX_MILLIS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// How many records one `replay_dead_since` or `purge` script handles before the engine calls
+/// it again (so no script blocks the server for long).
+const BATCH: u32 = 500;
+
+/// The record fields a read returns, in this order (`headers` and `body` last).
+const FIELDS: [&str; 16] = [
+    "key",
+    "endpoint",
+    "provider",
+    "event_id",
+    "signed_at",
+    "key_label",
+    "ordering_key",
+    "received_at",
+    "status",
+    "attempts",
+    "deadline",
+    "updated_at",
+    "last_error",
+    "retain_ms",
+    "headers",
+    "body",
+];
+
+/// How many of [`FIELDS`] are metadata.
+const META_FIELDS: usize = 14;
+
+/// Shared by every script: `ARGV[1]` is the key prefix. Helpers:
+/// * `enqueue`: a pending record goes to the ready stream if due, else to the delayed set;
+/// * `settle`: a running record stops running: its stream entry is acknowledged and deleted,
+///   its lease dropped; returns its ordering key;
+/// * `wake`: the oldest unfinished record of an ordering key is queued if it was parked;
+/// * `owned`: whether the record is running under `token`.
+const PRELUDE: &str = r"
+local P = ARGV[1]
+local READY, GROUP = P .. 'ready', 'workers'
+local function rk(k) return P .. 'r:' .. k end
+local function n(x) return string.format('%.0f', x) end
+local function enqueue(r, k, now)
+  local due = tonumber(redis.call('HGET', r, 'deadline'))
+  if due <= now then
+    if redis.call('EXISTS', READY) == 0 then
+      redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
+    end
+    local id = redis.call('XADD', READY, '*', 'k', k)
+    redis.call('HSET', r, 'q', 's', 'entry', id)
+  else
+    redis.call('ZADD', P .. 'delayed', due, k)
+    redis.call('HSET', r, 'q', 'z')
+  end
+end
+local function settle(r, k)
+  local id = redis.call('HGET', r, 'entry')
+  if id then
+    redis.pcall('XACK', READY, GROUP, id)
+    redis.call('XDEL', READY, id)
+  end
+  redis.call('HDEL', r, 'entry', 'token', 'q')
+  redis.call('ZREM', P .. 'leases', k)
+  redis.call('ZREM', P .. 's:running', k)
+  local ok = redis.call('HGET', r, 'ordering_key')
+  if ok then redis.call('ZREM', P .. 'h:' .. ok, k) end
+  return ok
+end
+local function wake(ok, now)
+  local head = redis.call('ZRANGE', P .. 'o:' .. ok, 0, 0)[1]
+  if head then
+    local r = rk(head)
+    local st, q = unpack(redis.call('HMGET', r, 'status', 'q'))
+    if st == 'pending' and not q then enqueue(r, head, now) end
+  end
+end
+local function owned(r, token)
+  local st, t = unpack(redis.call('HMGET', r, 'status', 'token'))
+  return st == 'running' and t == token
+end
+";
+
+/// `ARGV`: prefix, key, now, max unfinished (-1: none), retain (ms), endpoint, provider,
+/// headers, body, then (field, value) pairs of the optional fields that are set.
+///
+/// Returns 1: stored; 0: duplicate; -1: full.
+const ACCEPT_LUA: &str = r"
+local k, now, max = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local r = rk(k)
+local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
+if st and not (st == 'done' and tonumber(dl) <= now) then return 0 end
+if max >= 0 and redis.call('ZCARD', P .. 's:pending') + redis.call('ZCARD', P .. 's:running') >= max then
+  return -1
+end
+if st then
+  redis.call('DEL', r)
+  redis.call('ZREM', P .. 's:done', k)
+  redis.call('ZREM', P .. 'expiry', k)
+end
+local seq = redis.call('INCR', P .. 'seq')
+redis.call('HSET', r, 'key', k, 'status', 'pending', 'attempts', '0', 'deadline', ARGV[3],
+  'received_at', ARGV[3], 'updated_at', ARGV[3], 'retain_ms', ARGV[5], 'endpoint', ARGV[6],
+  'provider', ARGV[7], 'headers', ARGV[8], 'body', ARGV[9], 'seq', seq)
+local ok
+for i = 10, #ARGV, 2 do
+  redis.call('HSET', r, ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'ordering_key' then ok = ARGV[i + 1] end
+end
+redis.call('ZADD', P .. 's:pending', now, k)
+if ok then
+  local o = P .. 'o:' .. ok
+  redis.call('ZADD', o, seq, k)
+  -- Parked behind the older records of its ordering key: woken when they finish.
+  if redis.call('ZCARD', o) > 1 then return 1 end
+end
+enqueue(r, k, now)
+return 1
+";
+
+/// `ARGV`: prefix, now, lease (ms), token, consumer.
+///
+/// Returns the leased record's fields ([`FIELDS`]), or nil.
+const LEASE_LUA: &str = r"
+local now, ms, token, consumer = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local function eligible(r, k)
+  local ok = redis.call('HGET', r, 'ordering_key')
+  if not ok then return true end
+  if redis.call('ZRANGE', P .. 'o:' .. ok, 0, 0)[1] ~= k then return false, ok end
+  local live = redis.call('ZRANGEBYSCORE', P .. 'h:' .. ok, '(' .. n(now), '+inf', 'LIMIT', 0, 2)
+  for _, other in ipairs(live) do
+    if other ~= k then return false, ok end
+  end
+  return true, ok
+end
+local function take(r, k, ok)
+  local ends = now + ms
+  redis.call('HSET', r, 'status', 'running', 'token', token, 'deadline', n(ends), 'updated_at', n(now))
+  redis.call('HINCRBY', r, 'attempts', 1)
+  redis.call('HDEL', r, 'q')
+  redis.call('ZADD', P .. 'leases', ends, k)
+  if ok then redis.call('ZADD', P .. 'h:' .. ok, ends, k) end
+  redis.call('ZREM', P .. 's:pending', k)
+  redis.call('ZADD', P .. 's:running', redis.call('HGET', r, 'received_at'), k)
+  return redis.call('HMGET', r, unpack(FIELDS))
+end
+-- 1. Delayed records that are due join the ready stream.
+local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', n(now), 'LIMIT', 0, 256)
+for _, k in ipairs(due) do
+  redis.call('ZREM', P .. 'delayed', k)
+  local r = rk(k)
+  if redis.call('HGET', r, 'q') == 'z' then
+    if redis.call('EXISTS', READY) == 0 then
+      redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
+    end
+    local id = redis.call('XADD', READY, '*', 'k', k)
+    redis.call('HSET', r, 'q', 's', 'entry', id)
+  end
+end
+-- 2. Expired leases, on the engine's clock: the pending entry moves to this consumer.
+local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', n(now), 'LIMIT', 0, 64)
+for _, k in ipairs(expired) do
+  local r = rk(k)
+  local yes, ok = eligible(r, k)
+  if yes then
+    local id = redis.call('HGET', r, 'entry')
+    if id then redis.pcall('XCLAIM', READY, GROUP, consumer, 0, id) end
+    return take(r, k, ok)
+  elseif ok then
+    wake(ok, now)
+  end
+end
+-- 3. New entries of the ready stream, through the consumer group.
+if redis.call('EXISTS', READY) == 0 then return false end
+for _ = 1, 64 do
+  local reply = redis.pcall('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1, 'STREAMS', READY, '>')
+  if type(reply) == 'table' and reply.err then
+    -- The group was deleted by hand: made again, it reads the stream from the start (entries
+    -- of records that are not pending are dropped below).
+    if not string.find(reply.err, 'NOGROUP', 1, true) then return redis.error_reply(reply.err) end
+    redis.call('XGROUP', 'CREATE', READY, GROUP, '0')
+    reply = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1, 'STREAMS', READY, '>')
+  end
+  if not reply then return false end
+  local entry = reply[1][2][1]
+  local id, k = entry[1], entry[2][2]
+  local r = rk(k)
+  local st, q, current = unpack(redis.call('HMGET', r, 'status', 'q', 'entry'))
+  if st == 'pending' and q == 's' and current == id then
+    local yes, ok = eligible(r, k)
+    if yes then return take(r, k, ok) end
+    -- Parked: an older record of its ordering key, or a running one, goes first.
+    redis.call('HDEL', r, 'q', 'entry')
+  end
+  redis.call('XACK', READY, GROUP, id)
+  redis.call('XDEL', READY, id)
+end
+return false
+";
+
+/// `ARGV`: prefix, key, token, now, lease (ms).
+const HEARTBEAT_LUA: &str = r"
+local k, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local r = rk(k)
+if not owned(r, token) then return 0 end
+local ends = now + tonumber(ARGV[5])
+redis.call('HSET', r, 'deadline', n(ends))
+redis.call('ZADD', P .. 'leases', ends, k)
+local ok = redis.call('HGET', r, 'ordering_key')
+if ok then redis.call('ZADD', P .. 'h:' .. ok, ends, k) end
+return 1
+";
+
+/// `ARGV`: prefix, key, token, now.
+const DONE_LUA: &str = r"
+local k, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local r = rk(k)
+if not owned(r, token) then return 0 end
+local ok = settle(r, k)
+local expires = now + tonumber(redis.call('HGET', r, 'retain_ms'))
+redis.call('HSET', r, 'status', 'done', 'deadline', n(expires), 'updated_at', n(now))
+redis.call('ZADD', P .. 's:done', redis.call('HGET', r, 'received_at'), k)
+redis.call('ZADD', P .. 'expiry', expires, k)
+if ok then
+  redis.call('ZREM', P .. 'o:' .. ok, k)
+  wake(ok, now)
+end
+return 1
+";
+
+/// `ARGV`: prefix, key, token, now, delay (ms), error.
+const RETRY_LUA: &str = r"
+local k, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local r = rk(k)
+if not owned(r, token) then return 0 end
+local ok = settle(r, k)
+redis.call('HSET', r, 'status', 'pending', 'deadline', n(now + tonumber(ARGV[5])),
+  'last_error', ARGV[6], 'updated_at', n(now))
+redis.call('ZADD', P .. 's:pending', redis.call('HGET', r, 'received_at'), k)
+enqueue(r, k, now)
+if ok then wake(ok, now) end
+return 1
+";
+
+/// `ARGV`: prefix, key, token, now, error.
+const DEAD_LUA: &str = r"
+local k, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local r = rk(k)
+if not owned(r, token) then return 0 end
+local ok = settle(r, k)
+redis.call('HSET', r, 'status', 'dead', 'last_error', ARGV[5], 'updated_at', n(now))
+redis.call('HDEL', r, 'deadline')
+redis.call('ZADD', P .. 's:dead', redis.call('HGET', r, 'received_at'), k)
+redis.call('ZADD', P .. 'deadsince', now, k)
+local id = redis.call('XADD', P .. 'dead', '*', 'k', k, 'error', ARGV[5],
+  'attempts', redis.call('HGET', r, 'attempts'), 'at', n(now))
+redis.call('HSET', r, 'dl', id)
+if ok then
+  redis.call('ZREM', P .. 'o:' .. ok, k)
+  wake(ok, now)
+end
+return 1
+";
+
+/// `ARGV`: prefix, key, token, now.
+const RELEASE_LUA: &str = r"
+local k, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local r = rk(k)
+if not owned(r, token) then return 0 end
+local ok = settle(r, k)
+local attempts = math.max(tonumber(redis.call('HGET', r, 'attempts')) - 1, 0)
+redis.call('HSET', r, 'status', 'pending', 'deadline', n(now), 'attempts', attempts,
+  'updated_at', n(now))
+redis.call('ZADD', P .. 's:pending', redis.call('HGET', r, 'received_at'), k)
+enqueue(r, k, now)
+if ok then wake(ok, now) end
+return 1
+";
+
+/// Replays one dead record: its dead letter leaves the dead-letter stream, it joins the ready
+/// stream (or waits for its ordering key).
+const REPLAY_FN: &str = r"
+local function replay(k, now)
+  local r = rk(k)
+  if redis.call('HGET', r, 'status') ~= 'dead' then return 0 end
+  local dl = redis.call('HGET', r, 'dl')
+  if dl then redis.call('XDEL', P .. 'dead', dl) end
+  redis.call('HDEL', r, 'dl')
+  redis.call('HSET', r, 'status', 'pending', 'attempts', '0', 'deadline', n(now),
+    'updated_at', n(now))
+  redis.call('ZREM', P .. 's:dead', k)
+  redis.call('ZREM', P .. 'deadsince', k)
+  redis.call('ZADD', P .. 's:pending', redis.call('HGET', r, 'received_at'), k)
+  local ok = redis.call('HGET', r, 'ordering_key')
+  if ok then
+    local o = P .. 'o:' .. ok
+    redis.call('ZADD', o, redis.call('HGET', r, 'seq'), k)
+    if redis.call('ZRANGE', o, 0, 0)[1] ~= k then return 1 end
+  end
+  enqueue(r, k, now)
+  return 1
+end
+";
+
+/// `ARGV`: prefix, key, now.
+const REPLAY_LUA: &str = r"
+return replay(ARGV[2], tonumber(ARGV[3]))
+";
+
+/// `ARGV`: prefix, since (ms), now, batch. Returns how many were replayed.
+const REPLAY_SINCE_LUA: &str = r"
+local now = tonumber(ARGV[3])
+local keys = redis.call('ZRANGEBYSCORE', P .. 'deadsince', ARGV[2], '+inf', 'LIMIT', 0, ARGV[4])
+local count = 0
+for _, k in ipairs(keys) do
+  local done = replay(k, now)
+  if done == 0 then redis.call('ZREM', P .. 'deadsince', k) end
+  count = count + done
+end
+return {count, #keys}
+";
+
+/// `ARGV`: prefix, now, batch. Returns {removed, examined}.
+const PURGE_LUA: &str = r"
+local now = tonumber(ARGV[2])
+local keys = redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', n(now), 'LIMIT', 0, ARGV[3])
+local count = 0
+for _, k in ipairs(keys) do
+  local r = rk(k)
+  local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
+  if st == 'done' and tonumber(dl) <= now then
+    redis.call('DEL', r)
+    redis.call('ZREM', P .. 's:done', k)
+    count = count + 1
+  end
+  redis.call('ZREM', P .. 'expiry', k)
+end
+return {count, #keys}
+";
+
+fn script(parts: &[&str]) -> Script {
+    Script::new(&parts.concat())
+}
+
+/// The field list of [`FIELDS`] as a Lua table constructor, for `HMGET` in a script.
+fn lua_fields() -> String {
+    let quoted: Vec<String> = FIELDS.iter().map(|f| format!("'{f}'")).collect();
+    format!("local FIELDS = {{{}}}\n", quoted.join(", "))
+}
+
+static ACCEPT: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, ACCEPT_LUA]));
+static LEASE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, &lua_fields(), LEASE_LUA]));
+static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, HEARTBEAT_LUA]));
+static DONE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, DONE_LUA]));
+static RETRY: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, RETRY_LUA]));
+static DEAD: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, DEAD_LUA]));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, RELEASE_LUA]));
+static REPLAY: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, REPLAY_FN, REPLAY_LUA]));
+static REPLAY_SINCE: LazyLock<Script> =
+    LazyLock::new(|| script(&[PRELUDE, REPLAY_FN, REPLAY_SINCE_LUA]));
+static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]));
+
+/// The inbox engine for fleets (features `redis` and `inbox`): every receiver and worker of
+/// the fleet shares one Redis.
+///
+/// # Layout
+///
+/// Every key starts with the [prefix](Self::with_prefix) (default `webhook-inbox:`); the table
+/// shows what follows it:
+///
+/// | key | type | holds |
+/// | --- | --- | --- |
+/// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** |
+/// | `ready` | stream | one entry (`k` = key) per record that is due; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
+/// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
+/// | `leases` | sorted set | running records, scored by the end of their lease |
+/// | `dead` | stream | the **dead letters**: one entry (`k`, `error`, `attempts`, `at`) per dead record, removed when it is replayed — `XRANGE webhook-inbox:dead - +` lists them |
+/// | `s:<status>` | sorted sets | the keys in each status, scored by received time (`list`, `counts`) |
+/// | `deadsince`, `expiry` | sorted sets | dead records by time of death (`replay_dead_since`), done records by end of retention (`purge`) |
+/// | `o:<ordering key>`, `h:<ordering key>` | sorted sets | the unfinished records of an ordering key in received order, and its running ones by lease end |
+/// | `seq` | string | the received-order counter |
+///
+/// # Transitions
+///
+/// Every transition of the [`InboxEngine`] table is **one Lua script** (`EVALSHA`, reloaded
+/// after `NOSCRIPT`), so it is atomic against every other call of every process; the
+/// token-checked ones compare the token in the record's hash first and change nothing unless it
+/// matches. `accept` checks for a retained record with the key (a duplicate changes nothing),
+/// checks the bound (`ZCARD` of the pending and running sets: O(1)), writes the hash and
+/// `XADD`s the key to the ready stream, in one script. `lease` moves due retries from the
+/// delayed set to the stream, takes over an expired lease if there is one, else reads the next
+/// entry with `XREADGROUP … >`.
+///
+/// **Why leases are a sorted set on the engine's clock, not `XAUTOCLAIM` on idle time.** A
+/// stream's idle times are the server's clock, one lease length for every entry. The contract
+/// needs more: leases of any length, extended by heartbeats to a new length; a take-over that
+/// checks the ordering key and hands out a new token atomically with the claim; and one clock
+/// for every time (due times, leases, retention), which can be a
+/// [`ManualClock`](crate::ManualClock) in tests. So the engine keeps each lease's end in
+/// `leases`, scored by its own [`Clock`], and a take-over moves the stream entry to the new
+/// consumer with `XCLAIM` (which also counts the delivery): `XPENDING webhook-inbox:ready
+/// workers` still shows the running records and how often each was delivered. Entries are
+/// deleted (`XDEL`) once their record stops running, so the ready stream holds only queued and
+/// running records.
+///
+/// **Order**: expired leases first (earliest end first), then the ready stream in its order:
+/// new records in received order, retries from the moment a `lease` call finds them due. A
+/// retry that fell due while records accepted after its due time were already queued runs
+/// after them (the SQLite engine would run it first); nothing else about order differs.
+///
+/// **Ordering keys**: a record with an ordering key enters the ready stream only when it is
+/// the oldest unfinished record of its key (otherwise it is parked in `o:…` and queued when
+/// the records before it finish); a record read while another of its key is running under a
+/// live lease is parked the same way.
+///
+/// **Redis 5.0 or later** (streams; scripts replicated by their effects, so `XADD *` inside a
+/// script is safe on replicas and in the AOF).
+///
+/// **Time**: every time is the engine's [`Clock`] in milliseconds, passed to the scripts
+/// ([`SystemClock`] by default): the hosts of a fleet need synchronized clocks (NTP), as leases
+/// are compared across hosts.
+///
+/// # Durability and failover
+///
+/// `accept` returns once Redis has run the script: an accepted record is exactly as durable as
+/// the server's persistence.
+/// * With `appendonly yes` and `appendfsync always`, the write is on disk before the reply:
+///   an accepted record survives a crash of Redis and of its machine.
+/// * With `appendfsync everysec` (Redis' default for AOF) up to about a second of accepts can
+///   be lost if the machine fails; with RDB snapshots only, everything since the last snapshot.
+///   Lost records were acknowledged with 200: the sender will not retry them.
+/// * Replication is asynchronous: after a **failover** to a replica, the writes the old primary
+///   had not yet replicated are gone (accepted records, but also transitions: a record done on
+///   the old primary can run again — at-least-once still holds). Records leased on the old
+///   primary run again when their lease ends.
+///
+/// Redis keeps every record in memory, body included: size it for the unfinished records plus
+/// the done ones inside their retention, and call [`Inbox::purge`](super::Inbox::purge)
+/// regularly. Use `maxmemory-policy noeviction`: records must never be evicted. A full Redis refuses the
+/// accept (an error, answered 500), never drops records.
+///
+/// # Redis Cluster
+///
+/// The scripts touch keys derived from the prefix (each declares the ready stream as its key,
+/// so a cluster client routes it to that key's node), so every key must live on one node: put
+/// a hash tag in the prefix (`{billing-inbox}:`). One inbox is then one slot; spread load by
+/// giving endpoints their own inboxes (prefixes). Any [`ConnectionLike`] works with
+/// [`new`](Self::new), e.g. a cluster connection from redis' `cluster-async` feature.
+///
+/// # Connections
+///
+/// [`connect`](Self::connect) builds a [`ConnectionManager`] that reconnects on its own, with
+/// bounded time-outs (1 s to connect, 2 s per command): while Redis is unreachable every call
+/// fails with [`InboxError::Unavailable`] (the endpoint answers 503 with `Retry-After`), never
+/// hangs. A reply lost after the server ran a `lease` leaves that record running under a token
+/// nobody holds: it runs when its lease ends.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use webhook_receiver::inbox::{Inbox, RedisInbox};
+///
+/// let engine = RedisInbox::connect("redis://127.0.0.1:6379")
+///     .await?
+///     .with_prefix("billing-inbox:")?;
+/// let inbox = Inbox::new(engine);
+/// # let _ = inbox;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisInbox<C = ConnectionManager> {
+    conn: C,
+    prefix: Arc<str>,
+    consumer: Arc<str>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<C> fmt::Debug for RedisInbox<C> {
+    /// Shows the prefix, consumer and clock, never the connection (its URL may hold a password).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisInbox")
+            .field("prefix", &self.prefix)
+            .field("consumer", &self.consumer)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisInbox<ConnectionManager> {
+    /// Connects to the Redis server at `url` (`redis://[user:password@]host:port/db`) through a
+    /// [`ConnectionManager`]: 1 s to connect, 2 s per command at most, two quick reconnection
+    /// attempts per call once the connection is lost. For other settings build the manager
+    /// yourself and use [`new`](Self::new).
+    ///
+    /// # Errors
+    ///
+    /// [`InboxError::Unavailable`] if the server cannot be reached, [`InboxError::Backend`] if
+    /// the URL is invalid or the server refuses the connection. The errors never contain the
+    /// URL's password.
+    pub async fn connect(url: &str) -> Result<Self, InboxError> {
+        let client = redis::Client::open(url).map_err(map_error)?;
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(map_error)?;
+        Ok(Self::new(manager))
+    }
+}
+
+impl<C> RedisInbox<C> {
+    /// An engine over `conn`: usually a [`ConnectionManager`]; any cloneable
+    /// [`ConnectionLike`] connection works. Clones share the connection.
+    pub fn new(conn: C) -> Self {
+        Self {
+            conn,
+            prefix: DEFAULT_PREFIX.into(),
+            consumer: DEFAULT_CONSUMER.into(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Namespaces every key (see the layout above). Default: `webhook-inbox:`. Every process
+    /// of one inbox needs the same prefix; unrelated inboxes sharing a Redis need different
+    /// ones.
+    ///
+    /// # Errors
+    ///
+    /// Unless `prefix` is 1 to 256 bytes without spaces or control characters.
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
+        validate_name("prefix", prefix)?;
+        self.prefix = prefix.into();
+        Ok(self)
+    }
+
+    /// The consumer name this engine reads the ready stream with, so that `XPENDING` shows
+    /// which process holds which running record (e.g. the host name). It decides nothing:
+    /// leases are checked by token. Default: `webhook-receiver`.
+    ///
+    /// # Errors
+    ///
+    /// Unless `name` is 1 to 256 bytes without spaces or control characters.
+    pub fn with_consumer(mut self, name: &str) -> Result<Self, ConfigError> {
+        validate_name("consumer", name)?;
+        self.consumer = name.into();
+        Ok(self)
+    }
+
+    /// The clock for due times, leases and retention. Default: [`SystemClock`]. Every process
+    /// of one inbox must use the same time (a [`ManualClock`](crate::ManualClock) only in
+    /// tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The Redis key of the ready stream (`{prefix}ready`, consumer group `workers`).
+    pub fn ready_stream(&self) -> String {
+        format!("{}ready", self.prefix)
+    }
+
+    /// The Redis key of the dead-letter stream (`{prefix}dead`): one entry per dead record,
+    /// with the fields `k` (the key), `error`, `attempts` and `at` (Unix milliseconds).
+    pub fn dead_letter_stream(&self) -> String {
+        format!("{}dead", self.prefix)
+    }
+
+    /// The connection.
+    pub fn connection(&self) -> &C {
+        &self.conn
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.unix_millis()
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// An invocation of `script` with the prefix as `ARGV[1]`, and the ready stream as its one
+    /// declared key, so that cluster clients send it to the node of the inbox's slot.
+    fn prepare<'s>(&self, script: &'s Script) -> ScriptInvocation<'s> {
+        let mut invocation = script.prepare_invoke();
+        invocation.key(self.ready_stream()).arg(&*self.prefix);
+        invocation
+    }
+
+    fn record_key(&self, key: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prefix.len() + 2 + key.len());
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(b"r:");
+        out.extend_from_slice(key.as_bytes());
+        out
+    }
+}
+
+impl<C> RedisInbox<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<T, InboxError> {
+        let mut conn = self.conn.clone();
+        invocation
+            .invoke_async::<T>(&mut conn)
+            .await
+            .map_err(map_error)
+    }
+
+    /// A token-checked transition: `ARGV` = prefix, key, token, now, `extra`.
+    async fn owned(
+        &self,
+        script: &Script,
+        key: &str,
+        token: LeaseToken,
+        extra: &[&[u8]],
+    ) -> Result<bool, InboxError> {
+        let mut invocation = self.prepare(script);
+        invocation.arg(key).arg(token_hex(token)).arg(self.now());
+        for value in extra {
+            invocation.arg(*value);
+        }
+        Ok(self.invoke::<i64>(invocation).await? == 1)
+    }
+
+    /// Runs a batched script (`replay_dead_since`, `purge`) until a batch comes back short.
+    async fn batches(
+        &self,
+        script: &Script,
+        args: impl Fn(&mut ScriptInvocation<'_>),
+    ) -> Result<u64, InboxError> {
+        let mut total = 0u64;
+        // Bounded: each batch removes what it examined from its set; 100 000 batches is far
+        // beyond any real backlog.
+        for _ in 0..100_000 {
+            let mut invocation = self.prepare(script);
+            args(&mut invocation);
+            let (count, examined): (u64, u64) = self.invoke(invocation).await?;
+            total += count;
+            if examined < u64::from(BATCH) {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl<C> InboxEngine for RedisInbox<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    async fn accept(
+        &self,
+        record: &NewRecord,
+        max_unfinished: Option<u64>,
+    ) -> Result<Accepted, InboxError> {
+        let max = max_unfinished.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX));
+        let mut invocation = self.prepare(&ACCEPT);
+        invocation
+            .arg(record.key.as_str())
+            .arg(self.now())
+            .arg(max)
+            .arg(millis(record.retain))
+            .arg(record.endpoint.as_str())
+            .arg(record.provider.as_str())
+            .arg(encode_headers(&record.headers))
+            .arg(&record.body[..]);
+        let optional = [
+            ("event_id", record.event_id.clone()),
+            ("signed_at", record.signed_at.map(|s| s.to_string())),
+            ("key_label", record.key_label.clone()),
+            ("ordering_key", record.ordering_key.clone()),
+        ];
+        for (field, value) in optional {
+            if let Some(value) = value {
+                invocation.arg(field).arg(value);
+            }
+        }
+        match self.invoke::<i64>(invocation).await? {
+            1 => Ok(Accepted::Stored),
+            0 => Ok(Accepted::Duplicate),
+            _ => Err(InboxError::Full {
+                limit: max_unfinished.unwrap_or(0),
+            }),
+        }
+    }
+
+    async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
+        let token = LeaseToken::random();
+        let mut invocation = self.prepare(&LEASE);
+        invocation
+            .arg(self.now())
+            .arg(millis(lease).max(1))
+            .arg(token_hex(token))
+            .arg(&*self.consumer);
+        let fields: Option<Vec<Option<Vec<u8>>>> = self.invoke(invocation).await?;
+        fields
+            .map(|fields| Ok(Leased::new(record_from_fields(fields)?, token)))
+            .transpose()
+    }
+
+    async fn heartbeat(
+        &self,
+        key: &str,
+        token: LeaseToken,
+        lease: Duration,
+    ) -> Result<bool, InboxError> {
+        let ms = millis(lease).max(1).to_string();
+        self.owned(&HEARTBEAT, key, token, &[ms.as_bytes()]).await
+    }
+
+    async fn done(&self, key: &str, token: LeaseToken) -> Result<bool, InboxError> {
+        self.owned(&DONE, key, token, &[]).await
+    }
+
+    async fn retry(
+        &self,
+        key: &str,
+        token: LeaseToken,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let ms = millis(delay).to_string();
+        self.owned(&RETRY, key, token, &[ms.as_bytes(), error.as_bytes()])
+            .await
+    }
+
+    async fn dead(&self, key: &str, token: LeaseToken, error: &str) -> Result<bool, InboxError> {
+        self.owned(&DEAD, key, token, &[error.as_bytes()]).await
+    }
+
+    async fn release(&self, key: &str, token: LeaseToken) -> Result<bool, InboxError> {
+        self.owned(&RELEASE, key, token, &[]).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Record>, InboxError> {
+        let mut conn = self.conn.clone();
+        let fields: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+            .arg(self.record_key(key))
+            .arg(&FIELDS[..])
+            .query_async(&mut conn)
+            .await
+            .map_err(map_error)?;
+        if fields.first().is_none_or(Option::is_none) {
+            return Ok(None);
+        }
+        record_from_fields(fields).map(Some)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<RecordMeta>, InboxError> {
+        let limit = usize::try_from(query.limit.max(1)).unwrap_or(usize::MAX);
+        let set = self.key(&format!("s:{}", query.status.as_str()));
+        let mut conn = self.conn.clone();
+        let keys: Vec<Vec<u8>> = match &query.after {
+            None => redis::cmd("ZRANGE")
+                .arg(&set)
+                .arg(0)
+                .arg(limit - 1)
+                .query_async(&mut conn)
+                .await
+                .map_err(map_error)?,
+            Some((received_at, after)) => {
+                // Members with equal scores are ordered by their bytes: the ties at the cursor's
+                // time are filtered here, the rest read from just after it.
+                let at = unix_millis(*received_at);
+                let (ties, rest): (Vec<Vec<u8>>, Vec<Vec<u8>>) = redis::pipe()
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&set)
+                    .arg(at)
+                    .arg(at)
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&set)
+                    .arg(format!("({at}"))
+                    .arg("+inf")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(map_error)?;
+                ties.into_iter()
+                    .filter(|k| k.as_slice() > after.as_bytes())
+                    .chain(rest)
+                    .take(limit)
+                    .collect()
+            }
+        };
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            let mut redis_key = self.prefix.as_bytes().to_vec();
+            redis_key.extend_from_slice(b"r:");
+            redis_key.extend_from_slice(key);
+            pipe.cmd("HMGET")
+                .arg(&redis_key)
+                .arg(&FIELDS[..META_FIELDS])
+                .cmd("HSTRLEN")
+                .arg(&redis_key)
+                .arg("body");
+        }
+        let rows: Vec<(Vec<Option<Vec<u8>>>, u64)> =
+            pipe.query_async(&mut conn).await.map_err(map_error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (fields, body_len) in rows {
+            // A record that changed status (or was purged) since the index was read is skipped.
+            if fields.first().is_none_or(Option::is_none) {
+                continue;
+            }
+            let meta = meta_from_fields(&fields, body_len)?;
+            if meta.status == query.status {
+                out.push(meta);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        let mut conn = self.conn.clone();
+        let (pending, running, done, dead, oldest): CountsReply = redis::pipe()
+            .atomic()
+            .zcard(self.key("s:pending"))
+            .zcard(self.key("s:running"))
+            .zcard(self.key("s:done"))
+            .zcard(self.key("s:dead"))
+            .zrange_withscores(self.key("s:pending"), 0, 0)
+            .query_async(&mut conn)
+            .await
+            .map_err(map_error)?;
+        let mut counts = Counts::new();
+        counts.pending = pending;
+        counts.running = running;
+        counts.done = done;
+        counts.dead = dead;
+        counts.oldest_pending = oldest
+            .first()
+            .map(|(_, ms)| datetime("", *ms as i64))
+            .transpose()?;
+        Ok(counts)
+    }
+
+    async fn replay(&self, key: &str) -> Result<bool, InboxError> {
+        let mut invocation = self.prepare(&REPLAY);
+        invocation.arg(key).arg(self.now());
+        Ok(self.invoke::<i64>(invocation).await? == 1)
+    }
+
+    async fn replay_dead_since(&self, since: OffsetDateTime) -> Result<u64, InboxError> {
+        let since = unix_millis(since);
+        let now = self.now();
+        self.batches(&REPLAY_SINCE, |invocation| {
+            invocation.arg(since).arg(now).arg(BATCH);
+        })
+        .await
+    }
+
+    async fn purge(&self) -> Result<u64, InboxError> {
+        let now = self.now();
+        self.batches(&PURGE, |invocation| {
+            invocation.arg(now).arg(BATCH);
+        })
+        .await
+    }
+}
+
+/// The `counts` pipeline's reply: four `ZCARD`s and the oldest pending (key, received at).
+type CountsReply = (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>);
+
+fn token_hex(token: LeaseToken) -> String {
+    format!("{:032x}", token.get())
+}
+
+/// Milliseconds, at most 100 years.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .min(MAX_MILLIS)
+}
+
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    let ms = at.unix_timestamp_nanos() / 1_000_000;
+    ms.clamp(i64::MIN.into(), i64::MAX.into()) as i64
+}
+
+fn datetime(key: &str, ms: i64) -> Result<OffsetDateTime, InboxError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| InboxError::corrupt(key, "a stored time is out of range"))
+}
+
+fn text(key: &str, value: &Option<Vec<u8>>, what: &'static str) -> Result<String, InboxError> {
+    let bytes = value
+        .as_ref()
+        .ok_or_else(|| InboxError::corrupt(key, what))?;
+    String::from_utf8(bytes.clone()).map_err(|_| InboxError::corrupt(key, what))
+}
+
+fn optional_text(key: &str, value: &Option<Vec<u8>>) -> Result<Option<String>, InboxError> {
+    value
+        .as_ref()
+        .map(|bytes| {
+            String::from_utf8(bytes.clone())
+                .map_err(|_| InboxError::corrupt(key, "a stored text is not UTF-8"))
+        })
+        .transpose()
+}
+
+fn number(key: &str, value: &Option<Vec<u8>>) -> Result<Option<i64>, InboxError> {
+    value
+        .as_ref()
+        .map(|bytes| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(|| InboxError::corrupt(key, "a stored number is invalid"))
+        })
+        .transpose()
+}
+
+/// Metadata from the first [`META_FIELDS`] of [`FIELDS`].
+fn meta_from_fields(fields: &[Option<Vec<u8>>], body_len: u64) -> Result<RecordMeta, InboxError> {
+    if fields.len() < META_FIELDS {
+        return Err(InboxError::backend("a record read returned too few fields"));
+    }
+    let key = text("", &fields[0], "the stored key is missing or not UTF-8")?;
+    let time = |i: usize, what: &'static str| -> Result<OffsetDateTime, InboxError> {
+        let ms = number(&key, &fields[i])?.ok_or_else(|| InboxError::corrupt(&key, what))?;
+        datetime(&key, ms)
+    };
+    let received_at = time(7, "no received_at")?;
+    let updated_at = time(11, "no updated_at")?;
+    let deadline = number(&key, &fields[10])?
+        .map(|ms| datetime(&key, ms))
+        .transpose()?;
+    let status: Status = text(&key, &fields[8], "no status")?
+        .parse()
+        .map_err(|_| InboxError::corrupt(&key, "unknown status"))?;
+    let mut meta = RecordMeta::new(
+        key.clone(),
+        text(&key, &fields[1], "no endpoint")?,
+        text(&key, &fields[2], "no provider")?,
+        received_at,
+    );
+    meta.event_id = optional_text(&key, &fields[3])?;
+    meta.signed_at = number(&key, &fields[4])?;
+    meta.key_label = optional_text(&key, &fields[5])?;
+    meta.ordering_key = optional_text(&key, &fields[6])?;
+    meta.status = status;
+    meta.attempts = u32::try_from(number(&key, &fields[9])?.unwrap_or(0)).unwrap_or(0);
+    meta.run_at = match status {
+        Status::Pending | Status::Running => deadline,
+        _ => None,
+    };
+    meta.expires_at = match status {
+        Status::Done => deadline,
+        _ => None,
+    };
+    meta.updated_at = updated_at;
+    meta.last_error = optional_text(&key, &fields[12])?;
+    meta.body_len = body_len;
+    meta.retain =
+        Duration::from_millis(u64::try_from(number(&key, &fields[13])?.unwrap_or(0)).unwrap_or(0));
+    Ok(meta)
+}
+
+/// A record from all of [`FIELDS`].
+fn record_from_fields(mut fields: Vec<Option<Vec<u8>>>) -> Result<Record, InboxError> {
+    if fields.len() != FIELDS.len() {
+        return Err(InboxError::backend("a record read returned too few fields"));
+    }
+    let body = fields.pop().flatten().unwrap_or_default();
+    let headers = fields.pop().flatten().unwrap_or_default();
+    let meta = meta_from_fields(&fields, body.len() as u64)?;
+    let headers = decode_headers(&meta.key, &headers)?;
+    Ok(Record::new(meta, headers, Bytes::from(body)))
+}
+
+/// Connection, I/O and time-out errors, and the server's transient states (loading, failover,
+/// cluster down, read-only replica), are [`InboxError::Unavailable`]; everything else is
+/// [`InboxError::Backend`].
+fn map_error(error: RedisError) -> InboxError {
+    let transient_server = matches!(
+        error.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ReadOnly
+        )
+    );
+    if error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || transient_server
+    {
+        InboxError::unavailable(error)
+    } else {
+        InboxError::backend(error)
+    }
+}
+
+fn validate_name(setting: &'static str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(ConfigError::invalid(
+            setting,
+            format!("must be 1 to {MAX_NAME_LEN} bytes long"),
+        ));
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::invalid(
+            setting,
+            "must not contain spaces or control characters",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(validate_name("prefix", "billing-inbox:").is_ok());
+        assert!(validate_name("prefix", "{inbox}:").is_ok());
+        for bad in ["", "with space", "tab\t", "nl\n", "nul\0", &"x".repeat(257)] {
+            assert!(validate_name("prefix", bad).is_err(), "{bad:?}");
+        }
+        let client = redis::Client::open("redis://127.0.0.1:1").unwrap();
+        assert!(RedisInbox::new(client).with_prefix("a b").is_err());
+    }
+
+    #[test]
+    fn corrupt_fields_are_errors_not_panics() {
+        let mut fields: Vec<Option<Vec<u8>>> =
+            FIELDS.iter().map(|f| Some(f.as_bytes().to_vec())).collect();
+        assert!(matches!(
+            record_from_fields(fields.clone()),
+            Err(InboxError::Corrupt { .. })
+        ));
+        fields.truncate(3);
+        assert!(record_from_fields(fields).is_err());
+        assert!(datetime("k", i64::MAX).is_err());
+        assert_eq!(millis(Duration::MAX), MAX_MILLIS);
+    }
+
+    #[test]
+    fn debug_never_shows_the_connection() {
+        let client = redis::Client::open("redis://user:hunter2@127.0.0.1:1").unwrap();
+        let shown = format!("{:?}", RedisInbox::new(client));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

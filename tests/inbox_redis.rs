@@ -1,0 +1,629 @@
+//! `RedisInbox` against a real Redis: the inbox contract on a manual clock and on real time,
+//! 2 000 records drained by workers on two engine instances (each processed exactly once), a
+//! worker killed mid-handler (the record runs again after its lease), awkward keys, the
+//! dead-letter stream and the consumer group's pending entries, and outages (a closed port, a
+//! server killed under a connected engine): `Unavailable`, quickly, never a hang.
+//!
+//! Runs against `REDIS_URL`, or, when it is unset, a private `redis-server` that this test binary
+//! starts on a free loopback port (see `servers/mod.rs`). The outage test always starts its own.
+//! A missing `redis-server` fails the tests; it never skips them.
+
+mod servers;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use servers::{RedisServer, free_port, redis_url};
+use webhook_receiver::ManualClock;
+use webhook_receiver::dedup::LeaseToken;
+use webhook_receiver::inbox::{
+    Accepted, AttemptOutcome, HandlerError, Inbox, InboxEngine, InboxError, Job, ListQuery,
+    NewRecord, RedisInbox, RetryPolicy, Status,
+};
+use webhook_receiver::testing::{InboxContractConfig, inbox_contract};
+
+/// A key prefix no other test or run uses.
+fn unique_prefix(test: &str) -> String {
+    format!("wr-inbox-test:{test}:{:032x}:", LeaseToken::random().get())
+}
+
+async fn within<F: std::future::Future>(secs: u64, what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {secs} s"))
+}
+
+/// An engine with its own connection on the shared server, or a loud failure.
+async fn engine(prefix: &str) -> RedisInbox {
+    let url = redis_url();
+    match within(30, "connect to Redis", RedisInbox::connect(&url)).await {
+        Ok(engine) => engine.with_prefix(prefix).unwrap(),
+        Err(e) => panic!(
+            "cannot reach Redis at {}: {e}: {}.\n\
+             Unset REDIS_URL to let the tests start their own redis-server, or point it at a \
+             running server.",
+            servers::without_password(&url),
+            std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
+        ),
+    }
+}
+
+async fn raw(engine: &RedisInbox) -> redis::aio::ConnectionManager {
+    engine.connection().clone()
+}
+
+/// The entries of a stream, as (field → value) maps of text.
+async fn xrange(engine: &RedisInbox, stream: &str) -> Vec<HashMap<String, String>> {
+    let mut conn = raw(engine).await;
+    let reply: redis::Value = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let text = |value: &redis::Value| match value {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes.clone()).unwrap(),
+        other => panic!("unexpected stream value {other:?}"),
+    };
+    let redis::Value::Array(entries) = reply else {
+        panic!("unexpected XRANGE reply {reply:?}")
+    };
+    entries
+        .iter()
+        .map(|entry| {
+            let redis::Value::Array(parts) = entry else {
+                panic!("unexpected entry {entry:?}")
+            };
+            let redis::Value::Array(fields) = &parts[1] else {
+                panic!("unexpected fields {entry:?}")
+            };
+            fields
+                .chunks(2)
+                .map(|pair| (text(&pair[0]), text(&pair[1])))
+                .collect()
+        })
+        .collect()
+}
+
+/// How many entries of the ready stream the consumer group has delivered but not acknowledged.
+async fn pending_entries(engine: &RedisInbox) -> u64 {
+    let mut conn = raw(engine).await;
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    match reply {
+        redis::Value::Array(items) => match items[0] {
+            redis::Value::Int(n) => u64::try_from(n).unwrap(),
+            ref other => panic!("unexpected XPENDING count {other:?}"),
+        },
+        other => panic!("unexpected XPENDING reply {other:?}"),
+    }
+}
+
+/// The consumer group's pending entries: (consumer, times delivered) each.
+async fn pending_detail(engine: &RedisInbox) -> Vec<(String, i64)> {
+    let mut conn = raw(engine).await;
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .arg("-")
+        .arg("+")
+        .arg(100)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let redis::Value::Array(entries) = reply else {
+        panic!("unexpected XPENDING reply {reply:?}")
+    };
+    entries
+        .iter()
+        .map(|entry| match entry {
+            redis::Value::Array(parts) => match (&parts[1], &parts[3]) {
+                (redis::Value::BulkString(consumer), redis::Value::Int(count)) => {
+                    (String::from_utf8(consumer.clone()).unwrap(), *count)
+                }
+                other => panic!("unexpected XPENDING entry {other:?}"),
+            },
+            other => panic!("unexpected XPENDING entry {other:?}"),
+        })
+        .collect()
+}
+
+fn record(key: &str) -> NewRecord {
+    NewRecord::new(key, "test", "test-provider", &br#"{"type":"t"}"#[..])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_passes_the_contract_on_a_manual_clock() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("contract-manual"))
+        .await
+        .with_clock(clock.clone());
+    inbox_contract(engine, InboxContractConfig::manual(&clock)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_passes_the_contract_on_real_time() {
+    let engine = engine(&unique_prefix("contract-real")).await;
+    inbox_contract(engine, InboxContractConfig::real_time()).await;
+}
+
+/// Two engine instances (two connections), four workers each: 2 000 records, each handler run
+/// exactly once, nothing left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_drain_2000_records_each_exactly_once() {
+    const RECORDS: usize = 2_000;
+    let prefix = unique_prefix("drain");
+    let first = engine(&prefix).await.with_consumer("host-a").unwrap();
+    let second = engine(&prefix).await.with_consumer("host-b").unwrap();
+
+    let started = Instant::now();
+    for chunk in (0..RECORDS).collect::<Vec<_>>().chunks(100) {
+        let accepts = chunk.iter().map(|i| {
+            let engine = if i % 2 == 0 { &first } else { &second };
+            let record = record(&format!("delivery-{i}"));
+            async move { engine.accept(&record, Some(10_000)).await }
+        });
+        for result in futures_util::future::join_all(accepts).await {
+            assert_eq!(result.unwrap(), Accepted::Stored);
+        }
+    }
+    let accepted_in = started.elapsed();
+    assert_eq!(first.counts().await.unwrap().pending, RECORDS as u64);
+
+    let runs = Arc::new(Mutex::new(HashMap::<String, (u32, &'static str)>::new()));
+    let mut stops = Vec::new();
+    let mut workers = Vec::new();
+    for (engine, name) in [(first.clone(), "a"), (second.clone(), "b")] {
+        let inbox = Inbox::builder(engine)
+            .lease(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let runs = Arc::clone(&runs);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        let worker = inbox
+            .worker(move |job: Job| {
+                let runs = Arc::clone(&runs);
+                async move {
+                    let mut runs = runs.lock().unwrap();
+                    let entry = runs.entry(job.key().to_owned()).or_insert((0, name));
+                    entry.0 += 1;
+                    Ok::<(), HandlerError>(())
+                }
+            })
+            .concurrency(4)
+            .poll_interval(Duration::from_millis(20));
+        workers.push(tokio::spawn(worker.run(async {
+            stopped.await.ok();
+        })));
+    }
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let counts = first.counts().await.unwrap();
+        if counts.done == RECORDS as u64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not drained within 180 s: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let drained_in = started.elapsed() - accepted_in;
+    for stop in stops {
+        stop.send(()).ok();
+    }
+    let mut done = 0;
+    for worker in workers {
+        let report = within(60, "worker shutdown", worker)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.lost + report.retried + report.dead, 0, "{report:?}");
+        done += report.done;
+    }
+    assert_eq!(done, RECORDS as u64);
+    let runs = runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), RECORDS, "every record ran");
+    let twice: Vec<_> = runs.iter().filter(|(_, (n, _))| *n != 1).collect();
+    assert!(twice.is_empty(), "records run more than once: {twice:?}");
+    let by_a = runs.values().filter(|(_, name)| *name == "a").count();
+    assert!(
+        by_a > 0 && by_a < RECORDS,
+        "both instances take records: {by_a} of {RECORDS} ran on the first"
+    );
+    let counts = second.counts().await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.running, counts.done, counts.dead),
+        (0, 0, RECORDS as u64, 0)
+    );
+    assert_eq!(
+        pending_entries(&first).await,
+        0,
+        "no entry left unacknowledged"
+    );
+    eprintln!(
+        "2 000 records: accepted in {accepted_in:?}, drained by 2 × 4 workers in {drained_in:?}"
+    );
+}
+
+/// A worker whose task is aborted mid-handler leaves its lease; once it ends, another instance
+/// runs the record again (attempt 2) and completes it; the dead worker's token changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_s_record_runs_again_after_the_lease() {
+    let prefix = unique_prefix("killed");
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let first = engine(&prefix)
+        .await
+        .with_clock(clock.clone())
+        .with_consumer("host-a")
+        .unwrap();
+    let second = engine(&prefix)
+        .await
+        .with_clock(clock.clone())
+        .with_consumer("host-b")
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        first.accept(&record("k1"), None).await.unwrap(),
+        Accepted::Stored
+    );
+
+    let (started, mut has_started) = tokio::sync::mpsc::channel::<LeaseToken>(1);
+    let inbox = Inbox::builder(first.clone()).lease(lease).build().unwrap();
+    let worker = tokio::spawn(
+        inbox
+            .worker(move |job: Job| {
+                let started = started.clone();
+                async move {
+                    started.send(job.token()).await.ok();
+                    std::future::pending::<()>().await;
+                    Ok::<(), HandlerError>(())
+                }
+            })
+            .poll_interval(Duration::from_millis(10))
+            .run(std::future::pending()),
+    );
+    let token = within(30, "the handler starts", has_started.recv())
+        .await
+        .unwrap();
+    worker.abort();
+    assert!(worker.await.unwrap_err().is_cancelled());
+
+    let running = second.get("k1").await.unwrap().unwrap().meta;
+    assert_eq!((running.status, running.attempts), (Status::Running, 1));
+    assert!(
+        second.lease(lease).await.unwrap().is_none(),
+        "the lease still holds"
+    );
+    assert_eq!(
+        pending_detail(&second).await,
+        [("host-a".to_owned(), 1)],
+        "the running record's entry is pending with the consumer that read it"
+    );
+    clock.advance(lease + Duration::from_secs(1));
+
+    let other = Inbox::builder(second.clone()).lease(lease).build().unwrap();
+    let attempt = other
+        .process_next({
+            let second = second.clone();
+            move |job: Job| {
+                let second = second.clone();
+                async move {
+                    assert_eq!(job.attempt(), 2);
+                    assert_eq!(
+                        pending_detail(&second).await,
+                        [("host-b".to_owned(), 2)],
+                        "the take-over claimed the entry for the new consumer"
+                    );
+                    Ok::<(), HandlerError>(())
+                }
+            }
+        })
+        .await
+        .unwrap()
+        .expect("the record is leased again after the lease");
+    assert_eq!(
+        (attempt.outcome, attempt.attempt),
+        (AttemptOutcome::Done, 2)
+    );
+    assert!(
+        !first.done("k1", token).await.unwrap(),
+        "the killed worker's token changes nothing"
+    );
+    let done = first.get("k1").await.unwrap().unwrap().meta;
+    assert_eq!((done.status, done.attempts), (Status::Done, 2));
+    assert_eq!(pending_entries(&first).await, 0);
+}
+
+/// Keys with NUL bytes, non-ASCII text and 64 KiB go through every operation intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_nul_and_non_ascii_keys() {
+    let prefix = unique_prefix("keys");
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&prefix).await.with_clock(clock.clone());
+    let keys = [
+        "a\0b".to_owned(),
+        "\0".to_owned(),
+        "ключ:🔑:鍵".to_owned(),
+        "x".repeat(64 * 1024),
+        "r:nested:ready".to_owned(),
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        let mut new = record(key).with_event_id(format!("evt\0{i}"));
+        if i == 0 {
+            new = new.with_ordering_key("ordering\0ключ");
+        }
+        assert_eq!(engine.accept(&new, None).await.unwrap(), Accepted::Stored);
+        assert_eq!(
+            engine.accept(&new, None).await.unwrap(),
+            Accepted::Duplicate
+        );
+        let stored = engine.get(key).await.unwrap().expect("stored");
+        assert_eq!(&stored.meta.key, key);
+        assert_eq!(
+            stored.meta.event_id.as_deref(),
+            Some(format!("evt\0{i}").as_str())
+        );
+        clock.advance(Duration::from_millis(1));
+    }
+    assert!(
+        engine.get("a").await.unwrap().is_none(),
+        "a prefix of a key is another key"
+    );
+    assert!(engine.get("a\0").await.unwrap().is_none());
+
+    let pending = engine.list(&ListQuery::new(Status::Pending)).await.unwrap();
+    let listed: Vec<_> = pending.iter().map(|m| m.key.clone()).collect();
+    assert_eq!(listed, keys, "list returns them in received order");
+    let mut leased = Vec::new();
+    while let Some(lease) = engine.lease(Duration::from_secs(30)).await.unwrap() {
+        leased.push(lease.record.meta.key.clone());
+        assert!(
+            engine
+                .done(&lease.record.meta.key, lease.token)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(leased, keys, "leased in received order, each once");
+    assert_eq!(engine.counts().await.unwrap().done, keys.len() as u64);
+}
+
+/// After the last attempt the record is in the dead-letter stream (key, error, attempts);
+/// replay takes it out and queues it again; the consumer group holds exactly the running
+/// records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_letter_stream_follows_dead_and_replay() {
+    let prefix = unique_prefix("dead-letters");
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&prefix).await.with_clock(clock.clone());
+    let inbox = Inbox::builder(engine.clone())
+        .lease(Duration::from_secs(30))
+        .retry(
+            RetryPolicy::new()
+                .base(Duration::from_secs(1))
+                .max_attempts(2)
+                .jitter(0.0),
+        )
+        .build()
+        .unwrap();
+    let key = "evt\0poison-ключ";
+    assert_eq!(inbox.accept(&record(key)).await.unwrap(), Accepted::Stored);
+    assert_eq!(xrange(&engine, &engine.ready_stream()).await.len(), 1);
+    let failing = |job: Job| async move {
+        Err::<(), _>(HandlerError::retry(format!("boom {}", job.attempt())))
+    };
+    let first = inbox.process_next(failing).await.unwrap().unwrap();
+    assert!(
+        matches!(first.outcome, AttemptOutcome::Retry { .. }),
+        "{first:?}"
+    );
+    assert!(
+        xrange(&engine, &engine.ready_stream()).await.is_empty(),
+        "a retry waits in the delayed set"
+    );
+    clock.advance(Duration::from_secs(2));
+    let last = inbox.process_next(failing).await.unwrap().unwrap();
+    assert_eq!(last.outcome, AttemptOutcome::Dead);
+
+    let letters = xrange(&engine, &engine.dead_letter_stream()).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["k"], key);
+    assert_eq!(letters[0]["attempts"], "2");
+    assert!(
+        letters[0]["error"].contains("gave up after 2 attempts")
+            && letters[0]["error"].contains("boom 2"),
+        "{letters:?}"
+    );
+    assert_eq!(
+        letters[0]["at"].parse::<i64>().unwrap(),
+        1_767_225_602_000,
+        "the time of death on the engine's clock"
+    );
+    assert!(xrange(&engine, &engine.ready_stream()).await.is_empty());
+    assert_eq!(pending_entries(&engine).await, 0);
+
+    assert!(inbox.replay(key).await.unwrap());
+    assert!(
+        xrange(&engine, &engine.dead_letter_stream())
+            .await
+            .is_empty(),
+        "replay takes the record out of the dead-letter stream"
+    );
+    let ready = xrange(&engine, &engine.ready_stream()).await;
+    assert_eq!(ready.len(), 1);
+    assert_eq!(ready[0]["k"], key);
+
+    // While it runs, its entry is the group's one pending entry.
+    let leased = engine
+        .lease(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(leased.record.meta.attempts, 1);
+    assert_eq!(pending_entries(&engine).await, 1);
+    assert!(engine.done(key, leased.token).await.unwrap());
+    assert_eq!(pending_entries(&engine).await, 0);
+    assert!(xrange(&engine, &engine.ready_stream()).await.is_empty());
+    assert!(
+        xrange(&engine, &engine.dead_letter_stream())
+            .await
+            .is_empty()
+    );
+}
+
+/// An operator deletes the consumer group (or the stream's group is lost): running records
+/// still finish, the next lease makes the group again, and every pending record runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_consumer_group_is_made_again() {
+    let engine = engine(&unique_prefix("group")).await;
+    let lease = Duration::from_secs(30);
+    for key in ["running", "queued-1", "queued-2"] {
+        assert_eq!(
+            engine.accept(&record(key), None).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+    let running = engine.lease(lease).await.unwrap().unwrap();
+    assert_eq!(running.record.meta.key, "running");
+    let mut conn = raw(&engine).await;
+    let destroyed: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(destroyed, 1);
+    assert!(engine.done("running", running.token).await.unwrap());
+    let mut leased = Vec::new();
+    while let Some(next) = engine.lease(lease).await.unwrap() {
+        leased.push(next.record.meta.key.clone());
+        assert!(
+            engine
+                .done(&next.record.meta.key, next.token)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(leased, ["queued-1", "queued-2"]);
+    assert_eq!(engine.counts().await.unwrap().done, 3);
+    assert_eq!(pending_entries(&engine).await, 0);
+}
+
+/// A closed port: `connect` fails with `Unavailable` (503) at once. A server killed under a
+/// connected engine: every call fails with `Unavailable` within the bounded time-outs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_are_unavailable_quickly_never_a_hang() {
+    let closed = format!("redis://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let err = within(10, "connect to a closed port", RedisInbox::connect(&closed))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InboxError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(err.retry_after().is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let server = RedisServer::start();
+    let port = server.port();
+    let engine = within(10, "connect", RedisInbox::connect(&server.url()))
+        .await
+        .unwrap()
+        .with_prefix(&unique_prefix("outage"))
+        .unwrap();
+    assert_eq!(
+        engine.accept(&record("before"), None).await.unwrap(),
+        Accepted::Stored
+    );
+    drop(server); // killed
+    let lease = Duration::from_secs(30);
+    let err = within(10, "accept", engine.accept(&record("during"), None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InboxError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let err = within(10, "lease", engine.lease(lease)).await.unwrap_err();
+    assert!(matches!(err, InboxError::Unavailable(_)), "{err:?}");
+    let err = within(10, "done", engine.done("before", LeaseToken::random()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, InboxError::Unavailable(_)), "{err:?}");
+    let err = within(10, "counts", engine.counts()).await.unwrap_err();
+    assert!(matches!(err, InboxError::Unavailable(_)), "{err:?}");
+    let shown = format!("{err:?} {err}");
+    assert!(!shown.contains("during"), "{shown}");
+
+    // The server comes back (empty: the test server keeps nothing on disk): the same engine
+    // reconnects on its own, and the ready stream and its group are created again.
+    let _server = RedisServer::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let accepted = loop {
+        match within(
+            10,
+            "accept after the restart",
+            engine.accept(&record("after"), None),
+        )
+        .await
+        {
+            Ok(accepted) => break accepted,
+            Err(InboxError::Unavailable(_)) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("no reconnection within 30 s: {e:?}"),
+        }
+    };
+    assert_eq!(accepted, Accepted::Stored);
+    let leased = engine.lease(lease).await.unwrap().expect("the new record");
+    assert_eq!(leased.record.meta.key, "after");
+    assert!(engine.done("after", leased.token).await.unwrap());
+}
+
+/// Two prefixes on one server are two inboxes: neither sees, leases or counts the other's
+/// records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefixes_separate_inboxes() {
+    let one = engine(&unique_prefix("one")).await;
+    let two = engine(&unique_prefix("two")).await;
+    assert_eq!(
+        one.accept(&record("k"), None).await.unwrap(),
+        Accepted::Stored
+    );
+    assert!(two.get("k").await.unwrap().is_none());
+    assert!(two.lease(Duration::from_secs(30)).await.unwrap().is_none());
+    assert_eq!(two.counts().await.unwrap().pending, 0);
+    assert_eq!(
+        two.accept(&record("k"), None).await.unwrap(),
+        Accepted::Stored
+    );
+    let leased = one.lease(Duration::from_secs(30)).await.unwrap().unwrap();
+    assert!(
+        !two.done("k", leased.token).await.unwrap(),
+        "another inbox's token"
+    );
+    assert!(one.done("k", leased.token).await.unwrap());
+    assert_eq!(
+        two.get("k").await.unwrap().unwrap().meta.status,
+        Status::Pending
+    );
+    for bad in ["", "has space", "tab\t", "nl\n"] {
+        assert!(
+            RedisInbox::new(redis::Client::open("redis://127.0.0.1:1").unwrap())
+                .with_prefix(bad)
+                .is_err(),
+            "{bad:?}"
+        );
+    }
+}
