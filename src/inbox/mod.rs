@@ -91,6 +91,8 @@ mod endpoint;
 mod engine;
 mod error;
 mod front;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
 mod retry;
 #[cfg(feature = "sqlite")]
@@ -108,6 +110,9 @@ pub use endpoint::{
 pub use engine::{DynInboxEngine, InboxEngine};
 pub use error::{HandlerError, INBOX_RETRY_AFTER, InboxError};
 pub use front::{DEFAULT_INBOX_LEASE, Inbox, InboxBuilder, MIN_INBOX_LEASE};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "postgres", feature = "inbox"))))]
+pub use postgres::{InboxTransaction, PostgresInbox, Transactional, TransactionalHandler};
 pub use record::{
     Accepted, Counts, Leased, ListQuery, NewRecord, ParseStatusError, Record, RecordMeta, Status,
     decode_headers, encode_headers,

@@ -145,6 +145,13 @@ impl Job {
     pub fn mark_settled(&self) {
         self.settled.store(true, Ordering::Release);
     }
+
+    /// The flag [`mark_settled`](Self::mark_settled) sets, for wrappers that hand the job
+    /// itself to the user's handler and settle after it returns.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn settled_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.settled)
+    }
 }
 
 /// How one attempt ended.
