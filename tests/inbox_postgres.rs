@@ -230,9 +230,11 @@ async fn two_instances_drain_2000_records_each_exactly_once() {
         per_instance.push(report.done);
     }
     assert_eq!(done, RECORDS as u64);
-    let runs = runs.lock().unwrap();
-    assert_eq!(runs.len(), RECORDS);
-    assert!(runs.values().all(|n| *n == 1), "a record ran twice");
+    {
+        let runs = runs.lock().unwrap();
+        assert_eq!(runs.len(), RECORDS);
+        assert!(runs.values().all(|n| *n == 1), "a record ran twice");
+    }
     eprintln!(
         "drained {RECORDS} records through 2 instances x 8 workers in {elapsed:?} \
          (done per instance: {per_instance:?})"

@@ -38,7 +38,11 @@
 //!
 //! Engines implement [`InboxEngine`] (the transitions table is in its docs): `SqliteInbox`
 //! (feature `sqlite`) is the embedded default — one file, durable on one machine, nothing to
-//! run. Check your own engine with `testing::inbox_contract` (features `testing` and `inbox`).
+//! run. `PostgresInbox` (feature `postgres`) serves fleets: workers on any number of hosts
+//! lease with `FOR UPDATE SKIP LOCKED`, and `PostgresInbox::transactional` runs a handler
+//! inside the transaction that marks its record done, so its database writes commit exactly
+//! once. Check your own engine with `testing::inbox_contract` (features `testing` and
+//! `inbox`).
 //!
 //! # Example
 //!
