@@ -242,6 +242,92 @@ async fn two_instances_drain_2000_records_each_exactly_once() {
     drop_tables(first.pool(), &[first.table()]).await;
 }
 
+/// Records under a few ordering keys, drained by two instances with eight workers each: per
+/// ordering key, never two at once, and always in received order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_keys_hold_across_instances() {
+    const RECORDS: usize = 300;
+    const KEYS: usize = 5;
+    let first = engine("ordering").await;
+    let second = PostgresInbox::new(pool().await)
+        .with_table(first.table())
+        .unwrap();
+    let inboxes = [Inbox::new(first.clone()), Inbox::new(second.clone())];
+    // Sequential accepts: received order is the index order.
+    for i in 0..RECORDS {
+        let record = record(&format!("billing:evt_{i:05}"))
+            .with_ordering_key(format!("customer_{}", i % KEYS));
+        assert_eq!(
+            inboxes[i % 2].accept(&record).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        running: std::collections::HashSet<String>,
+        order: HashMap<String, Vec<usize>>,
+        overlaps: usize,
+    }
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for inbox in &inboxes {
+        let seen = Arc::clone(&seen);
+        let mut stopped = stopped.clone();
+        let worker = inbox
+            .worker(move |job: Job| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let ordering = job.meta().ordering_key.clone().unwrap();
+                    let index: usize = job.key()["billing:evt_".len()..].parse().unwrap();
+                    {
+                        let mut seen = seen.lock().unwrap();
+                        if !seen.running.insert(ordering.clone()) {
+                            seen.overlaps += 1;
+                        }
+                        seen.order.entry(ordering.clone()).or_default().push(index);
+                    }
+                    // Give another worker the chance to (wrongly) start the next one.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    seen.lock().unwrap().running.remove(&ordering);
+                    Ok::<(), HandlerError>(())
+                }
+            })
+            .concurrency(8)
+            .poll_interval(Duration::from_millis(10));
+        workers.push(tokio::spawn(worker.run(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })));
+    }
+    eventually(
+        Duration::from_secs(120),
+        "300 ordered records done",
+        || async { inboxes[0].counts().await.unwrap().done == RECORDS as u64 },
+    )
+    .await;
+    stop.send(true).unwrap();
+    for worker in workers {
+        worker.await.unwrap().unwrap();
+    }
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen.overlaps, 0,
+            "two records of one ordering key ran at once"
+        );
+        assert_eq!(seen.order.len(), KEYS);
+        for (key, order) in &seen.order {
+            assert_eq!(order.len(), RECORDS / KEYS, "{key}");
+            assert!(
+                order.windows(2).all(|w| w[0] < w[1]),
+                "{key} ran out of received order: {order:?}"
+            );
+        }
+    }
+    drop_tables(first.pool(), &[first.table()]).await;
+}
+
 /// 64 accepts of new keys race through two instances into an inbox bounded at 10: exactly
 /// 10 are stored, the rest are refused as full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
