@@ -4,7 +4,11 @@
 //!   the same file settings (WAL; `synchronous` FULL and NORMAL), sequential and 16 at once;
 //! * accept latency (p50/p99) of `InboxEndpoint::receive` (verify + accept) at concurrency
 //!   1/16/64, against the verifier alone;
-//! * drain throughput with 1/4/16 workers and a no-op handler.
+//! * drain throughput with 1/4/16 workers and a no-op handler;
+//! * with the feature `postgres`: accept into `PostgresInbox` (unbounded, and bounded: an
+//!   advisory-locked transaction) against a raw `INSERT` of the same row into an identical
+//!   table, sequential and 16 at once, on loopback. PostgreSQL is `DATABASE_URL`, or a private
+//!   cluster (`tests/servers/mod.rs`).
 //!
 //! With the `redis` feature too (`cargo bench --bench inbox --features sqlite,redis`): accept
 //! throughput of `RedisInbox` against a raw `XADD` of the same fields over the same connection,
@@ -26,7 +30,7 @@ use webhook_receiver::inbox::{HandlerError, Inbox, Job, NewRecord, SqliteInbox};
 use webhook_receiver::providers::StandardWebhooks;
 use webhook_receiver::testing::Signer;
 
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "postgres"))]
 #[path = "../tests/servers/mod.rs"]
 mod servers;
 
@@ -374,6 +378,96 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
     }
 }
 
+/// Accepts per second into `PostgresInbox` (bounded or not) and of a raw `INSERT` of the same
+/// row into an identical table (same columns and indexes), `concurrency` at a time.
+#[cfg(feature = "postgres")]
+async fn postgres_accept_throughput(n: usize, concurrency: usize, bounded: bool, run: usize) {
+    use webhook_receiver::inbox::{InboxEngine, PostgresInbox, encode_headers};
+    let url = servers::database_url();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot reach PostgreSQL at {}: {e}",
+                servers::without_password(&url)
+            )
+        });
+    let suffix = format!("{}_{}_{run}_{}", concurrency, bounded, std::process::id());
+    let engine = PostgresInbox::new(pool.clone())
+        .with_table(&format!("bench_inbox_{suffix}"))
+        .unwrap();
+    let raw = PostgresInbox::new(pool.clone())
+        .with_table(&format!("bench_raw_{suffix}"))
+        .unwrap();
+    engine.migrate().await.unwrap();
+    raw.migrate().await.unwrap();
+    let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(body).collect());
+    let max = bounded.then_some(n as u64 * 2);
+    let inbox_rate = {
+        let (engine, bodies) = (engine.clone(), Arc::clone(&bodies));
+        throughput(n, concurrency, move |i| {
+            let (engine, bodies) = (engine.clone(), Arc::clone(&bodies));
+            async move {
+                let record =
+                    NewRecord::new(format!("bench:id:{i}"), "bench", "bench", bodies[i].clone());
+                engine.accept(&record, max).await.unwrap();
+            }
+        })
+        .await
+    };
+    let insert: Arc<str> = format!(
+        "INSERT INTO \"{}\" (id, key, endpoint, provider, event_id, signed_at, key_label, \
+         ordering_key, headers, body, status, attempts, deadline, received_at, updated_at, \
+         retain_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, \
+         $11, $12)",
+        raw.table()
+    )
+    .into();
+    let raw_rate = {
+        let (pool, bodies) = (pool.clone(), Arc::clone(&bodies));
+        throughput(n, concurrency, move |i| {
+            let (pool, bodies, insert) = (pool.clone(), Arc::clone(&bodies), Arc::clone(&insert));
+            async move {
+                let key = format!("bench:id:{i}");
+                sqlx::query(sqlx::AssertSqlSafe(insert))
+                    .bind(key.clone())
+                    .bind(key.into_bytes())
+                    .bind("bench")
+                    .bind("bench")
+                    .bind(None::<String>)
+                    .bind(None::<i64>)
+                    .bind(None::<String>)
+                    .bind(None::<String>)
+                    .bind(encode_headers(&HeaderMap::new()))
+                    .bind(bodies[i].to_vec())
+                    .bind(1_767_225_600_000_i64)
+                    .bind(86_400_000_i64)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await
+    };
+    println!(
+        "  {:<9} {:>4}   {:>12.0} {:>12.0}   {:>5.2}",
+        if bounded { "bounded" } else { "unbounded" },
+        concurrency,
+        inbox_rate,
+        raw_rate,
+        inbox_rate / raw_rate
+    );
+    for table in [engine.table(), raw.table()] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE \"{table}\"")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run a tiny smoke.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -412,6 +506,17 @@ fn main() {
         for workers in [4, 16] {
             let rate = drain(workers, n).await;
             println!("  {workers:>2} workers {rate:>9.0}   ({:.2}× one worker)", rate / one);
+        }
+        #[cfg(feature = "postgres")]
+        {
+            println!("\naccept throughput (records/s), PostgresInbox accept vs raw INSERT of the same row:");
+            println!("  {:<9} {:>4}   {:>12} {:>12}   {:>5}", "bound", "conc", "inbox", "raw INSERT", "ratio");
+            for run in 0..2 {
+                for bounded in [false, true] {
+                    postgres_accept_throughput(2000 / scale, 1, bounded, run).await;
+                    postgres_accept_throughput(4000 / scale, 16, bounded, run).await;
+                }
+            }
         }
     });
 }

@@ -38,8 +38,12 @@
 //!
 //! Engines implement [`InboxEngine`] (the transitions table is in its docs): `SqliteInbox`
 //! (feature `sqlite`) is the embedded default — one file, durable on one machine, nothing to
-//! run; `RedisInbox` (features `redis` and `inbox`) serves fleets from one Redis (streams with
-//! a consumer group, a dead-letter stream). Check your own engine with `testing::inbox_contract` (features `testing` and `inbox`).
+//! run. For fleets: `PostgresInbox` (features `postgres` and `inbox`) — workers on any number
+//! of hosts lease with `FOR UPDATE SKIP LOCKED`, and `PostgresInbox::transactional` runs a
+//! handler inside the transaction that marks its record done, so its database writes commit
+//! exactly once — and `RedisInbox` (features `redis` and `inbox`) on one Redis: a stream read
+//! by a consumer group, sorted sets for retries and leases, a dead-letter stream. Check your
+//! own engine with `testing::inbox_contract` (features `testing` and `inbox`).
 //!
 //! # Example
 //!
@@ -92,6 +96,8 @@ mod endpoint;
 mod engine;
 mod error;
 mod front;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
@@ -111,6 +117,9 @@ pub use endpoint::{
 pub use engine::{DynInboxEngine, InboxEngine};
 pub use error::{HandlerError, INBOX_RETRY_AFTER, InboxError};
 pub use front::{DEFAULT_INBOX_LEASE, Inbox, InboxBuilder, MIN_INBOX_LEASE};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "postgres", feature = "inbox"))))]
+pub use postgres::{InboxTransaction, PostgresInbox, Transactional, TransactionalHandler};
 pub use record::{
     Accepted, Counts, Leased, ListQuery, NewRecord, ParseStatusError, Record, RecordMeta, Status,
     decode_headers, encode_headers,

@@ -145,6 +145,13 @@ impl Job {
     pub fn mark_settled(&self) {
         self.settled.store(true, Ordering::Release);
     }
+
+    /// The flag [`mark_settled`](Self::mark_settled) sets, for wrappers that hand the job
+    /// itself to the user's handler and settle after it returns.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn settled_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.settled)
+    }
 }
 
 /// How one attempt ended.
@@ -612,6 +619,11 @@ async fn run_attempt<E: InboxEngine>(
         }
     };
     drop(task);
+    if settled.load(Ordering::Acquire) {
+        // The handler committed `done` itself (a transactional handler): a heartbeat or the
+        // hand-back that ran into it meanwhile only saw the record no longer running.
+        return AttemptOutcome::Done;
+    }
 
     match ending {
         Ending::Lost => {
@@ -622,15 +634,10 @@ async fn run_attempt<E: InboxEngine>(
             engine.release(&key, token).await,
             AttemptOutcome::HandedBack,
         ),
-        Ending::Finished(Ok(Ok(()))) => {
-            if settled.load(Ordering::Acquire) {
-                return AttemptOutcome::Done;
-            }
-            settle(
-                retrying(|| engine.done(&key, token)).await,
-                AttemptOutcome::Done,
-            )
-        }
+        Ending::Finished(Ok(Ok(()))) => settle(
+            retrying(|| engine.done(&key, token)).await,
+            AttemptOutcome::Done,
+        ),
         Ending::Finished(result) => {
             let error = match result {
                 Ok(Err(error)) => error,

@@ -1,0 +1,1066 @@
+//! The PostgreSQL inbox engine, for fleets: `FOR UPDATE SKIP LOCKED` leasing, and handlers that
+//! commit their own writes in the transaction that marks the record done.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Row, Transaction};
+use time::OffsetDateTime;
+
+use super::worker::Handler;
+use super::{
+    Accepted, Counts, HandlerError, InboxEngine, InboxError, Job, Leased, ListQuery, NewRecord,
+    Record, RecordMeta, Status, decode_headers, encode_headers,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::dedup::LeaseToken;
+use crate::error::ConfigError;
+
+/// Default table of [`PostgresInbox`].
+const DEFAULT_TABLE: &str = "webhook_inbox";
+
+/// The longest table name: its index names (`{table}_ordering`) must fit PostgreSQL's 63-byte
+/// identifiers.
+const MAX_TABLE_LEN: usize = 48;
+
+/// The longest delay, lease or retention sent to PostgreSQL: 100 years, in milliseconds.
+const MAX_MILLIS: i64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// Advisory lock taken by [`PostgresInbox::migrate`], so that receivers starting together do
+/// not race to create the table ("inbox!!!" in ASCII).
+const MIGRATE_LOCK: i64 = 0x696e_626f_7821_2121;
+
+/// The longest key used as its own row id: a B-tree entry holds at most about 2.7 KB, and
+/// `text` cannot hold a NUL.
+const MAX_ROW_ID: usize = 512;
+
+/// The prefix of digested row ids.
+const DIGEST_PREFIX: &str = "sha256:";
+
+/// The row id of `key`, the column the unique index is on: the key itself, or
+/// `sha256:<hex>` when it is longer than [`MAX_ROW_ID`] bytes, contains a NUL, or itself
+/// starts with `sha256:` (so that no key is mistaken for another's digest). The full key is
+/// always stored too.
+fn row_id(key: &str) -> Cow<'_, str> {
+    use sha2::Digest as _;
+    if key.len() <= MAX_ROW_ID && !key.contains('\0') && !key.starts_with(DIGEST_PREFIX) {
+        return Cow::Borrowed(key);
+    }
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    Cow::Owned(format!("{DIGEST_PREFIX}{}", hex::encode(digest)))
+}
+
+/// Metadata columns, in the order [`meta_from_row`] reads them.
+const META: &str = "key, endpoint, provider, event_id, signed_at, key_label, ordering_key, \
+                    received_at, status, attempts, deadline, updated_at, last_error, \
+                    octet_length(body)::int8 AS body_len, retain_ms";
+
+type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
+
+/// The statements for one table, shared cheaply with every query (sqlx takes them by value).
+struct Sql {
+    migrate: Vec<Arc<str>>,
+    insert: Arc<str>,
+    insert_bounded: Arc<str>,
+    lease: Arc<str>,
+    heartbeat: Arc<str>,
+    done: Arc<str>,
+    retry: Arc<str>,
+    dead: Arc<str>,
+    release: Arc<str>,
+    get: Arc<str>,
+    list: Arc<str>,
+    list_after: Arc<str>,
+    counts: Arc<str>,
+    replay: Arc<str>,
+    replay_since: Arc<str>,
+    purge: Arc<str>,
+}
+
+/// A statement for sqlx. Audited: the only dynamic part is the table name, a validated plain
+/// identifier (see [`validate_table`]); every value is a bind parameter.
+fn statement(text: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
+    AssertSqlSafe(Arc::clone(text))
+}
+
+impl Sql {
+    /// `table` is a validated identifier (lower-case letters, digits, `_`).
+    fn new(table: &str) -> Self {
+        let t = format!("\"{table}\"");
+        let active = "status IN ('pending', 'running')";
+        let owned = "id = $1 AND token = $2 AND status = 'running'";
+        let columns = "id, key, endpoint, provider, event_id, signed_at, key_label, \
+                       ordering_key, headers, body, status, attempts, deadline, received_at, \
+                       updated_at, retain_ms";
+        let values = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $11, $11, $12";
+        // A done record past its retention is replaced, with a new place in received order.
+        let replace = "ON CONFLICT (id) DO UPDATE SET \
+                       seq = DEFAULT, key = EXCLUDED.key, endpoint = EXCLUDED.endpoint, \
+                       provider = EXCLUDED.provider, event_id = EXCLUDED.event_id, \
+                       signed_at = EXCLUDED.signed_at, key_label = EXCLUDED.key_label, \
+                       ordering_key = EXCLUDED.ordering_key, headers = EXCLUDED.headers, \
+                       body = EXCLUDED.body, status = 'pending', attempts = 0, \
+                       deadline = EXCLUDED.deadline, token = NULL, \
+                       received_at = EXCLUDED.received_at, updated_at = EXCLUDED.updated_at, \
+                       retain_ms = EXCLUDED.retain_ms, last_error = NULL \
+                       WHERE r.status = 'done' AND r.deadline <= $11";
+        // Replaying a record with an ordering key locks the active records sharing it, so that
+        // a lease deciding on an older snapshot (where the replayed record was still dead)
+        // either runs before the replay commits or skips them.
+        let siblings = format!(
+            "siblings AS (\
+                 SELECT o.seq FROM {t} AS o \
+                 WHERE o.ordering_key IN (SELECT ordering_key FROM target) AND o.{active} \
+                 ORDER BY o.seq FOR UPDATE OF o)"
+        );
+        let revive = format!(
+            "UPDATE {t} SET status = 'pending', attempts = 0, deadline = $2, token = NULL, \
+             updated_at = $2 \
+             WHERE seq IN (SELECT seq FROM target) AND (SELECT count(*) FROM siblings) >= 0"
+        );
+        Self {
+            migrate: vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
+                     seq bigserial PRIMARY KEY, \
+                     id text COLLATE \"C\" NOT NULL UNIQUE, \
+                     key bytea NOT NULL, \
+                     endpoint text NOT NULL, \
+                     provider text NOT NULL, \
+                     event_id text, \
+                     signed_at bigint, \
+                     key_label text, \
+                     ordering_key text COLLATE \"C\", \
+                     headers bytea NOT NULL, \
+                     body bytea NOT NULL, \
+                     status text NOT NULL \
+                         CHECK (status IN ('pending', 'running', 'done', 'dead')), \
+                     attempts integer NOT NULL DEFAULT 0, \
+                     deadline bigint, \
+                     token bytea, \
+                     received_at bigint NOT NULL, \
+                     updated_at bigint NOT NULL, \
+                     retain_ms bigint NOT NULL, \
+                     last_error text)"
+                )
+                .into(),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS \"{table}_due\" ON {t} (deadline, seq) \
+                     WHERE {active}"
+                )
+                .into(),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS \"{table}_ordering\" ON {t} (ordering_key, seq) \
+                     WHERE ordering_key IS NOT NULL AND {active}"
+                )
+                .into(),
+                // Not on `key`: a key may be longer than a B-tree entry can hold.
+                format!("CREATE INDEX IF NOT EXISTS \"{table}_list\" ON {t} (status, received_at)")
+                    .into(),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS \"{table}_expiry\" ON {t} (deadline) \
+                     WHERE status = 'done'"
+                )
+                .into(),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS \"{table}_dead\" ON {t} (updated_at) \
+                     WHERE status = 'dead'"
+                )
+                .into(),
+            ],
+            // One statement: insert a new key or replace an expired done record. No row
+            // returned means a live duplicate (a concurrent insert of the key is waited for by
+            // `ON CONFLICT`, then found live).
+            insert: format!(
+                "INSERT INTO {t} AS r ({columns}) VALUES ({values}) {replace} RETURNING 1"
+            )
+            .into(),
+            // Run under the table's accept lock (see `accept`), so the count sees every
+            // bounded accept that committed before: the bound is exact. Reports whether it
+            // stored, and the row as it was, to tell a duplicate from a full inbox.
+            insert_bounded: format!(
+                "WITH existing AS (SELECT status, deadline FROM {t} WHERE id = $1), \
+                 stored AS (\
+                     INSERT INTO {t} AS r ({columns}) SELECT {values} \
+                     WHERE (SELECT count(*) FROM {t} WHERE {active}) < $13 \
+                     {replace} RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM stored), e.status, e.deadline \
+                 FROM (SELECT) AS one LEFT JOIN existing AS e ON true"
+            )
+            .into(),
+            // One statement: pick the first eligible record, skipping rows other leases hold,
+            // and take it. A row another lease took and committed meanwhile is re-checked
+            // against its new version (running, lease live) and skipped. A record with an
+            // ordering key waits for every older active record with that key, and for any
+            // live lease on it.
+            lease: format!(
+                "UPDATE {t} SET status = 'running', token = $1, deadline = $2 + $3, \
+                 attempts = attempts + 1, updated_at = $2 \
+                 WHERE seq = (\
+                     SELECT r.seq FROM {t} AS r \
+                     WHERE r.{active} AND r.deadline <= $2 \
+                     AND (r.ordering_key IS NULL OR NOT EXISTS (\
+                         SELECT 1 FROM {t} AS o \
+                         WHERE o.ordering_key = r.ordering_key AND o.{active} \
+                         AND o.seq <> r.seq \
+                         AND (o.seq < r.seq OR (o.status = 'running' AND o.deadline > $2)))) \
+                     ORDER BY r.deadline, r.seq LIMIT 1 \
+                     FOR UPDATE SKIP LOCKED) \
+                 RETURNING {META}, headers, body"
+            )
+            .into(),
+            heartbeat: format!("UPDATE {t} SET deadline = $3 + $4 WHERE {owned}").into(),
+            done: format!(
+                "UPDATE {t} SET status = 'done', token = NULL, deadline = $3 + retain_ms, \
+                 updated_at = $3 WHERE {owned}"
+            )
+            .into(),
+            retry: format!(
+                "UPDATE {t} SET status = 'pending', token = NULL, deadline = $3 + $4, \
+                 last_error = $5, updated_at = $3 WHERE {owned}"
+            )
+            .into(),
+            dead: format!(
+                "UPDATE {t} SET status = 'dead', token = NULL, deadline = NULL, \
+                 last_error = $4, updated_at = $3 WHERE {owned}"
+            )
+            .into(),
+            release: format!(
+                "UPDATE {t} SET status = 'pending', token = NULL, deadline = $3, \
+                 attempts = greatest(attempts - 1, 0), updated_at = $3 WHERE {owned}"
+            )
+            .into(),
+            get: format!("SELECT {META}, headers, body FROM {t} WHERE id = $1").into(),
+            list: format!(
+                "SELECT {META} FROM {t} WHERE status = $1 ORDER BY received_at, key LIMIT $2"
+            )
+            .into(),
+            list_after: format!(
+                "SELECT {META} FROM {t} WHERE status = $1 AND (received_at, key) > ($3, $4) \
+                 ORDER BY received_at, key LIMIT $2"
+            )
+            .into(),
+            counts: format!("SELECT status, count(*), min(received_at) FROM {t} GROUP BY status")
+                .into(),
+            replay: format!(
+                "WITH target AS (\
+                     SELECT seq, ordering_key FROM {t} WHERE id = $1 AND status = 'dead' \
+                     FOR UPDATE), \
+                 {siblings} {revive}"
+            )
+            .into(),
+            replay_since: format!(
+                "WITH target AS (\
+                     SELECT seq, ordering_key FROM {t} \
+                     WHERE status = 'dead' AND updated_at >= $1 ORDER BY seq FOR UPDATE), \
+                 {siblings} {revive}"
+            )
+            .into(),
+            purge: format!("DELETE FROM {t} WHERE status = 'done' AND deadline <= $1").into(),
+        }
+    }
+}
+
+/// The PostgreSQL inbox engine (features `postgres` and `inbox`), for a fleet of receivers
+/// and workers sharing one table, over an [`sqlx::PgPool`] you already have.
+///
+/// * **One statement per transition**, each atomic: `accept` is one
+///   `INSERT … ON CONFLICT (id) DO UPDATE … WHERE <done and expired>`; `lease` is one
+///   `UPDATE … WHERE seq = (SELECT … ORDER BY deadline, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+///   RETURNING …`, so concurrent workers on any number of hosts never wait for each other nor
+///   take the same record; `heartbeat`, `done`, `retry`, `dead` and `release` are one `UPDATE`
+///   comparing the lease token.
+/// * **The bound is exact**: with [`max_pending`](super::InboxBuilder::max_pending), accepts
+///   run in a short transaction holding an advisory lock of the table, so concurrent accepts
+///   cannot all see room for one more. (Accepts without a bound take no lock.)
+/// * **Exactly-once effects**, optionally: [`transactional`](Self::transactional) runs a
+///   handler inside a transaction that also marks the record done — see there for what is
+///   guaranteed.
+/// * **Times** are this engine's [`Clock`] in milliseconds (the system clock by default),
+///   passed to every statement: every host of the fleet must have a synchronized clock (NTP).
+///   Leases and retry delays tolerate skews well below the lease.
+/// * **Keys of any length and content**: the unique index is on a row id, the key itself, or
+///   its SHA-256 when it is longer than 512 bytes or contains a NUL; the full key is kept
+///   (`bytea`) and returned. The other text fields (endpoint, provider, event id, secret
+///   label, ordering key) cannot hold a NUL (a PostgreSQL `text` limit): such an accept fails
+///   with [`InboxError::Backend`]. A NUL in an error message is stored as U+FFFD.
+/// * Pool errors (time-out, closed pool, I/O) and the server's connection and resource errors
+///   (SQLSTATE classes 08, 53, 57) are [`InboxError::Unavailable`] (an endpoint answers 503);
+///   other database errors are [`InboxError::Backend`].
+///
+/// Run [`migrate`](Self::migrate) once (at start-up, from any number of processes) to create
+/// the table and its indexes:
+///
+/// ```sql
+/// CREATE TABLE IF NOT EXISTS "webhook_inbox" (
+///     seq          bigserial PRIMARY KEY,        -- received order
+///     id           text COLLATE "C" NOT NULL UNIQUE, -- the key, or sha256:<hex> of a long one
+///     key          bytea NOT NULL,               -- the full key (UTF-8)
+///     endpoint     text NOT NULL,
+///     provider     text NOT NULL,
+///     event_id     text,
+///     signed_at    bigint,
+///     key_label    text,
+///     ordering_key text COLLATE "C",
+///     headers      bytea NOT NULL,
+///     body         bytea NOT NULL,
+///     status       text NOT NULL CHECK (status IN ('pending', 'running', 'done', 'dead')),
+///     attempts     integer NOT NULL DEFAULT 0,
+///     deadline     bigint,   -- ms: due (pending), lease end (running), retention end (done)
+///     token        bytea,    -- the lease token while running
+///     received_at  bigint NOT NULL,
+///     updated_at   bigint NOT NULL,
+///     retain_ms    bigint NOT NULL,
+///     last_error   text
+/// );
+/// -- plus partial indexes for due records, ordering keys, listing, expiry and dead records.
+/// ```
+///
+/// The statements assume the default `READ COMMITTED` isolation.
+///
+/// ```no_run
+/// use webhook_receiver::inbox::{Inbox, PostgresInbox};
+///
+/// # async fn run(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+/// let engine = PostgresInbox::new(pool).with_table("billing_inbox")?;
+/// engine.migrate().await?;
+/// let inbox = Inbox::builder(engine).max_pending(100_000).build()?;
+/// # let _ = inbox;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresInbox {
+    pool: PgPool,
+    table: Arc<str>,
+    sql: Arc<Sql>,
+    clock: Arc<dyn Clock>,
+    accept_lock: i64,
+}
+
+impl fmt::Debug for PostgresInbox {
+    /// Shows the table and clock, never the pool's connection options (they may hold a
+    /// password).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresInbox")
+            .field("table", &self.table)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The advisory lock serializing bounded accepts into `table`.
+fn accept_lock(table: &str) -> i64 {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("webhook-receiver inbox accept {table}"));
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+impl PostgresInbox {
+    /// An engine on the table `webhook_inbox` over `pool`, on the system clock. Clones share
+    /// the pool.
+    ///
+    /// Nothing is sent to the server until the first call; call [`migrate`](Self::migrate)
+    /// to create the table.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            table: Arc::from(DEFAULT_TABLE),
+            sql: Arc::new(Sql::new(DEFAULT_TABLE)),
+            clock: Arc::new(SystemClock),
+            accept_lock: accept_lock(DEFAULT_TABLE),
+        }
+    }
+
+    /// Keeps the records in the table `name` (in the connection's `search_path`). Default:
+    /// `webhook_inbox`.
+    ///
+    /// # Errors
+    ///
+    /// Unless `name` is a plain SQL identifier of at most 48 bytes: lower-case ASCII letters,
+    /// digits and `_`, not starting with a digit. (It is written into the statements, so no
+    /// other name is accepted.)
+    pub fn with_table(mut self, name: &str) -> Result<Self, ConfigError> {
+        validate_table(name)?;
+        self.table = Arc::from(name);
+        self.sql = Arc::new(Sql::new(name));
+        self.accept_lock = accept_lock(name);
+        Ok(self)
+    }
+
+    /// The clock for due times, leases and retention. Default: [`SystemClock`]. Every process
+    /// sharing the table must use the same time (a [`ManualClock`](crate::ManualClock) only in
+    /// tests).
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the table and its indexes, if they do not exist. Safe to run from every
+    /// process at start-up: concurrent calls wait for each other (advisory lock).
+    ///
+    /// # Errors
+    ///
+    /// If the server is unreachable or refuses the statements (e.g. no `CREATE` privilege).
+    pub async fn migrate(&self) -> Result<(), InboxError> {
+        let mut tx = self.pool.begin().await.map_err(map_error)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATE_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        for text in &self.sql.migrate {
+            sqlx::query(statement(text))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)
+    }
+
+    /// Wraps `handler` so that it runs **inside a transaction that also marks the record
+    /// done**: your writes through the [`InboxTransaction`] commit together with the record's
+    /// `done`, or not at all. Give the result to [`Inbox::worker`](super::Inbox::worker),
+    /// [`Worker::on`](super::Worker::on) or [`Inbox::process_next`](super::Inbox::process_next)
+    /// of an inbox over **this** engine (same table).
+    ///
+    /// For each attempt the wrapper begins a transaction on this engine's pool, runs
+    /// `handler(job, tx)`, and then:
+    ///
+    /// * the handler returned `Ok`: in the same transaction, `done` — an `UPDATE` that only
+    ///   applies while the record is running under this attempt's lease token — then
+    ///   `COMMIT`. If the lease was lost meanwhile (it expired and another worker leased the
+    ///   record), the `UPDATE` matches no row: the transaction is rolled back and the attempt
+    ///   ends [`Lost`](super::AttemptOutcome::Lost).
+    /// * the handler returned an error or panicked: the transaction is rolled back, and the
+    ///   worker schedules the retry or marks the record dead as usual.
+    /// * the worker was cancelled, lost its lease at a heartbeat, or its process died: the
+    ///   transaction is never committed.
+    ///
+    /// **What is exactly-once**: the writes made through the transaction. Across every attempt
+    /// of a record (retries, crashed or hung workers, leases taken over) they are committed
+    /// at most once, and exactly once when the record ends done. A concurrent lease cannot
+    /// take the record between the `done` and the `COMMIT`: the `done` holds the row lock,
+    /// which `FOR UPDATE SKIP LOCKED` leases skip.
+    ///
+    /// **What is not**: the handler itself may run several times (at-least-once, like every
+    /// handler), so anything it does *outside* the transaction — HTTP calls, other databases,
+    /// e-mails — is not covered. Writes must go through the transaction (`&mut *tx`), not
+    /// through another connection. A failed `COMMIT` (the connection dropped while committing)
+    /// leaves it to the server: either the writes and `done` both persisted or neither did.
+    ///
+    /// Each running handler holds one connection of the pool for its whole run, and the
+    /// worker's heartbeats need others: give the pool more connections than the worker's
+    /// concurrency. Under `REPEATABLE READ` or `SERIALIZABLE` (if the handler raises the
+    /// isolation), a concurrent take-over makes the `done` fail with a serialization error:
+    /// the attempt is retried, nothing committed.
+    ///
+    /// ```no_run
+    /// use webhook_receiver::inbox::{HandlerError, Inbox, InboxTransaction, Job, PostgresInbox};
+    ///
+    /// # async fn run(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let engine = PostgresInbox::new(pool);
+    /// engine.migrate().await?;
+    /// let inbox = Inbox::new(engine.clone());
+    /// let paid = engine.transactional(|job: Job, mut tx: InboxTransaction| async move {
+    ///     let event: serde_json::Value = job.json()?;
+    ///     sqlx::query("UPDATE invoices SET paid = true WHERE id = $1")
+    ///         .bind(event["data"]["id"].as_str())
+    ///         .execute(&mut *tx)
+    ///         .await?;
+    ///     Ok::<(), HandlerError>(())
+    /// });
+    /// inbox
+    ///     .worker(|_job: Job| async { Ok::<(), HandlerError>(()) })
+    ///     .on("invoice.paid", paid)
+    ///     .concurrency(8)
+    ///     .run(async { tokio::signal::ctrl_c().await.ok(); })
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn transactional<H: TransactionalHandler>(&self, handler: H) -> Transactional<H> {
+        Transactional {
+            engine: self.clone(),
+            handler: Arc::new(handler),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.unix_millis()
+    }
+
+    async fn owned_update(
+        &self,
+        sql: &Arc<str>,
+        key: &str,
+        token: LeaseToken,
+        extra: impl FnOnce(Query) -> Query,
+    ) -> Result<bool, InboxError> {
+        let query = sqlx::query(statement(sql))
+            .bind(row_id(key).into_owned())
+            .bind(token_bytes(token))
+            .bind(self.now());
+        let done = extra(query).execute(&self.pool).await.map_err(map_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    fn insert_query(&self, sql: &Arc<str>, record: &NewRecord, now: i64) -> Query {
+        sqlx::query(statement(sql))
+            .bind(row_id(&record.key).into_owned())
+            .bind(record.key.as_bytes().to_vec())
+            .bind(record.endpoint.clone())
+            .bind(record.provider.clone())
+            .bind(record.event_id.clone())
+            .bind(record.signed_at)
+            .bind(record.key_label.clone())
+            .bind(record.ordering_key.clone())
+            .bind(encode_headers(&record.headers))
+            .bind(record.body.to_vec())
+            .bind(now)
+            .bind(millis(record.retain))
+    }
+
+    async fn accept_bounded(&self, record: &NewRecord, limit: u64) -> Result<Accepted, InboxError> {
+        let mut tx = self.pool.begin().await.map_err(map_error)?;
+        // Bounded accepts of this table take turns: each counts after the previous committed.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(self.accept_lock)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let now = self.now();
+        let row = self
+            .insert_query(&self.sql.insert_bounded, record, now)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        let stored: bool = row.try_get(0).map_err(map_error)?;
+        if stored {
+            return Ok(Accepted::Stored);
+        }
+        let status: Option<String> = row.try_get(1).map_err(map_error)?;
+        let deadline: Option<i64> = row.try_get(2).map_err(map_error)?;
+        match status.as_deref() {
+            // Nothing with this key, or only a done record past its retention: the bound
+            // refused it.
+            None => Err(InboxError::Full { limit }),
+            Some("done") if deadline.is_some_and(|d| d <= now) => Err(InboxError::Full { limit }),
+            // A live record, or one a concurrent unbounded accept stored.
+            Some(_) => Ok(Accepted::Duplicate),
+        }
+    }
+}
+
+impl InboxEngine for PostgresInbox {
+    async fn accept(
+        &self,
+        record: &NewRecord,
+        max_unfinished: Option<u64>,
+    ) -> Result<Accepted, InboxError> {
+        if let Some(limit) = max_unfinished {
+            return self.accept_bounded(record, limit).await;
+        }
+        let stored = self
+            .insert_query(&self.sql.insert, record, self.now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(match stored {
+            Some(_) => Accepted::Stored,
+            None => Accepted::Duplicate,
+        })
+    }
+
+    async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
+        let token = LeaseToken::random();
+        let row = sqlx::query(statement(&self.sql.lease))
+            .bind(token_bytes(token))
+            .bind(self.now())
+            .bind(millis(lease).max(1))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_error)?;
+        row.map(|row| Ok(Leased::new(record_from_row(&row)?, token)))
+            .transpose()
+    }
+
+    async fn heartbeat(
+        &self,
+        key: &str,
+        token: LeaseToken,
+        lease: Duration,
+    ) -> Result<bool, InboxError> {
+        self.owned_update(&self.sql.heartbeat, key, token, |q| {
+            q.bind(millis(lease).max(1))
+        })
+        .await
+    }
+
+    async fn done(&self, key: &str, token: LeaseToken) -> Result<bool, InboxError> {
+        self.owned_update(&self.sql.done, key, token, |q| q).await
+    }
+
+    async fn retry(
+        &self,
+        key: &str,
+        token: LeaseToken,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        let error = error_text(error);
+        self.owned_update(&self.sql.retry, key, token, |q| {
+            q.bind(millis(delay)).bind(error)
+        })
+        .await
+    }
+
+    async fn dead(&self, key: &str, token: LeaseToken, error: &str) -> Result<bool, InboxError> {
+        let error = error_text(error);
+        self.owned_update(&self.sql.dead, key, token, |q| q.bind(error))
+            .await
+    }
+
+    async fn release(&self, key: &str, token: LeaseToken) -> Result<bool, InboxError> {
+        self.owned_update(&self.sql.release, key, token, |q| q)
+            .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Record>, InboxError> {
+        let row = sqlx::query(statement(&self.sql.get))
+            .bind(row_id(key).into_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_error)?;
+        row.map(|row| record_from_row(&row)).transpose()
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Vec<RecordMeta>, InboxError> {
+        let limit = i64::from(query.limit.max(1));
+        let rows = match &query.after {
+            None => {
+                sqlx::query(statement(&self.sql.list))
+                    .bind(query.status.as_str())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            Some((received_at, key)) => {
+                sqlx::query(statement(&self.sql.list_after))
+                    .bind(query.status.as_str())
+                    .bind(limit)
+                    .bind(unix_millis(*received_at))
+                    .bind(key.as_bytes().to_vec())
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(map_error)?;
+        rows.iter().map(meta_from_row).collect()
+    }
+
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        let rows = sqlx::query(statement(&self.sql.counts))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?;
+        let mut counts = Counts::new();
+        for row in rows {
+            let status: String = row.try_get(0).map_err(map_error)?;
+            let n: i64 = row.try_get(1).map_err(map_error)?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match status.parse::<Status>() {
+                Ok(Status::Pending) => {
+                    counts.pending = n;
+                    let oldest: Option<i64> = row.try_get(2).map_err(map_error)?;
+                    counts.oldest_pending = oldest.map(|ms| datetime("", ms)).transpose()?;
+                }
+                Ok(Status::Running) => counts.running = n,
+                Ok(Status::Done) => counts.done = n,
+                Ok(Status::Dead) => counts.dead = n,
+                Err(_) => {
+                    return Err(InboxError::backend(format!(
+                        "unknown status in table `{}`",
+                        self.table
+                    )));
+                }
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn replay(&self, key: &str) -> Result<bool, InboxError> {
+        let done = sqlx::query(statement(&self.sql.replay))
+            .bind(row_id(key).into_owned())
+            .bind(self.now())
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn replay_dead_since(&self, since: OffsetDateTime) -> Result<u64, InboxError> {
+        let done = sqlx::query(statement(&self.sql.replay_since))
+            .bind(unix_millis(since))
+            .bind(self.now())
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge(&self) -> Result<u64, InboxError> {
+        let done = sqlx::query(statement(&self.sql.purge))
+            .bind(self.now())
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// A handler that writes through the transaction that marks its record done: an async function
+/// of a [`Job`] and an [`InboxTransaction`]. Wrap it with [`PostgresInbox::transactional`].
+///
+/// Implemented for every `Fn(Job, InboxTransaction) -> impl Future<Output = Result<(),
+/// HandlerError>>` that is `Send + Sync + 'static`. Return `Ok(())` to commit your writes with
+/// the record's `done`; an error rolls them back and retries (or gives up) like any handler.
+pub trait TransactionalHandler: Send + Sync + 'static {
+    /// Processes one record, writing through `tx`.
+    fn handle(
+        &self,
+        job: Job,
+        tx: InboxTransaction,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'static;
+}
+
+impl<F, Fut> TransactionalHandler for F
+where
+    F: Fn(Job, InboxTransaction) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    fn handle(
+        &self,
+        job: Job,
+        tx: InboxTransaction,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'static {
+        self(job, tx)
+    }
+}
+
+/// A [`TransactionalHandler`] made a [`Handler`] by [`PostgresInbox::transactional`].
+pub struct Transactional<H> {
+    engine: PostgresInbox,
+    handler: Arc<H>,
+}
+
+impl<H> fmt::Debug for Transactional<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transactional")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H> Clone for Transactional<H> {
+    fn clone(&self) -> Self {
+        Self {
+            engine: self.engine.clone(),
+            handler: Arc::clone(&self.handler),
+        }
+    }
+}
+
+impl<H: TransactionalHandler> Handler for Transactional<H> {
+    fn handle(&self, job: Job) -> impl Future<Output = Result<(), HandlerError>> + Send + 'static {
+        let engine = self.engine.clone();
+        let handler = Arc::clone(&self.handler);
+        async move {
+            let id = row_id(job.key()).into_owned();
+            let token = job.token();
+            let settled = job.settled_flag();
+            let tx = engine.pool.begin().await.map_err(map_error)?;
+            let back = Arc::new(Mutex::new(None));
+            let lent = InboxTransaction {
+                tx: Some(tx),
+                back: Arc::clone(&back),
+            };
+            let result = handler.handle(job, lent).await;
+            let tx = back.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let Some(mut tx) = tx else {
+                return Err(HandlerError::retry(
+                    "the transactional handler kept its InboxTransaction past its end; \
+                     nothing was committed",
+                ));
+            };
+            if let Err(error) = result {
+                // Rolled back at once, so the connection returns clean and row locks go.
+                let _ = tx.rollback().await;
+                return Err(error);
+            }
+            let done = sqlx::query(statement(&engine.sql.done))
+                .bind(id)
+                .bind(token_bytes(token))
+                .bind(engine.now())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            if done.rows_affected() != 1 {
+                let _ = tx.rollback().await;
+                return Err(HandlerError::retry(format!(
+                    "the record is no longer running under this attempt's lease in table `{}` \
+                     (the lease was taken over, or the worker's inbox uses another table); \
+                     the handler's writes were rolled back",
+                    engine.table
+                )));
+            }
+            tx.commit().await.map_err(map_error)?;
+            settled.store(true, Ordering::Release);
+            Ok(())
+        }
+    }
+}
+
+/// The transaction a [`TransactionalHandler`] writes through: it dereferences to a
+/// [`PgConnection`], so pass `&mut *tx` to sqlx as you would a [`sqlx::Transaction`].
+///
+/// Do not commit or roll it back yourself: the record's `done` is added to it and committed
+/// after your handler returns `Ok`. It goes back to the wrapper when dropped (at the latest
+/// when the handler's future ends); keeping it elsewhere past the handler's end fails the
+/// attempt.
+pub struct InboxTransaction {
+    tx: Option<Transaction<'static, Postgres>>,
+    back: Arc<Mutex<Option<Transaction<'static, Postgres>>>>,
+}
+
+impl InboxTransaction {
+    fn tx(&self) -> &Transaction<'static, Postgres> {
+        self.tx
+            .as_ref()
+            .expect("the transaction is present until drop")
+    }
+
+    fn tx_mut(&mut self) -> &mut Transaction<'static, Postgres> {
+        self.tx
+            .as_mut()
+            .expect("the transaction is present until drop")
+    }
+}
+
+impl Deref for InboxTransaction {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        self.tx()
+    }
+}
+
+impl DerefMut for InboxTransaction {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        self.tx_mut()
+    }
+}
+
+impl Drop for InboxTransaction {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            *self.back.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        }
+    }
+}
+
+impl fmt::Debug for InboxTransaction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxTransaction").finish_non_exhaustive()
+    }
+}
+
+fn token_bytes(token: LeaseToken) -> Vec<u8> {
+    token.get().to_be_bytes().to_vec()
+}
+
+/// An error message PostgreSQL's `text` can hold.
+fn error_text(error: &str) -> String {
+    error.replace('\0', "\u{fffd}")
+}
+
+/// Milliseconds, at most 100 years.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis())
+        .unwrap_or(i64::MAX)
+        .min(MAX_MILLIS)
+}
+
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    let ms = at.unix_timestamp_nanos() / 1_000_000;
+    ms.clamp(i64::MIN.into(), i64::MAX.into()) as i64
+}
+
+fn datetime(key: &str, ms: i64) -> Result<OffsetDateTime, InboxError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| InboxError::corrupt(key, "a stored time is out of range"))
+}
+
+fn meta_from_row(row: &PgRow) -> Result<RecordMeta, InboxError> {
+    let key: Vec<u8> = row.try_get("key").map_err(map_error)?;
+    let key = String::from_utf8(key)
+        .map_err(|_| InboxError::corrupt("(not UTF-8)", "the stored key is not UTF-8"))?;
+    let get_time = |column: &str| -> Result<Option<OffsetDateTime>, InboxError> {
+        let ms: Option<i64> = row.try_get(column).map_err(map_error)?;
+        ms.map(|ms| datetime(&key, ms)).transpose()
+    };
+    let received_at =
+        get_time("received_at")?.ok_or_else(|| InboxError::corrupt(&key, "no received_at"))?;
+    let updated_at =
+        get_time("updated_at")?.ok_or_else(|| InboxError::corrupt(&key, "no updated_at"))?;
+    let deadline = get_time("deadline")?;
+    let status: String = row.try_get("status").map_err(map_error)?;
+    let status: Status = status
+        .parse()
+        .map_err(|_| InboxError::corrupt(&key, "unknown status"))?;
+    let attempts: i32 = row.try_get("attempts").map_err(map_error)?;
+    let body_len: i64 = row.try_get("body_len").map_err(map_error)?;
+    let retain_ms: i64 = row.try_get("retain_ms").map_err(map_error)?;
+    let mut meta = RecordMeta::new(
+        key.clone(),
+        row.try_get::<String, _>("endpoint").map_err(map_error)?,
+        row.try_get::<String, _>("provider").map_err(map_error)?,
+        received_at,
+    );
+    meta.event_id = row.try_get("event_id").map_err(map_error)?;
+    meta.signed_at = row.try_get("signed_at").map_err(map_error)?;
+    meta.key_label = row.try_get("key_label").map_err(map_error)?;
+    meta.ordering_key = row.try_get("ordering_key").map_err(map_error)?;
+    meta.status = status;
+    meta.attempts = u32::try_from(attempts).unwrap_or(0);
+    meta.run_at = match status {
+        Status::Pending | Status::Running => deadline,
+        _ => None,
+    };
+    meta.expires_at = match status {
+        Status::Done => deadline,
+        _ => None,
+    };
+    meta.updated_at = updated_at;
+    meta.last_error = row.try_get("last_error").map_err(map_error)?;
+    meta.body_len = u64::try_from(body_len).unwrap_or(0);
+    meta.retain = Duration::from_millis(u64::try_from(retain_ms).unwrap_or(0));
+    Ok(meta)
+}
+
+fn record_from_row(row: &PgRow) -> Result<Record, InboxError> {
+    let meta = meta_from_row(row)?;
+    let headers: Vec<u8> = row.try_get("headers").map_err(map_error)?;
+    let headers = decode_headers(&meta.key, &headers)?;
+    let body: Vec<u8> = row.try_get("body").map_err(map_error)?;
+    Ok(Record::new(meta, headers, Bytes::from(body)))
+}
+
+/// Pool and connection failures are [`InboxError::Unavailable`], as are the server's
+/// connection exceptions (class 08), insufficient resources (53, e.g. too many connections)
+/// and operator intervention (57: shutdown, cancelled statement); everything else is
+/// [`InboxError::Backend`].
+fn map_error(error: sqlx::Error) -> InboxError {
+    let unavailable = match &error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| ["08", "53", "57"].iter().any(|c| code.starts_with(c))),
+        _ => false,
+    };
+    if unavailable {
+        InboxError::unavailable(error)
+    } else {
+        InboxError::backend(error)
+    }
+}
+
+fn validate_table(name: &str) -> Result<(), ConfigError> {
+    let mut bytes = name.bytes();
+    let valid_start = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    let valid_rest = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid_start || !valid_rest {
+        return Err(ConfigError::invalid(
+            "table",
+            "must be a plain SQL identifier: lower-case ASCII letters, digits and `_`, \
+             not starting with a digit",
+        ));
+    }
+    if name.len() > MAX_TABLE_LEN {
+        return Err(ConfigError::invalid(
+            "table",
+            format!("must be at most {MAX_TABLE_LEN} bytes long"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_checked() {
+        assert!(validate_table("webhook_inbox").is_ok());
+        for bad in ["", "1x", "Upper", "semi;colon", "quote\"", &"x".repeat(49)] {
+            assert!(validate_table(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn row_ids_are_injective_and_short() {
+        assert_eq!(row_id("billing:evt_1"), "billing:evt_1");
+        let long = "k".repeat(10_000);
+        let nul = "a\0b";
+        let digest_of_long = row_id(&long).into_owned();
+        assert!(digest_of_long.starts_with(DIGEST_PREFIX) && digest_of_long.len() < MAX_ROW_ID);
+        assert!(row_id(nul).starts_with(DIGEST_PREFIX));
+        // A key that looks like another key's digest is digested itself.
+        assert_ne!(row_id(&digest_of_long), digest_of_long);
+        assert_eq!(row_id(&"k".repeat(MAX_ROW_ID)).len(), MAX_ROW_ID);
+    }
+
+    #[test]
+    fn accept_locks_differ_per_table() {
+        assert_ne!(accept_lock("a"), accept_lock("b"));
+        assert_eq!(accept_lock("a"), accept_lock("a"));
+    }
+
+    #[test]
+    fn times_out_of_range_are_corrupt_not_panics() {
+        assert!(matches!(
+            datetime("k", i64::MAX),
+            Err(InboxError::Corrupt { .. })
+        ));
+        assert_eq!(millis(Duration::MAX), MAX_MILLIS);
+        assert_eq!(error_text("a\0b"), "a\u{fffd}b");
+    }
+}

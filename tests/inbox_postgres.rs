@@ -1,0 +1,658 @@
+//! `PostgresInbox` against a real PostgreSQL: the inbox contract on a manual clock and on real
+//! time, two instances draining thousands of records, the exact bound under racing accepts,
+//! the transactional handler mode (exactly-once effects), killed workers, long and NUL keys,
+//! and an unreachable server.
+//!
+//! Runs against PostgreSQL at `DATABASE_URL`, or, when it is unset, a private cluster that this
+//! test binary creates and starts (see `servers/mod.rs`). Missing PostgreSQL programs fail the
+//! tests with what to install; they never skip them. Each test works in its own tables.
+
+mod servers;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use servers::database_url;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::{Notify, oneshot};
+use webhook_receiver::ManualClock;
+use webhook_receiver::dedup::LeaseToken;
+use webhook_receiver::inbox::{
+    Accepted, AttemptOutcome, HandlerError, Inbox, InboxEngine, InboxError, InboxTransaction, Job,
+    ListQuery, NewRecord, PostgresInbox, RetryPolicy, Status,
+};
+use webhook_receiver::testing::{InboxContractConfig, inbox_contract};
+
+/// A pool on the test database (`DATABASE_URL`, or this binary's own cluster), or a loud
+/// failure. Each call is a separate pool: a separate "instance" of a fleet.
+async fn pool() -> PgPool {
+    let url = database_url();
+    let connect = PgPoolOptions::new()
+        .max_connections(24)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&url);
+    let why = match tokio::time::timeout(Duration::from_secs(30), connect).await {
+        Ok(Ok(pool)) => return pool,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out after 30 s".to_owned(),
+    };
+    panic!(
+        "cannot reach PostgreSQL at {}: {why}.\n\
+         Unset DATABASE_URL to let the tests create their own cluster, or point it at a running \
+         server (whose user may create tables).",
+        servers::without_password(&url)
+    )
+}
+
+/// A table name no other test or run uses.
+fn unique_table(what: &str) -> String {
+    format!(
+        "wr_inbox_{what}_{:012x}",
+        LeaseToken::random().get() as u64 & 0xffff_ffff_ffff
+    )
+}
+
+/// A migrated engine in a fresh table.
+async fn engine(what: &str) -> PostgresInbox {
+    let engine = PostgresInbox::new(pool().await)
+        .with_table(&unique_table(what))
+        .unwrap();
+    engine.migrate().await.expect("migrate");
+    engine
+}
+
+async fn drop_tables(pool: &PgPool, tables: &[&str]) {
+    for table in tables {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE IF EXISTS \"{table}\""
+        )))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// A table for a handler's effects: one row per record key, at most.
+async fn effects_table(pool: &PgPool, name: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE \"{name}\" (key text PRIMARY KEY, attempt int NOT NULL)"
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+async fn effects(pool: &PgPool, table: &str) -> Vec<(String, i32)> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT key, attempt FROM \"{table}\" ORDER BY key"
+    )))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Writes the job's key and attempt into `table` through the transaction.
+async fn write_effect(
+    table: &str,
+    job: &Job,
+    tx: &mut InboxTransaction,
+) -> Result<(), HandlerError> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO \"{table}\" (key, attempt) VALUES ($1, $2)"
+    )))
+    .bind(job.key())
+    .bind(i32::try_from(job.attempt()).unwrap())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn record(key: &str) -> NewRecord {
+    NewRecord::new(key, "billing", "stripe", &br#"{"type":"invoice.paid"}"#[..])
+}
+
+/// Polls `done` every 20 ms until it holds, for at most `within`.
+async fn eventually<F, Fut>(within: Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_passes_the_contract_on_a_manual_clock() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine("contract_manual").await.with_clock(clock.clone());
+    inbox_contract(engine.clone(), InboxContractConfig::manual(&clock)).await;
+    drop_tables(engine.pool(), &[engine.table()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_passes_the_contract_on_real_time() {
+    let engine = engine("contract_real").await;
+    inbox_contract(engine.clone(), InboxContractConfig::real_time()).await;
+    drop_tables(engine.pool(), &[engine.table()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_is_idempotent_and_tables_are_validated() {
+    let engine = engine("migrate").await;
+    let other = PostgresInbox::new(pool().await)
+        .with_table(engine.table())
+        .unwrap();
+    let (a, b) = tokio::join!(engine.migrate(), other.migrate());
+    a.unwrap();
+    b.unwrap();
+    assert!(
+        PostgresInbox::new(engine.pool().clone())
+            .with_table("drop table")
+            .is_err()
+    );
+    let debug = format!("{engine:?}");
+    assert!(
+        debug.contains(engine.table()) && !debug.contains("postgres://"),
+        "{debug}"
+    );
+    drop_tables(engine.pool(), &[engine.table()]).await;
+}
+
+/// Two instances (separate pools, as two hosts would have), eight workers each, drain 2 000
+/// records accepted through both: every record is done, and every handler ran exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_drain_2000_records_each_exactly_once() {
+    const RECORDS: usize = 2000;
+    let first = engine("drain").await;
+    let second = PostgresInbox::new(pool().await)
+        .with_table(first.table())
+        .unwrap();
+    let inboxes = [Inbox::new(first.clone()), Inbox::new(second.clone())];
+
+    let runs: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for inbox in &inboxes {
+        let runs = Arc::clone(&runs);
+        let mut stopped = stopped.clone();
+        let worker = inbox
+            .worker(move |job: Job| {
+                *runs
+                    .lock()
+                    .unwrap()
+                    .entry(job.key().to_owned())
+                    .or_default() += 1;
+                async { Ok::<(), HandlerError>(()) }
+            })
+            .concurrency(8)
+            .poll_interval(Duration::from_millis(20));
+        workers.push(tokio::spawn(worker.run(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })));
+    }
+
+    let started = Instant::now();
+    let accepts = (0..RECORDS).map(|i| {
+        let inbox = inboxes[i % 2].clone();
+        async move { inbox.accept(&record(&format!("billing:evt_{i:05}"))).await }
+    });
+    // Accept in waves of 50 concurrent requests, as a busy endpoint would.
+    let mut accepts = accepts.collect::<Vec<_>>();
+    while !accepts.is_empty() {
+        let wave: Vec<_> = accepts.drain(..accepts.len().min(50)).collect();
+        for accepted in futures_util::future::join_all(wave).await {
+            assert_eq!(accepted.unwrap(), Accepted::Stored);
+        }
+    }
+    eventually(Duration::from_secs(120), "2000 records done", || async {
+        inboxes[0].counts().await.unwrap().done == RECORDS as u64
+    })
+    .await;
+    let elapsed = started.elapsed();
+    stop.send(true).unwrap();
+    let mut done = 0;
+    let mut per_instance = Vec::new();
+    for worker in workers {
+        let report = worker.await.unwrap().unwrap();
+        assert_eq!(
+            (report.lost, report.unsettled, report.retried, report.dead),
+            (0, 0, 0, 0)
+        );
+        done += report.done;
+        per_instance.push(report.done);
+    }
+    assert_eq!(done, RECORDS as u64);
+    {
+        let runs = runs.lock().unwrap();
+        assert_eq!(runs.len(), RECORDS);
+        assert!(runs.values().all(|n| *n == 1), "a record ran twice");
+    }
+    eprintln!(
+        "drained {RECORDS} records through 2 instances x 8 workers in {elapsed:?} \
+         (done per instance: {per_instance:?})"
+    );
+    drop_tables(first.pool(), &[first.table()]).await;
+}
+
+/// Records under a few ordering keys, drained by two instances with eight workers each: per
+/// ordering key, never two at once, and always in received order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_keys_hold_across_instances() {
+    const RECORDS: usize = 300;
+    const KEYS: usize = 5;
+    let first = engine("ordering").await;
+    let second = PostgresInbox::new(pool().await)
+        .with_table(first.table())
+        .unwrap();
+    let inboxes = [Inbox::new(first.clone()), Inbox::new(second.clone())];
+    // Sequential accepts: received order is the index order.
+    for i in 0..RECORDS {
+        let record = record(&format!("billing:evt_{i:05}"))
+            .with_ordering_key(format!("customer_{}", i % KEYS));
+        assert_eq!(
+            inboxes[i % 2].accept(&record).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        running: std::collections::HashSet<String>,
+        order: HashMap<String, Vec<usize>>,
+        overlaps: usize,
+    }
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for inbox in &inboxes {
+        let seen = Arc::clone(&seen);
+        let mut stopped = stopped.clone();
+        let worker = inbox
+            .worker(move |job: Job| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let ordering = job.meta().ordering_key.clone().unwrap();
+                    let index: usize = job.key()["billing:evt_".len()..].parse().unwrap();
+                    {
+                        let mut seen = seen.lock().unwrap();
+                        if !seen.running.insert(ordering.clone()) {
+                            seen.overlaps += 1;
+                        }
+                        seen.order.entry(ordering.clone()).or_default().push(index);
+                    }
+                    // Give another worker the chance to (wrongly) start the next one.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    seen.lock().unwrap().running.remove(&ordering);
+                    Ok::<(), HandlerError>(())
+                }
+            })
+            .concurrency(8)
+            .poll_interval(Duration::from_millis(10));
+        workers.push(tokio::spawn(worker.run(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })));
+    }
+    eventually(
+        Duration::from_secs(120),
+        "300 ordered records done",
+        || async { inboxes[0].counts().await.unwrap().done == RECORDS as u64 },
+    )
+    .await;
+    stop.send(true).unwrap();
+    for worker in workers {
+        worker.await.unwrap().unwrap();
+    }
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen.overlaps, 0,
+            "two records of one ordering key ran at once"
+        );
+        assert_eq!(seen.order.len(), KEYS);
+        for (key, order) in &seen.order {
+            assert_eq!(order.len(), RECORDS / KEYS, "{key}");
+            assert!(
+                order.windows(2).all(|w| w[0] < w[1]),
+                "{key} ran out of received order: {order:?}"
+            );
+        }
+    }
+    drop_tables(first.pool(), &[first.table()]).await;
+}
+
+/// 64 accepts of new keys race through two instances into an inbox bounded at 10: exactly
+/// 10 are stored, the rest are refused as full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_accepts_never_exceed_the_bound() {
+    let first = engine("bound").await;
+    let second = PostgresInbox::new(pool().await)
+        .with_table(first.table())
+        .unwrap();
+    let results = futures_util::future::join_all((0..64).map(|i| {
+        let engine = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        async move { engine.accept(&record(&format!("k{i}")), Some(10)).await }
+    }))
+    .await;
+    let stored = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Accepted::Stored)))
+        .count();
+    let full = results
+        .iter()
+        .filter(|r| matches!(r, Err(InboxError::Full { limit: 10 })))
+        .count();
+    assert_eq!((stored, full), (10, 54), "{results:?}");
+    assert_eq!(first.counts().await.unwrap().pending, 10);
+    drop_tables(first.pool(), &[first.table()]).await;
+}
+
+/// The handler's write commits with `done`, in one transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_effects_commit_with_done() {
+    let engine = engine("tx_commit").await;
+    let fx = format!("{}_fx", engine.table());
+    effects_table(engine.pool(), &fx).await;
+    let inbox = Inbox::new(engine.clone());
+    inbox.accept(&record("k1")).await.unwrap();
+
+    let handler = engine.transactional({
+        let fx = fx.clone();
+        move |job: Job, mut tx: InboxTransaction| {
+            let fx = fx.clone();
+            async move { write_effect(&fx, &job, &mut tx).await }
+        }
+    });
+    let attempt = inbox.process_next(handler).await.unwrap().unwrap();
+    assert_eq!(attempt.outcome, AttemptOutcome::Done);
+    assert_eq!(effects(engine.pool(), &fx).await, [("k1".to_owned(), 1)]);
+    assert_eq!(
+        inbox.inspect("k1").await.unwrap().unwrap().meta.status,
+        Status::Done
+    );
+    drop_tables(engine.pool(), &[engine.table(), &fx]).await;
+}
+
+/// A failing handler's writes are rolled back; the retry's writes commit, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_effects_roll_back_on_error_and_commit_once_after_a_retry() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine("tx_error").await.with_clock(clock.clone());
+    let fx = format!("{}_fx", engine.table());
+    effects_table(engine.pool(), &fx).await;
+    let inbox = Inbox::builder(engine.clone())
+        .retry(RetryPolicy::new().base(Duration::from_secs(10)).jitter(0.0))
+        .build()
+        .unwrap();
+    inbox.accept(&record("k1")).await.unwrap();
+
+    let handler = engine.transactional({
+        let fx = fx.clone();
+        move |job: Job, mut tx: InboxTransaction| {
+            let fx = fx.clone();
+            async move {
+                write_effect(&fx, &job, &mut tx).await?;
+                if job.attempt() == 1 {
+                    return Err(HandlerError::retry("downstream refused"));
+                }
+                Ok(())
+            }
+        }
+    });
+    let first = inbox.process_next(handler.clone()).await.unwrap().unwrap();
+    assert_eq!(
+        first.outcome,
+        AttemptOutcome::Retry {
+            delay: Duration::from_secs(10)
+        }
+    );
+    assert!(effects(engine.pool(), &fx).await.is_empty(), "rolled back");
+    let meta = inbox.inspect("k1").await.unwrap().unwrap().meta;
+    assert_eq!(meta.status, Status::Pending);
+    assert_eq!(meta.last_error.as_deref(), Some("downstream refused"));
+
+    clock.advance(Duration::from_secs(11));
+    let second = inbox.process_next(handler.clone()).await.unwrap().unwrap();
+    assert_eq!(second.outcome, AttemptOutcome::Done);
+    assert_eq!(effects(engine.pool(), &fx).await, [("k1".to_owned(), 2)]);
+    assert!(inbox.process_next(handler).await.unwrap().is_none());
+    drop_tables(engine.pool(), &[engine.table(), &fx]).await;
+}
+
+/// The handler outlives its lease and another instance takes the record over: the first
+/// handler's `done` matches no row, its writes roll back, and the attempt is `Lost`. The
+/// take-over's attempt then commits its writes, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactional_effects_roll_back_when_the_lease_was_taken_over() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let first = engine("tx_stolen").await.with_clock(clock.clone());
+    let second = PostgresInbox::new(pool().await)
+        .with_table(first.table())
+        .unwrap()
+        .with_clock(clock.clone());
+    let fx = format!("{}_fx", first.table());
+    effects_table(first.pool(), &fx).await;
+    // A long lease (heartbeats every 40 s of real time: none during the test); the manual
+    // clock makes it expire.
+    let lease = Duration::from_secs(120);
+    let inbox = Inbox::builder(first.clone()).lease(lease).build().unwrap();
+    let other = Inbox::builder(second.clone()).lease(lease).build().unwrap();
+    inbox.accept(&record("k1")).await.unwrap();
+
+    let (written_tx, written) = oneshot::channel::<()>();
+    let written_tx = Arc::new(Mutex::new(Some(written_tx)));
+    let proceed = Arc::new(Notify::new());
+    let slow = first.transactional({
+        let (fx, proceed) = (fx.clone(), Arc::clone(&proceed));
+        move |job: Job, mut tx: InboxTransaction| {
+            let (fx, proceed, written_tx) =
+                (fx.clone(), Arc::clone(&proceed), Arc::clone(&written_tx));
+            async move {
+                write_effect(&fx, &job, &mut tx).await?;
+                if let Some(written) = written_tx.lock().unwrap().take() {
+                    let _ = written.send(());
+                }
+                proceed.notified().await;
+                Ok(())
+            }
+        }
+    });
+    let attempt = tokio::spawn({
+        let inbox = inbox.clone();
+        async move { inbox.process_next(slow).await }
+    });
+    tokio::time::timeout(Duration::from_secs(30), written)
+        .await
+        .expect("the handler wrote")
+        .unwrap();
+
+    // The lease expires; the other instance takes the record over.
+    clock.advance(lease + Duration::from_secs(1));
+    let taken = second
+        .lease(lease)
+        .await
+        .unwrap()
+        .expect("an expired lease is taken over");
+    assert_eq!(taken.record.meta.attempts, 2);
+    proceed.notify_one();
+    let attempt = tokio::time::timeout(Duration::from_secs(30), attempt)
+        .await
+        .expect("the first attempt ends")
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(attempt.outcome, AttemptOutcome::Lost);
+    assert!(
+        effects(first.pool(), &fx).await.is_empty(),
+        "the first attempt's writes must be rolled back"
+    );
+    let meta = inbox.inspect("k1").await.unwrap().unwrap().meta;
+    assert_eq!((meta.status, meta.attempts), (Status::Running, 2));
+
+    // The second instance's attempt (handed back, then run through its inbox) commits once.
+    assert!(second.release("k1", taken.token).await.unwrap());
+    let fast = second.transactional({
+        let fx = fx.clone();
+        move |job: Job, mut tx: InboxTransaction| {
+            let fx = fx.clone();
+            async move { write_effect(&fx, &job, &mut tx).await }
+        }
+    });
+    let retried = other.process_next(fast).await.unwrap().unwrap();
+    assert_eq!(retried.outcome, AttemptOutcome::Done);
+    assert_eq!(effects(first.pool(), &fx).await, [("k1".to_owned(), 2)]);
+    drop_tables(first.pool(), &[first.table(), &fx]).await;
+}
+
+/// A worker killed mid-handler (its task aborted) leaves its lease to expire: the record runs
+/// again on another worker, and only that run's writes persist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_leaves_the_record_to_run_again_after_its_lease() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine("killed").await.with_clock(clock.clone());
+    let fx = format!("{}_fx", engine.table());
+    effects_table(engine.pool(), &fx).await;
+    let lease = Duration::from_secs(120);
+    let inbox = Inbox::builder(engine.clone()).lease(lease).build().unwrap();
+    inbox.accept(&record("k1")).await.unwrap();
+
+    let calls = Arc::new(Mutex::new(0u32));
+    let started = Arc::new(Notify::new());
+    let handler = engine.transactional({
+        let (fx, calls, started) = (fx.clone(), Arc::clone(&calls), Arc::clone(&started));
+        move |job: Job, mut tx: InboxTransaction| {
+            let (fx, calls, started) = (fx.clone(), Arc::clone(&calls), Arc::clone(&started));
+            async move {
+                *calls.lock().unwrap() += 1;
+                write_effect(&fx, &job, &mut tx).await?;
+                if job.attempt() == 1 {
+                    started.notify_one();
+                    // Hangs until the worker is killed.
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            }
+        }
+    });
+    let worker = tokio::spawn(
+        inbox
+            .worker(handler.clone())
+            .run(std::future::pending::<()>()),
+    );
+    tokio::time::timeout(Duration::from_secs(30), started.notified())
+        .await
+        .expect("the first attempt started");
+    worker.abort();
+    assert!(worker.await.unwrap_err().is_cancelled());
+    assert!(effects(engine.pool(), &fx).await.is_empty());
+    assert!(
+        inbox.process_next(handler.clone()).await.unwrap().is_none(),
+        "the record stays leased until its lease expires"
+    );
+
+    clock.advance(lease + Duration::from_secs(1));
+    // The killed attempt's transaction is rolled back when its connection returns to the
+    // pool; until then the second attempt's insert waits for its row lock (bounded here).
+    let attempt = tokio::time::timeout(Duration::from_secs(30), inbox.process_next(handler))
+        .await
+        .expect("the second attempt is not blocked by the killed one")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (attempt.outcome, attempt.attempt),
+        (AttemptOutcome::Done, 2)
+    );
+    assert_eq!(*calls.lock().unwrap(), 2);
+    assert_eq!(effects(engine.pool(), &fx).await, [("k1".to_owned(), 2)]);
+    drop_tables(engine.pool(), &[engine.table(), &fx]).await;
+}
+
+/// Keys longer than a B-tree entry, keys with a NUL, and a key spelled like another key's
+/// digest are stored whole and stay distinct.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_and_nul_keys_are_stored_whole_and_distinct() {
+    use sha2::Digest as _;
+    let engine = engine("keys").await;
+    let long = format!("billing:{}", "k".repeat(100_000));
+    let digest_lookalike = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&long)));
+    let keys = [
+        long.clone(),
+        "billing:a\0b".to_owned(),
+        "billing:a\0c".to_owned(),
+        digest_lookalike,
+        "x".repeat(512),
+        "x".repeat(513),
+        "billing:ünïcødé ✓".to_owned(),
+    ];
+    for key in &keys {
+        assert_eq!(
+            engine.accept(&record(key), None).await.unwrap(),
+            Accepted::Stored,
+            "{}",
+            key.len()
+        );
+    }
+    for key in &keys {
+        assert_eq!(
+            engine.accept(&record(key), Some(100)).await.unwrap(),
+            Accepted::Duplicate
+        );
+        let stored = engine.get(key).await.unwrap().expect("stored");
+        assert_eq!(&stored.meta.key, key);
+    }
+    let listed = engine.list(&ListQuery::new(Status::Pending)).await.unwrap();
+    let mut expected: Vec<_> = keys.to_vec();
+    expected.sort();
+    let mut got: Vec<_> = listed.into_iter().map(|m| m.key).collect();
+    got.sort();
+    assert_eq!(got, expected);
+    let mut leased = Vec::new();
+    while let Some(l) = engine.lease(Duration::from_secs(30)).await.unwrap() {
+        assert!(engine.done(&l.record.meta.key, l.token).await.unwrap());
+        leased.push(l.record.meta.key);
+    }
+    leased.sort();
+    assert_eq!(leased, expected);
+    assert_eq!(engine.counts().await.unwrap().done, keys.len() as u64);
+    drop_tables(engine.pool(), &[engine.table()]).await;
+}
+
+/// A server that cannot be reached makes accept `Unavailable` (503 + Retry-After), in bounded
+/// time, never a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_unavailable() {
+    let port = servers::free_port();
+    let pool = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/test"))
+        .unwrap();
+    let engine = PostgresInbox::new(pool);
+    let inbox = Inbox::builder(engine.clone())
+        .max_pending(10)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    for bound in [None, Some(10)] {
+        let error = engine.accept(&record("k"), bound).await.unwrap_err();
+        assert!(matches!(error, InboxError::Unavailable(_)), "{error:?}");
+        assert_eq!(error.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let error = inbox.accept(&record("k")).await.unwrap_err();
+    assert!(error.retry_after().is_some());
+    assert!(matches!(
+        engine.lease(Duration::from_secs(1)).await,
+        Err(InboxError::Unavailable(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
