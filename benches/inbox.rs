@@ -5,6 +5,9 @@
 //! * accept latency (p50/p99) of `InboxEndpoint::receive` (verify + accept) at concurrency
 //!   1/16/64, against the verifier alone;
 //! * drain throughput with 1/4/16 workers and a no-op handler;
+//! * with the feature `axum`: accept latency (p50/p99) over loopback HTTP of an axum
+//!   `InboxService` route at concurrency 1/16/64, against a route on the same server answering
+//!   200 without the inbox — on SQLite, and on PostgreSQL and Redis with their features;
 //! * with the feature `postgres`: accept into `PostgresInbox` (unbounded, and bounded: an
 //!   advisory-locked transaction) against a raw `INSERT` of the same row into an identical
 //!   table, sequential and 16 at once, on loopback. PostgreSQL is `DATABASE_URL`, or a private
@@ -468,6 +471,143 @@ async fn postgres_accept_throughput(n: usize, concurrency: usize, bounded: bool,
     pool.close().await;
 }
 
+/// p50/p99 latency of a POST over loopback HTTP (reqwest, keep-alive) to an axum
+/// `InboxService` route on `inbox` — verify + durable accept + 200 — against a route on the same
+/// server that reads the body and answers 200, `concurrency` requests in flight.
+#[cfg(feature = "axum")]
+async fn http_latency<E: webhook_receiver::inbox::InboxEngine + Clone>(
+    engine: &str,
+    inbox: Inbox<E>,
+    concurrency: usize,
+    n: usize,
+) {
+    use webhook_receiver::axum::InboxService;
+    let verifier = Verifier::builder(StandardWebhooks::new())
+        .secret(SECRET)
+        .build()
+        .unwrap();
+    let endpoint = inbox.endpoint(verifier).namespace("bench").build().unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/inbox",
+            axum::routing::post_service(InboxService::new(endpoint)),
+        )
+        .route(
+            "/bare",
+            axum::routing::post(|body: Bytes| async move {
+                std::hint::black_box(body.len());
+                http::StatusCode::OK
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let run = std::process::id() as usize * 1000 + concurrency;
+    let signer = Signer::new(StandardWebhooks::new(), SECRET).unwrap();
+    let requests: Arc<Vec<(HeaderMap, Bytes)>> = Arc::new(
+        (0..n)
+            .map(|i| {
+                let body = body(i);
+                let id = format!("msg_http_{engine}_{run}_{i}");
+                (signer.clone().id(id).sign(&body).unwrap(), body)
+            })
+            .collect(),
+    );
+    let client = reqwest::Client::new();
+    let post = |path: &'static str| {
+        let (client, requests) = (client.clone(), Arc::clone(&requests));
+        move |i: usize| {
+            let (client, requests) = (client.clone(), Arc::clone(&requests));
+            async move {
+                let (headers, body) = &requests[i];
+                let answer = client
+                    .post(format!("http://{addr}{path}"))
+                    .headers(headers.clone())
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status(), 200, "{path}");
+            }
+        }
+    };
+    // Warm both routes' connections.
+    latencies(concurrency.min(n), concurrency, post("/bare")).await;
+    let (bare_p50, bare_p99) = latencies(n, concurrency, post("/bare")).await;
+    let (inbox_p50, inbox_p99) = latencies(n, concurrency, post("/inbox")).await;
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "  {engine:<9} {concurrency:>4}   {:>9.0} {:>9.0}   {:>9.0} {:>9.0}   {:>5.2}",
+        us(inbox_p50),
+        us(inbox_p99),
+        us(bare_p50),
+        us(bare_p99),
+        us(inbox_p50) / us(bare_p50)
+    );
+    server.abort();
+}
+
+/// [`http_latency`] on each engine this build has, at concurrency 1, 16 and 64.
+#[cfg(feature = "axum")]
+async fn http_latencies(scale: usize) {
+    println!(
+        "\naccept latency over HTTP (µs), axum InboxService (verify + durable accept) vs a route answering 200:"
+    );
+    println!(
+        "  {:<9} {:>4}   {:>9} {:>9}   {:>9} {:>9}   {:>5}",
+        "engine", "conc", "p50", "p99", "bare p50", "p99", "p50 ×"
+    );
+    for concurrency in [1, 16, 64] {
+        let n = (400 + concurrency * 20) / scale.min(10);
+        let dir = Dir::new(&format!("http-{concurrency}"));
+        let inbox = Inbox::new(engine(&dir.0.join("inbox.db"), true).await);
+        http_latency("sqlite", inbox.clone(), concurrency, n).await;
+        inbox.engine().close().await;
+        #[cfg(feature = "postgres")]
+        {
+            use webhook_receiver::inbox::PostgresInbox;
+            let url = servers::database_url();
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(70)
+                .connect(&url)
+                .await
+                .unwrap();
+            let table = format!("bench_http_{concurrency}_{}", std::process::id());
+            let engine = PostgresInbox::new(pool.clone()).with_table(&table).unwrap();
+            engine.migrate().await.unwrap();
+            http_latency("postgres", Inbox::new(engine), concurrency, n).await;
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE \"{table}\"")))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        #[cfg(feature = "redis")]
+        {
+            use webhook_receiver::inbox::RedisInbox;
+            let prefix = format!("wr-bench-http:{}:{concurrency}:", std::process::id());
+            let engine = RedisInbox::connect(&servers::redis_url())
+                .await
+                .unwrap()
+                .with_prefix(&prefix)
+                .unwrap();
+            http_latency("redis", Inbox::new(engine.clone()), concurrency, n).await;
+            let mut conn = engine.connection().clone();
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            for chunk in keys.chunks(500) {
+                let _: () = redis::cmd("DEL")
+                    .arg(chunk)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run a tiny smoke.
     let quick = !std::env::args().any(|a| a == "--bench");
@@ -499,6 +639,8 @@ fn main() {
         for concurrency in [1, 16, 64] {
             receive_latency(concurrency).await;
         }
+        #[cfg(feature = "axum")]
+        http_latencies(scale).await;
         println!("\ndrain throughput (records/s), no-op handler, NORMAL:");
         let n = 3000 / scale;
         let one = drain(1, n).await;
