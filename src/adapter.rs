@@ -542,6 +542,10 @@ impl<E: InboxEngine, R: Render> InboxConfig<E, R> {
             Err(InboxReceiveError::Inbox(e)) => {
                 self.reject(Rejection::of(endpoint.verifier(), RejectionKind::Inbox(e)))
             }
+            Err(InboxReceiveError::Key(e)) => {
+                let kind = RejectionKind::Receive(ReceiveError::Key(e));
+                self.reject(Rejection::of(endpoint.verifier(), kind))
+            }
         }
     }
 

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 
 use super::{Accepted, Inbox, InboxEngine, InboxError, NewRecord, telemetry};
 use crate::error::{ConfigError, VerifyError};
+use crate::keysource::{KeyCache, KeyError, KeyVerifyError};
 use crate::receiver::PublicUrl;
 use crate::verify::{Verified, Verifier};
 
@@ -114,6 +115,7 @@ struct EndpointInner<E> {
     kept: Box<[HeaderName]>,
     ordering: Option<Box<OrderingFn>>,
     public_url: Option<PublicUrl>,
+    keys: Option<KeyCache>,
 }
 
 impl<E> Clone for InboxEndpoint<E> {
@@ -147,6 +149,7 @@ pub struct InboxEndpointBuilder<E> {
     errors: Vec<ConfigError>,
     ordering: Option<Box<OrderingFn>>,
     public_url: Option<PublicUrl>,
+    keys: Option<KeyCache>,
 }
 
 impl<E> fmt::Debug for InboxEndpointBuilder<E> {
@@ -174,6 +177,7 @@ impl<E: InboxEngine> Inbox<E> {
             errors: Vec::new(),
             ordering: None,
             public_url: None,
+            keys: None,
         }
     }
 }
@@ -262,6 +266,18 @@ impl<E: InboxEngine> InboxEndpointBuilder<E> {
         self
     }
 
+    /// Where keys fetched at run time come from, for schemes that name one per request (AWS
+    /// SNS, PayPal, Plaid; see [`keysource`](crate::keysource)), as
+    /// [`ReceiverBuilder::key_cache`](crate::ReceiverBuilder::key_cache) for inline receivers.
+    /// A key that cannot be fetched is answered 503 + `Retry-After` (nothing stored); an
+    /// unknown or unusable one 401. Default: none, and such schemes answer 500 until it is set
+    /// (unless their verifier pins a key). Other schemes ignore it.
+    #[must_use]
+    pub fn key_cache(mut self, cache: KeyCache) -> Self {
+        self.keys = Some(cache);
+        self
+    }
+
     /// Builds the endpoint.
     ///
     /// # Errors
@@ -286,6 +302,7 @@ impl<E: InboxEngine> InboxEndpointBuilder<E> {
                 kept: kept.into(),
                 ordering: self.ordering,
                 public_url: self.public_url,
+                keys: self.keys,
             }),
         })
     }
@@ -365,10 +382,27 @@ impl<E: InboxEngine> InboxEndpoint<E> {
         let scheme = inner.verifier.scheme();
         let mut request = crate::providers::Request::new(headers, &body).method(method);
         request.url = url;
-        let verified = match inner.verifier.verify_request(&request) {
+        let verified = if inner.verifier.fetches_keys() {
+            match &inner.keys {
+                Some(keys) => keys.verify_request(&inner.verifier, &request).await,
+                None => Err(KeyVerifyError::Key(KeyError::NoSource)),
+            }
+        } else {
+            inner.verifier.verify_request(&request).map_err(Into::into)
+        };
+        let verified = match verified {
             Ok(verified) => verified,
-            Err(error) => {
+            Err(KeyVerifyError::Verify(error)) => {
                 telemetry::rejected(&inner.namespace, scheme.name(), verify_reason(&error));
+                return Err(error.into());
+            }
+            Err(KeyVerifyError::Key(error)) => {
+                let reason = match error {
+                    KeyError::Unavailable(_) => "key_unavailable",
+                    KeyError::NoSource => "no_key_source",
+                    _ => "key",
+                };
+                telemetry::rejected(&inner.namespace, scheme.name(), reason);
                 return Err(error.into());
             }
         };
@@ -489,6 +523,10 @@ pub enum InboxReceiveError {
     /// The inbox is full or its engine failed; nothing was acknowledged.
     #[error(transparent)]
     Inbox(#[from] InboxError),
+    /// The key the request names could not be had (schemes that fetch their keys, with
+    /// [`InboxEndpointBuilder::key_cache`]); nothing was stored.
+    #[error(transparent)]
+    Key(#[from] KeyError),
 }
 
 impl InboxReceiveError {
@@ -498,6 +536,7 @@ impl InboxReceiveError {
         match self {
             Self::Verify(error) => error.status(),
             Self::Inbox(error) => error.status(),
+            Self::Key(error) => error.status(),
         }
     }
 
@@ -506,6 +545,7 @@ impl InboxReceiveError {
         match self {
             Self::Verify(_) => None,
             Self::Inbox(error) => error.retry_after(),
+            Self::Key(error) => error.retry_after(),
         }
     }
 }

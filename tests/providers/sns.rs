@@ -592,3 +592,92 @@ async fn receiver_resolves_keys_and_deduplicates_by_message_id() {
     );
     assert_eq!(receiver.reject_status(&err), 500);
 }
+
+/// The inbox endpoint resolves keys through its cache like a receiver: stored once per message,
+/// 503 + Retry-After with nothing stored when the key source is down, 500 without a cache.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn inbox_endpoint_resolves_keys_through_its_cache() {
+    use webhook_receiver::inbox::{Inbox, InboxReceiveError, SqliteInbox};
+
+    let dir = std::env::temp_dir().join(format!(
+        "webhook-sns-inbox-{}-{:x}",
+        std::process::id(),
+        webhook_receiver::dedup::LeaseToken::random().get() as u64
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inbox = Inbox::new(SqliteInbox::open(dir.join("inbox.db")).await.unwrap());
+    let clock = webhook_receiver::ManualClock::at_unix(NOW);
+    let verifier = || {
+        Verifier::builder(Sns::new(TOPIC).unwrap())
+            .clock(clock.clone())
+            .build()
+            .unwrap()
+    };
+    let headers = HeaderMap::new();
+    let body = bytes::Bytes::from(signed_notification(2));
+
+    let source = FakeSource::with(CERT_URL, CERT_A);
+    let endpoint = inbox
+        .endpoint(verifier())
+        .key_cache(KeyCache::new(source.clone()))
+        .build()
+        .unwrap();
+    let receipt = endpoint.receive(&headers, body.clone()).await.unwrap();
+    assert_eq!(
+        receipt.key(),
+        "aws-sns-0000000000000000:id:22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"
+    );
+    assert!(!receipt.is_duplicate());
+    assert!(
+        endpoint
+            .receive(&headers, body.clone())
+            .await
+            .unwrap()
+            .is_duplicate()
+    );
+    assert_eq!(source.fetches(), 1);
+    // A tampered message is refused after the key was had; nothing stored.
+    let tampered = bytes::Bytes::from(
+        String::from_utf8(body.to_vec())
+            .unwrap()
+            .replace("\"Message\":\"", "\"Message\":\"x"),
+    );
+    assert_ne!(tampered, body);
+    let err = endpoint.receive(&headers, tampered).await.unwrap_err();
+    assert!(matches!(err, InboxReceiveError::Verify(_)), "{err:?}");
+
+    let down = FakeSource::default();
+    down.serve(CERT_URL, Served::Down);
+    let endpoint = inbox
+        .endpoint(verifier())
+        .namespace("down")
+        .key_cache(KeyCache::new(down))
+        .build()
+        .unwrap();
+    let err = endpoint.receive(&headers, body.clone()).await.unwrap_err();
+    assert!(
+        matches!(err, InboxReceiveError::Key(KeyError::Unavailable(_))),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), 503);
+    assert!(err.retry_after().is_some());
+
+    let endpoint = inbox
+        .endpoint(verifier())
+        .namespace("none")
+        .build()
+        .unwrap();
+    let err = endpoint.receive(&headers, body).await.unwrap_err();
+    assert!(
+        matches!(err, InboxReceiveError::Key(KeyError::NoSource)),
+        "{err:?}"
+    );
+    assert_eq!(err.status(), 500);
+    assert_eq!(
+        inbox.counts().await.unwrap().pending,
+        1,
+        "only the first stored"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
