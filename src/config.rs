@@ -212,12 +212,57 @@ impl EndpointConfig {
             builder = builder.lease(Duration::from_secs(secs));
         }
         if let Some(url) = &self.public_url {
-            builder = builder.public_url(match url {
-                PublicUrlConfig::Base(base) => PublicUrl::Base(base.clone()),
-                PublicUrlConfig::Exact(url) => PublicUrl::Exact(url.clone()),
-            });
+            builder = builder.public_url(public_url(url));
         }
         builder.build()
+    }
+
+    /// An endpoint of `inbox` for this configuration: its verifier, namespace, retention and
+    /// public URL (a lease belongs to the inbox's workers, so `lease_secs` is not used). Add a
+    /// key cache or an ordering key with [`inbox_endpoint_builder`](Self::inbox_endpoint_builder).
+    ///
+    /// # Errors
+    ///
+    /// As [`verifier`](Self::verifier), and a retention out of range.
+    #[cfg(feature = "inbox")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+    pub fn inbox_endpoint<E: crate::inbox::InboxEngine>(
+        &self,
+        inbox: &crate::inbox::Inbox<E>,
+    ) -> Result<crate::inbox::InboxEndpoint<E>, ConfigError> {
+        self.inbox_endpoint_builder(inbox)?.build()
+    }
+
+    /// The builder behind [`inbox_endpoint`](Self::inbox_endpoint), configured from this
+    /// configuration, for the settings a file cannot hold.
+    ///
+    /// # Errors
+    ///
+    /// As [`verifier`](Self::verifier).
+    #[cfg(feature = "inbox")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+    pub fn inbox_endpoint_builder<E: crate::inbox::InboxEngine>(
+        &self,
+        inbox: &crate::inbox::Inbox<E>,
+    ) -> Result<crate::inbox::InboxEndpointBuilder<E>, ConfigError> {
+        let mut builder = inbox.endpoint(self.verifier()?);
+        if let Some(namespace) = &self.namespace {
+            builder = builder.namespace(namespace.clone());
+        }
+        if let Some(secs) = self.retain_secs {
+            builder = builder.retain(Duration::from_secs(secs));
+        }
+        if let Some(url) = &self.public_url {
+            builder = builder.public_url(self::public_url(url));
+        }
+        Ok(builder)
+    }
+}
+
+fn public_url(url: &PublicUrlConfig) -> PublicUrl {
+    match url {
+        PublicUrlConfig::Base(base) => PublicUrl::Base(base.clone()),
+        PublicUrlConfig::Exact(url) => PublicUrl::Exact(url.clone()),
     }
 }
 
@@ -285,5 +330,41 @@ mod tests {
             parse(r#"{"provider":"stripe","keys":[]}"#).verifier(),
             Err(ConfigError::NoSecret)
         ));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn inbox_endpoints_take_the_configured_settings() {
+        use crate::inbox::{Inbox, SqliteInbox};
+        let dir = std::env::temp_dir().join(format!(
+            "webhook-config-inbox-{}-{:x}",
+            std::process::id(),
+            crate::dedup::LeaseToken::random().get() as u64
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inbox = Inbox::new(SqliteInbox::open(dir.join("inbox.db")).await.unwrap());
+        let config = parse(
+            r#"{"provider":"square","keys":["k"],"public_url":{"exact":"https://x.example/sq"},
+                "namespace":"sq","retain_secs":86400,"body_limit":2048}"#,
+        );
+        let endpoint = config.inbox_endpoint(&inbox).unwrap();
+        assert_eq!(endpoint.namespace(), "sq");
+        assert_eq!(endpoint.retain(), Duration::from_secs(86400));
+        assert_eq!(endpoint.verifier().body_limit(), 2048);
+        assert_eq!(
+            endpoint.public_url(),
+            Some(&PublicUrl::Exact("https://x.example/sq".into()))
+        );
+        // Without the optional settings: the endpoint's defaults, as a receiver's.
+        let plain = parse(r#"{"provider":"stripe","keys":["whsec_k"]}"#);
+        let endpoint = plain.inbox_endpoint(&inbox).unwrap();
+        let receiver = plain.receiver(crate::dedup::MemoryStore::new()).unwrap();
+        assert_eq!(endpoint.namespace(), receiver.namespace());
+        assert!(endpoint.public_url().is_none());
+        // A retention no longer than the replay window is refused, as for a receiver.
+        let short = parse(r#"{"provider":"stripe","keys":["whsec_k"],"retain_secs":60}"#);
+        assert!(short.inbox_endpoint(&inbox).is_err());
+        inbox.engine().close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
