@@ -7,6 +7,27 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+/// The longest delay, lease or retention a store or inbox engine keeps: 100 years, in
+/// milliseconds.
+#[cfg(any(
+    feature = "postgres",
+    feature = "sqlite",
+    all(feature = "inbox", feature = "redis")
+))]
+pub(crate) const MAX_STORED_MILLIS: i64 = 100 * 365 * 24 * 3600 * 1000;
+
+/// `d` in milliseconds, within `[min, MAX_STORED_MILLIS]`.
+#[cfg(any(
+    feature = "postgres",
+    feature = "sqlite",
+    all(feature = "inbox", feature = "redis")
+))]
+pub(crate) fn stored_millis(d: Duration, min: i64) -> i64 {
+    i64::try_from(d.as_millis())
+        .unwrap_or(i64::MAX)
+        .clamp(min, MAX_STORED_MILLIS)
+}
+
 /// A source of the current time.
 ///
 /// The verifier reads it to check timestamps against the tolerance window; the in-memory store

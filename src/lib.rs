@@ -24,6 +24,8 @@ pub mod keysource;
 pub mod providers;
 mod receiver;
 mod secret;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 pub mod testing;
 mod verify;
 

@@ -453,3 +453,29 @@ fn a_private_cluster_is_stopped_and_deleted_when_its_test_process_is_killed() {
         || process_gone(pid) && !dir.exists(),
     );
 }
+
+/// A key spelled like another key's stored digest (`sha256:<hex>`) is a different key: the
+/// store hashes it too instead of taking it for the long key whose digest it looks like.
+#[tokio::test]
+async fn a_key_spelled_like_a_digest_is_not_taken_for_another_key() {
+    use sha2::Digest as _;
+    let store = store().await;
+    let long = format!("ns:id:{}", "x".repeat(600));
+    let spelled = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(long.as_bytes()))
+    );
+    let lease = Duration::from_secs(30);
+    assert!(matches!(
+        store.claim(&long, lease).await.unwrap(),
+        Claim::Acquired(_)
+    ));
+    assert!(
+        matches!(
+            store.claim(&spelled, lease).await.unwrap(),
+            Claim::Acquired(_)
+        ),
+        "a different key, claimed on its own"
+    );
+    drop_table(&store).await;
+}

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, PgPool, Row};
+use sqlx::{PgPool, Row};
 
 use super::{Claim, DedupStore, LeaseToken, StoreError};
+use crate::clock::stored_millis as millis;
 use crate::error::ConfigError;
+use crate::sql::{pg_unavailable, row_id, statement, token_bytes, validate_table};
 
 /// Default table of [`PostgresStore`].
 const DEFAULT_TABLE: &str = "webhook_receiver_dedup";
@@ -19,31 +21,9 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(600);
 /// Default [`PostgresStore::with_purge_every`].
 const DEFAULT_PURGE_EVERY: u64 = 1000;
 
-/// The longest table name: its index name (`{table}_expires_at_idx`) must fit PostgreSQL's
-/// 63-byte identifiers.
-const MAX_TABLE_LEN: usize = 48;
-
-/// The longest lease, retention or grace sent to PostgreSQL: 100 years, in milliseconds.
-const MAX_MILLIS: i64 = 100 * 365 * 24 * 3600 * 1000;
-
 /// Advisory lock taken by [`PostgresStore::migrate`], so that receivers starting together do
 /// not race to create the table ("webhook!" in ASCII).
 const MIGRATE_LOCK: i64 = 0x7765_6268_6f6f_6b21;
-
-/// The longest key stored as is: a B-tree entry holds at most about 2.7 KB, and `text` cannot
-/// hold a NUL.
-const MAX_ROW_KEY: usize = 512;
-
-/// The row key of `key`: itself, or `sha256:<hex>` when it is longer than [`MAX_ROW_KEY`] bytes
-/// or contains a NUL, so every key the trait can be given is stored.
-fn row_key(key: &str) -> std::borrow::Cow<'_, str> {
-    use sha2::Digest as _;
-    if key.len() <= MAX_ROW_KEY && !key.contains('\0') {
-        return std::borrow::Cow::Borrowed(key);
-    }
-    let digest = sha2::Sha256::digest(key.as_bytes());
-    std::borrow::Cow::Owned(format!("sha256:{}", hex::encode(digest)))
-}
 
 /// The statements for one table, shared cheaply with every query (sqlx takes them by value).
 struct Sql {
@@ -54,12 +34,6 @@ struct Sql {
     release: Arc<str>,
     purge: Arc<str>,
     purge_batch: Arc<str>,
-}
-
-/// A statement for sqlx. Audited: the only dynamic part is the table name, a validated plain
-/// identifier (see [`validate_table`]); every value is a bind parameter.
-fn statement(text: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
-    AssertSqlSafe(Arc::clone(text))
 }
 
 impl Sql {
@@ -202,60 +176,16 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-/// Milliseconds for PostgreSQL, within `[min, MAX_MILLIS]`.
-fn millis(d: Duration, min: i64) -> i64 {
-    i64::try_from(d.as_millis())
-        .unwrap_or(i64::MAX)
-        .clamp(min, MAX_MILLIS)
-}
-
-fn token_bytes(token: LeaseToken) -> Vec<u8> {
-    token.get().to_be_bytes().to_vec()
-}
-
 /// Pool and connection failures are [`StoreError::Unavailable`], as are the server's
 /// connection exceptions (class 08), insufficient resources (53, e.g. too many connections)
 /// and operator intervention (57: shutdown, cancelled statement); everything else is
 /// [`StoreError::Backend`].
 fn map_error(error: sqlx::Error) -> StoreError {
-    let unavailable = match &error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| ["08", "53", "57"].iter().any(|c| code.starts_with(c))),
-        _ => false,
-    };
-    if unavailable {
+    if pg_unavailable(&error) {
         StoreError::unavailable(error)
     } else {
         StoreError::backend(error)
     }
-}
-
-fn validate_table(name: &str) -> Result<(), ConfigError> {
-    let mut bytes = name.bytes();
-    let valid_start = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
-    let valid_rest = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !valid_start || !valid_rest {
-        return Err(ConfigError::invalid(
-            "table",
-            "must be a plain SQL identifier: lower-case ASCII letters, digits and `_`, \
-             not starting with a digit",
-        ));
-    }
-    if name.len() > MAX_TABLE_LEN {
-        return Err(ConfigError::invalid(
-            "table",
-            format!("must be at most {MAX_TABLE_LEN} bytes long"),
-        ));
-    }
-    Ok(())
 }
 
 impl PostgresStore {
@@ -412,7 +342,7 @@ impl PostgresStore {
 
 impl DedupStore for PostgresStore {
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
-        let key = row_key(key);
+        let key = row_id(key);
         let key = &*key;
         let token = LeaseToken::random();
         let row = sqlx::query(statement(&self.sql.claim))
@@ -445,7 +375,7 @@ impl DedupStore for PostgresStore {
         token: LeaseToken,
         retain: Duration,
     ) -> Result<bool, StoreError> {
-        let key = row_key(key);
+        let key = row_id(key);
         let key = &*key;
         let done = sqlx::query(statement(&self.sql.complete))
             .bind(key)
@@ -458,7 +388,7 @@ impl DedupStore for PostgresStore {
     }
 
     async fn release(&self, key: &str, token: LeaseToken) -> Result<bool, StoreError> {
-        let key = row_key(key);
+        let key = row_id(key);
         let key = &*key;
         let done = sqlx::query(statement(&self.sql.release))
             .bind(key)

@@ -1,7 +1,6 @@
 //! The PostgreSQL inbox engine, for fleets: `FOR UPDATE SKIP LOCKED` leasing, and handlers that
 //! commit their own writes in the transaction that marks the record done.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
@@ -11,9 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sqlx::postgres::{PgArguments, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
+use super::record::{datetime, millis};
 use super::worker::Handler;
 use super::{
     Accepted, Counts, HandlerError, InboxEngine, InboxError, Job, Leased, ListQuery, NewRecord,
@@ -22,40 +22,15 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::dedup::LeaseToken;
 use crate::error::ConfigError;
+use crate::sql::{pg_unavailable, row_id, statement, token_bytes, validate_table};
+use crate::verify::unix_millis;
 
 /// Default table of [`PostgresInbox`].
 const DEFAULT_TABLE: &str = "webhook_inbox";
 
-/// The longest table name: its index names (`{table}_ordering`) must fit PostgreSQL's 63-byte
-/// identifiers.
-const MAX_TABLE_LEN: usize = 48;
-
-/// The longest delay, lease or retention sent to PostgreSQL: 100 years, in milliseconds.
-const MAX_MILLIS: i64 = 100 * 365 * 24 * 3600 * 1000;
-
 /// Advisory lock taken by [`PostgresInbox::migrate`], so that receivers starting together do
 /// not race to create the table ("inbox!!!" in ASCII).
 const MIGRATE_LOCK: i64 = 0x696e_626f_7821_2121;
-
-/// The longest key used as its own row id: a B-tree entry holds at most about 2.7 KB, and
-/// `text` cannot hold a NUL.
-const MAX_ROW_ID: usize = 512;
-
-/// The prefix of digested row ids.
-const DIGEST_PREFIX: &str = "sha256:";
-
-/// The row id of `key`, the column the unique index is on: the key itself, or
-/// `sha256:<hex>` when it is longer than [`MAX_ROW_ID`] bytes, contains a NUL, or itself
-/// starts with `sha256:` (so that no key is mistaken for another's digest). The full key is
-/// always stored too.
-fn row_id(key: &str) -> Cow<'_, str> {
-    use sha2::Digest as _;
-    if key.len() <= MAX_ROW_ID && !key.contains('\0') && !key.starts_with(DIGEST_PREFIX) {
-        return Cow::Borrowed(key);
-    }
-    let digest = sha2::Sha256::digest(key.as_bytes());
-    Cow::Owned(format!("{DIGEST_PREFIX}{}", hex::encode(digest)))
-}
 
 /// Metadata columns, in the order [`meta_from_row`] reads them.
 const META: &str = "key, endpoint, provider, event_id, signed_at, key_label, ordering_key, \
@@ -82,12 +57,6 @@ struct Sql {
     replay: Arc<str>,
     replay_since: Arc<str>,
     purge: Arc<str>,
-}
-
-/// A statement for sqlx. Audited: the only dynamic part is the table name, a validated plain
-/// identifier (see [`validate_table`]); every value is a bind parameter.
-fn statement(text: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
-    AssertSqlSafe(Arc::clone(text))
 }
 
 impl Sql {
@@ -690,23 +659,8 @@ impl InboxEngine for PostgresInbox {
         for row in rows {
             let status: String = row.try_get(0).map_err(map_error)?;
             let n: i64 = row.try_get(1).map_err(map_error)?;
-            let n = u64::try_from(n).unwrap_or(0);
-            match status.parse::<Status>() {
-                Ok(Status::Pending) => {
-                    counts.pending = n;
-                    let oldest: Option<i64> = row.try_get(2).map_err(map_error)?;
-                    counts.oldest_pending = oldest.map(|ms| datetime("", ms)).transpose()?;
-                }
-                Ok(Status::Running) => counts.running = n,
-                Ok(Status::Done) => counts.done = n,
-                Ok(Status::Dead) => counts.dead = n,
-                Err(_) => {
-                    return Err(InboxError::backend(format!(
-                        "unknown status in table `{}`",
-                        self.table
-                    )));
-                }
-            }
+            let oldest: Option<i64> = row.try_get(2).map_err(map_error)?;
+            counts.add(&status, n, oldest, &self.table)?;
         }
         Ok(counts)
     }
@@ -897,30 +851,9 @@ impl fmt::Debug for InboxTransaction {
     }
 }
 
-fn token_bytes(token: LeaseToken) -> Vec<u8> {
-    token.get().to_be_bytes().to_vec()
-}
-
 /// An error message PostgreSQL's `text` can hold.
 fn error_text(error: &str) -> String {
     error.replace('\0', "\u{fffd}")
-}
-
-/// Milliseconds, at most 100 years.
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis())
-        .unwrap_or(i64::MAX)
-        .min(MAX_MILLIS)
-}
-
-fn unix_millis(at: OffsetDateTime) -> i64 {
-    let ms = at.unix_timestamp_nanos() / 1_000_000;
-    ms.clamp(i64::MIN.into(), i64::MAX.into()) as i64
-}
-
-fn datetime(key: &str, ms: i64) -> Result<OffsetDateTime, InboxError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|_| InboxError::corrupt(key, "a stored time is out of range"))
 }
 
 fn meta_from_row(row: &PgRow) -> Result<RecordMeta, InboxError> {
@@ -983,44 +916,11 @@ fn record_from_row(row: &PgRow) -> Result<Record, InboxError> {
 /// and operator intervention (57: shutdown, cancelled statement); everything else is
 /// [`InboxError::Backend`].
 fn map_error(error: sqlx::Error) -> InboxError {
-    let unavailable = match &error {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| ["08", "53", "57"].iter().any(|c| code.starts_with(c))),
-        _ => false,
-    };
-    if unavailable {
+    if pg_unavailable(&error) {
         InboxError::unavailable(error)
     } else {
         InboxError::backend(error)
     }
-}
-
-fn validate_table(name: &str) -> Result<(), ConfigError> {
-    let mut bytes = name.bytes();
-    let valid_start = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
-    let valid_rest = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !valid_start || !valid_rest {
-        return Err(ConfigError::invalid(
-            "table",
-            "must be a plain SQL identifier: lower-case ASCII letters, digits and `_`, \
-             not starting with a digit",
-        ));
-    }
-    if name.len() > MAX_TABLE_LEN {
-        return Err(ConfigError::invalid(
-            "table",
-            format!("must be at most {MAX_TABLE_LEN} bytes long"),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -1041,11 +941,17 @@ mod tests {
         let long = "k".repeat(10_000);
         let nul = "a\0b";
         let digest_of_long = row_id(&long).into_owned();
-        assert!(digest_of_long.starts_with(DIGEST_PREFIX) && digest_of_long.len() < MAX_ROW_ID);
-        assert!(row_id(nul).starts_with(DIGEST_PREFIX));
+        assert!(
+            digest_of_long.starts_with(crate::sql::DIGEST_PREFIX)
+                && digest_of_long.len() < crate::sql::MAX_ROW_ID
+        );
+        assert!(row_id(nul).starts_with(crate::sql::DIGEST_PREFIX));
         // A key that looks like another key's digest is digested itself.
         assert_ne!(row_id(&digest_of_long), digest_of_long);
-        assert_eq!(row_id(&"k".repeat(MAX_ROW_ID)).len(), MAX_ROW_ID);
+        assert_eq!(
+            row_id(&"k".repeat(crate::sql::MAX_ROW_ID)).len(),
+            crate::sql::MAX_ROW_ID
+        );
     }
 
     #[test]
@@ -1060,7 +966,7 @@ mod tests {
             datetime("k", i64::MAX),
             Err(InboxError::Corrupt { .. })
         ));
-        assert_eq!(millis(Duration::MAX), MAX_MILLIS);
+        assert_eq!(millis(Duration::MAX), crate::clock::MAX_STORED_MILLIS);
         assert_eq!(error_text("a\0b"), "a\u{fffd}b");
     }
 }

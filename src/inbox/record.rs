@@ -10,6 +10,19 @@ use time::OffsetDateTime;
 
 use super::InboxError;
 
+/// `d` in milliseconds as engines store it: at most 100 years.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) fn millis(d: Duration) -> i64 {
+    crate::clock::stored_millis(d, 0)
+}
+
+/// A time an engine stored in Unix milliseconds; out of range is a corrupt record `key`.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+pub(crate) fn datetime(key: &str, ms: i64) -> Result<OffsetDateTime, InboxError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map_err(|_| InboxError::corrupt(key, "a stored time is out of range"))
+}
+
 /// Where a record is in its life.
 ///
 /// ```text
@@ -344,6 +357,33 @@ impl Counts {
     /// All zero.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Adds one row of an SQL engine's `status, count, oldest received_at (ms)` summary.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn add(
+        &mut self,
+        status: &str,
+        n: i64,
+        oldest: Option<i64>,
+        table: &str,
+    ) -> Result<(), InboxError> {
+        let n = u64::try_from(n).unwrap_or(0);
+        match status.parse::<Status>() {
+            Ok(Status::Pending) => {
+                self.pending = n;
+                self.oldest_pending = oldest.map(|ms| datetime("", ms)).transpose()?;
+            }
+            Ok(Status::Running) => self.running = n,
+            Ok(Status::Done) => self.done = n,
+            Ok(Status::Dead) => self.dead = n,
+            Err(_) => {
+                return Err(InboxError::backend(format!(
+                    "unknown status in table `{table}`"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Pending plus running: the backlog that the inbox's bound applies to.

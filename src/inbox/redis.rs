@@ -10,6 +10,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script, ScriptInvocation, ServerErrorKind};
 use time::OffsetDateTime;
 
+use super::record::{datetime, millis};
 use super::{
     Accepted, Counts, InboxEngine, InboxError, Leased, ListQuery, NewRecord, Record, RecordMeta,
     Status, decode_headers, encode_headers,
@@ -17,6 +18,7 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::dedup::LeaseToken;
 use crate::error::ConfigError;
+use crate::verify::unix_millis;
 
 /// Default key prefix of [`RedisInbox`].
 const DEFAULT_PREFIX: &str = "webhook-inbox:";
@@ -26,10 +28,6 @@ const DEFAULT_CONSUMER: &str = "webhook-receiver";
 
 /// The longest prefix or consumer name accepted.
 const MAX_NAME_LEN: usize = 256;
-
-/// The longest delay, lease or retention sent to Redis: 100 years, in milliseconds (exact in
-/// Lua's doubles).
-const MAX_MILLIS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
 /// How many records one `replay_dead_since` or `purge` script handles before the engine calls
 /// it again (so no script blocks the server for long).
@@ -912,23 +910,6 @@ fn token_hex(token: LeaseToken) -> String {
     format!("{:032x}", token.get())
 }
 
-/// Milliseconds, at most 100 years.
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis())
-        .unwrap_or(u64::MAX)
-        .min(MAX_MILLIS)
-}
-
-fn unix_millis(at: OffsetDateTime) -> i64 {
-    let ms = at.unix_timestamp_nanos() / 1_000_000;
-    ms.clamp(i64::MIN.into(), i64::MAX.into()) as i64
-}
-
-fn datetime(key: &str, ms: i64) -> Result<OffsetDateTime, InboxError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|_| InboxError::corrupt(key, "a stored time is out of range"))
-}
-
 fn text(key: &str, value: &Option<Vec<u8>>, what: &'static str) -> Result<String, InboxError> {
     let bytes = value
         .as_ref()
@@ -1084,7 +1065,7 @@ mod tests {
         fields.truncate(3);
         assert!(record_from_fields(fields).is_err());
         assert!(datetime("k", i64::MAX).is_err());
-        assert_eq!(millis(Duration::MAX), MAX_MILLIS);
+        assert_eq!(millis(Duration::MAX), crate::clock::MAX_STORED_MILLIS);
     }
 
     #[test]

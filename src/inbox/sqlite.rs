@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
+use super::record::{datetime, millis};
 use super::{
     Accepted, Counts, InboxEngine, InboxError, Leased, ListQuery, NewRecord, Record, RecordMeta,
     Status, decode_headers, encode_headers,
@@ -20,15 +21,11 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::dedup::LeaseToken;
 use crate::error::ConfigError;
+use crate::sql::{statement, token_bytes, validate_table};
+use crate::verify::unix_millis;
 
 /// Default table of [`SqliteInbox`].
 const DEFAULT_TABLE: &str = "webhook_inbox";
-
-/// The longest table name, so index names stay readable.
-const MAX_TABLE_LEN: usize = 48;
-
-/// The longest delay or retention stored: 100 years, in milliseconds.
-const MAX_MILLIS: i64 = 100 * 365 * 24 * 3600 * 1000;
 
 /// Metadata columns, in the order [`meta_from_row`] reads them.
 const META: &str = "key, endpoint, provider, event_id, signed_at, key_label, ordering_key, \
@@ -56,12 +53,6 @@ struct Sql {
     replay: Arc<str>,
     replay_since: Arc<str>,
     purge: Arc<str>,
-}
-
-/// A statement for sqlx. Audited: the only dynamic part is the table name, a validated plain
-/// identifier (see [`validate_table`]); every value is a bind parameter.
-fn statement(text: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
-    AssertSqlSafe(Arc::clone(text))
 }
 
 impl Sql {
@@ -624,23 +615,8 @@ impl InboxEngine for SqliteInbox {
         for row in rows {
             let status: String = row.try_get(0).map_err(map_error)?;
             let n: i64 = row.try_get(1).map_err(map_error)?;
-            let n = u64::try_from(n).unwrap_or(0);
-            match status.parse::<Status>() {
-                Ok(Status::Pending) => {
-                    counts.pending = n;
-                    let oldest: Option<i64> = row.try_get(2).map_err(map_error)?;
-                    counts.oldest_pending = oldest.map(|ms| datetime("", ms)).transpose()?;
-                }
-                Ok(Status::Running) => counts.running = n,
-                Ok(Status::Done) => counts.done = n,
-                Ok(Status::Dead) => counts.dead = n,
-                Err(_) => {
-                    return Err(InboxError::backend(format!(
-                        "unknown status in table `{}`",
-                        self.table
-                    )));
-                }
-            }
+            let oldest: Option<i64> = row.try_get(2).map_err(map_error)?;
+            counts.add(&status, n, oldest, &self.table)?;
         }
         Ok(counts)
     }
@@ -673,27 +649,6 @@ impl InboxEngine for SqliteInbox {
             .map_err(map_error)?;
         Ok(done.rows_affected())
     }
-}
-
-fn token_bytes(token: LeaseToken) -> Vec<u8> {
-    token.get().to_be_bytes().to_vec()
-}
-
-/// Milliseconds, at most 100 years.
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis())
-        .unwrap_or(i64::MAX)
-        .min(MAX_MILLIS)
-}
-
-fn unix_millis(at: OffsetDateTime) -> i64 {
-    let ms = at.unix_timestamp_nanos() / 1_000_000;
-    ms.clamp(i64::MIN.into(), i64::MAX.into()) as i64
-}
-
-fn datetime(key: &str, ms: i64) -> Result<OffsetDateTime, InboxError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|_| InboxError::corrupt(key, "a stored time is out of range"))
 }
 
 fn meta_from_row(row: &SqliteRow) -> Result<RecordMeta, InboxError> {
@@ -771,28 +726,6 @@ fn map_error(error: sqlx::Error) -> InboxError {
     }
 }
 
-fn validate_table(name: &str) -> Result<(), ConfigError> {
-    let mut bytes = name.bytes();
-    let valid_start = bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
-    let valid_rest = bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !valid_start || !valid_rest {
-        return Err(ConfigError::invalid(
-            "table",
-            "must be a plain SQL identifier: lower-case ASCII letters, digits and `_`, \
-             not starting with a digit",
-        ));
-    }
-    if name.len() > MAX_TABLE_LEN {
-        return Err(ConfigError::invalid(
-            "table",
-            format!("must be at most {MAX_TABLE_LEN} bytes long"),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -812,6 +745,6 @@ mod tests {
             datetime("k", i64::MAX),
             Err(InboxError::Corrupt { .. })
         ));
-        assert_eq!(millis(Duration::MAX), MAX_MILLIS);
+        assert_eq!(millis(Duration::MAX), crate::clock::MAX_STORED_MILLIS);
     }
 }
