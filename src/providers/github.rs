@@ -49,11 +49,7 @@ impl Scheme for GitHub {
     }
 
     fn algorithms(&self) -> &[Algorithm] {
-        if self.legacy_sha1 {
-            &[Algorithm::HmacSha256, Algorithm::HmacSha1]
-        } else {
-            &[Algorithm::HmacSha256]
-        }
+        hub_algorithms(self.legacy_sha1)
     }
 
     fn encoding(&self) -> Encoding {
@@ -65,21 +61,7 @@ impl Scheme for GitHub {
     }
 
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
-        let headers = request.headers;
-        let (name, value, prefix, algorithm) = match header_str(headers, &SIGNATURE_256)? {
-            Some(v) => (&SIGNATURE_256, v, "sha256=", Algorithm::HmacSha256),
-            None if self.legacy_sha1 => match header_str(headers, &SIGNATURE_SHA1)? {
-                Some(v) => (&SIGNATURE_SHA1, v, "sha1=", Algorithm::HmacSha1),
-                None => return Err(VerifyError::missing(&SIGNATURE_256)),
-            },
-            None => return Err(VerifyError::missing(&SIGNATURE_256)),
-        };
-        let Some(signature) = value.strip_prefix(prefix) else {
-            return Err(VerifyError::malformed(name, "missing the algorithm prefix"));
-        };
-        let mut parsed = Parsed::new(algorithm).with_signature_header(name);
-        parsed.push_signature(signature);
-        Ok(parsed)
+        parse_hub_signature(request, self.legacy_sha1)
     }
 
     fn signed_content(
@@ -97,17 +79,58 @@ impl Scheme for GitHub {
         signature: &str,
         headers: &mut HeaderMap,
     ) -> Result<(), ConfigError> {
-        match parsed.algorithm {
-            Algorithm::HmacSha1 => insert_header(
-                headers,
-                SIGNATURE_SHA1.clone(),
-                &format!("sha1={signature}"),
-            ),
-            _ => insert_header(
-                headers,
-                SIGNATURE_256.clone(),
-                &format!("sha256={signature}"),
-            ),
-        }
+        write_hub_signature(parsed, signature, headers)
+    }
+}
+/// The algorithms of a hub-signature scheme (GitHub, Meta): HMAC-SHA256, and HMAC-SHA1 when
+/// legacy signatures are accepted.
+pub(super) fn hub_algorithms(legacy_sha1: bool) -> &'static [Algorithm] {
+    if legacy_sha1 {
+        &[Algorithm::HmacSha256, Algorithm::HmacSha1]
+    } else {
+        &[Algorithm::HmacSha256]
+    }
+}
+
+/// Parses `X-Hub-Signature-256: sha256=<hex>`, or — only when `legacy_sha1` and that header is
+/// absent — `X-Hub-Signature: sha1=<hex>` (GitHub, Meta).
+pub(super) fn parse_hub_signature<'r>(
+    request: &Request<'r>,
+    legacy_sha1: bool,
+) -> Result<Parsed<'r>, VerifyError> {
+    let headers = request.headers;
+    let (name, value, prefix, algorithm) = match header_str(headers, &SIGNATURE_256)? {
+        Some(v) => (&SIGNATURE_256, v, "sha256=", Algorithm::HmacSha256),
+        None if legacy_sha1 => match header_str(headers, &SIGNATURE_SHA1)? {
+            Some(v) => (&SIGNATURE_SHA1, v, "sha1=", Algorithm::HmacSha1),
+            None => return Err(VerifyError::missing(&SIGNATURE_256)),
+        },
+        None => return Err(VerifyError::missing(&SIGNATURE_256)),
+    };
+    let Some(signature) = value.strip_prefix(prefix) else {
+        return Err(VerifyError::malformed(name, "missing the algorithm prefix"));
+    };
+    let mut parsed = Parsed::new(algorithm).with_signature_header(name);
+    parsed.push_signature(signature);
+    Ok(parsed)
+}
+
+/// Writes the header of a hub-signature scheme for `parsed`'s algorithm.
+pub(super) fn write_hub_signature(
+    parsed: &Parsed<'_>,
+    signature: &str,
+    headers: &mut HeaderMap,
+) -> Result<(), ConfigError> {
+    match parsed.algorithm {
+        Algorithm::HmacSha1 => insert_header(
+            headers,
+            SIGNATURE_SHA1.clone(),
+            &format!("sha1={signature}"),
+        ),
+        _ => insert_header(
+            headers,
+            SIGNATURE_256.clone(),
+            &format!("sha256={signature}"),
+        ),
     }
 }

@@ -6,15 +6,13 @@
 //! `messenger-api/messenger-api-and-webhooks/app.py`; developers.facebook.com "Getting started
 //! with webhooks" (verification requests, event notifications, validating payloads).
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
-use super::{EventIdSource, Parsed, Request, Scheme, form_pairs, header_str, insert_header};
+use super::github::{hub_algorithms, parse_hub_signature, write_hub_signature};
+use super::{EventIdSource, Parsed, Request, Scheme, form_pairs};
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
-
-static SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");
-static SIGNATURE_SHA1: HeaderName = HeaderName::from_static("x-hub-signature");
 
 /// The longest `hub.challenge` [`Meta::verification_response`] echoes.
 const MAX_CHALLENGE: usize = 64;
@@ -113,11 +111,7 @@ impl Scheme for Meta {
     }
 
     fn algorithms(&self) -> &[Algorithm] {
-        if self.legacy_sha1 {
-            &[Algorithm::HmacSha256, Algorithm::HmacSha1]
-        } else {
-            &[Algorithm::HmacSha256]
-        }
+        hub_algorithms(self.legacy_sha1)
     }
 
     fn encoding(&self) -> Encoding {
@@ -129,21 +123,7 @@ impl Scheme for Meta {
     }
 
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
-        let headers = request.headers;
-        let (name, value, prefix, algorithm) = match header_str(headers, &SIGNATURE_256)? {
-            Some(v) => (&SIGNATURE_256, v, "sha256=", Algorithm::HmacSha256),
-            None if self.legacy_sha1 => match header_str(headers, &SIGNATURE_SHA1)? {
-                Some(v) => (&SIGNATURE_SHA1, v, "sha1=", Algorithm::HmacSha1),
-                None => return Err(VerifyError::missing(&SIGNATURE_256)),
-            },
-            None => return Err(VerifyError::missing(&SIGNATURE_256)),
-        };
-        let Some(signature) = value.strip_prefix(prefix) else {
-            return Err(VerifyError::malformed(name, "missing the algorithm prefix"));
-        };
-        let mut parsed = Parsed::new(algorithm).with_signature_header(name);
-        parsed.push_signature(signature);
-        Ok(parsed)
+        parse_hub_signature(request, self.legacy_sha1)
     }
 
     fn signed_content(
@@ -165,17 +145,6 @@ impl Scheme for Meta {
         signature: &str,
         headers: &mut HeaderMap,
     ) -> Result<(), ConfigError> {
-        match parsed.algorithm {
-            Algorithm::HmacSha1 => insert_header(
-                headers,
-                SIGNATURE_SHA1.clone(),
-                &format!("sha1={signature}"),
-            ),
-            _ => insert_header(
-                headers,
-                SIGNATURE_256.clone(),
-                &format!("sha256={signature}"),
-            ),
-        }
+        write_hub_signature(parsed, signature, headers)
     }
 }
