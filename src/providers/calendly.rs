@@ -6,11 +6,9 @@
 
 use http::{HeaderMap, HeaderName};
 
-use super::{
-    EventIdSource, Parsed, Request, Scheme, Timestamp, insert_header, key_values,
-    parse_unix_seconds, required_header,
-};
-use crate::encoding::{Algorithm, Encoding};
+use super::stripe::parse_t_v1;
+use super::{EventIdSource, Parsed, Request, Scheme, insert_header};
+use crate::encoding::Encoding;
 use crate::error::{ConfigError, VerifyError};
 
 static SIGNATURE: HeaderName = HeaderName::from_static("calendly-webhook-signature");
@@ -64,33 +62,7 @@ impl Scheme for Calendly {
     }
 
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
-        let name = &SIGNATURE;
-        let value = required_header(request.headers, name)?;
-        let mut parsed = Parsed::new(Algorithm::HmacSha256).with_signature_header(name);
-        let mut timestamp: Option<Timestamp<'r>> = None;
-        key_values(name, value, b',', |key, val| {
-            match key {
-                "t" if timestamp.is_some() => {
-                    return Err(VerifyError::malformed(name, "`t` is repeated"));
-                }
-                "t" => timestamp = Some(parse_unix_seconds(name, val)?),
-                "v1" if val.is_empty() => {
-                    return Err(VerifyError::malformed(name, "empty `v1` signature"));
-                }
-                "v1" if !parsed.push_signature(val) => {
-                    return Err(VerifyError::malformed(name, "too many signatures"));
-                }
-                _ => {}
-            }
-            Ok(())
-        })?;
-        let Some(timestamp) = timestamp else {
-            return Err(VerifyError::malformed(name, "no `t=` timestamp"));
-        };
-        if parsed.signature_count() == 0 {
-            return Err(VerifyError::malformed(name, "no `v1` signature"));
-        }
-        Ok(parsed.with_timestamp(timestamp))
+        parse_t_v1(request, &SIGNATURE)
     }
 
     fn signed_content(

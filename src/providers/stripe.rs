@@ -53,33 +53,7 @@ impl Scheme for Stripe {
     }
 
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
-        let name = &STRIPE_SIGNATURE;
-        let value = required_header(request.headers, name)?;
-        let mut parsed = Parsed::new(Algorithm::HmacSha256).with_signature_header(name);
-        let mut timestamp: Option<Timestamp<'r>> = None;
-        key_values(name, value, b',', |key, val| {
-            match key {
-                "t" if timestamp.is_some() => {
-                    return Err(VerifyError::malformed(name, "`t` is repeated"));
-                }
-                "t" => timestamp = Some(parse_unix_seconds(name, val)?),
-                "v1" if val.is_empty() => {
-                    return Err(VerifyError::malformed(name, "empty `v1` signature"));
-                }
-                "v1" if !parsed.push_signature(val) => {
-                    return Err(VerifyError::malformed(name, "too many signatures"));
-                }
-                _ => {}
-            }
-            Ok(())
-        })?;
-        let Some(timestamp) = timestamp else {
-            return Err(VerifyError::malformed(name, "no `t=` timestamp"));
-        };
-        if parsed.signature_count() == 0 {
-            return Err(VerifyError::malformed(name, "no `v1` signature"));
-        }
-        Ok(parsed.with_timestamp(timestamp))
+        parse_t_v1(request, &STRIPE_SIGNATURE)
     }
 
     fn signed_content(
@@ -115,4 +89,37 @@ impl Scheme for Stripe {
             &format!("t={t},v1={signature}"),
         )
     }
+}
+/// Parses a `t=<unix seconds>,v1=<hex>[,v1=…]` header named `name` (Stripe, Calendly): exactly
+/// one timestamp, at least one non-empty `v1`, other keys ignored.
+pub(super) fn parse_t_v1<'r>(
+    request: &Request<'r>,
+    name: &'static HeaderName,
+) -> Result<Parsed<'r>, VerifyError> {
+    let value = required_header(request.headers, name)?;
+    let mut parsed = Parsed::new(Algorithm::HmacSha256).with_signature_header(name);
+    let mut timestamp: Option<Timestamp<'r>> = None;
+    key_values(name, value, b',', |key, val| {
+        match key {
+            "t" if timestamp.is_some() => {
+                return Err(VerifyError::malformed(name, "`t` is repeated"));
+            }
+            "t" => timestamp = Some(parse_unix_seconds(name, val)?),
+            "v1" if val.is_empty() => {
+                return Err(VerifyError::malformed(name, "empty `v1` signature"));
+            }
+            "v1" if !parsed.push_signature(val) => {
+                return Err(VerifyError::malformed(name, "too many signatures"));
+            }
+            _ => {}
+        }
+        Ok(())
+    })?;
+    let Some(timestamp) = timestamp else {
+        return Err(VerifyError::malformed(name, "no `t=` timestamp"));
+    };
+    if parsed.signature_count() == 0 {
+        return Err(VerifyError::malformed(name, "no `v1` signature"));
+    }
+    Ok(parsed.with_timestamp(timestamp))
 }
