@@ -26,6 +26,7 @@ mod receiver;
 mod secret;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+mod telemetry;
 pub mod testing;
 mod verify;
 

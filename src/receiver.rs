@@ -11,6 +11,7 @@ use crate::dedup::{Claim, DedupStore, LeaseToken, MemoryStore, StoreError};
 use crate::error::{ConfigError, VerifyError};
 use crate::keysource::{KeyCache, KeyError, KeyVerifyError};
 use crate::providers::Request;
+use crate::telemetry;
 use crate::verify::{DedupKey, Verified, Verifier};
 
 /// Default lease: how long a delivery may stay in its handler before a retry may take over.
@@ -334,6 +335,32 @@ impl<St: DedupStore> Receiver<St> {
         &self,
         request: &Request<'_>,
     ) -> Result<Outcome<St>, ReceiveError> {
+        let result = self.claim_request(request).await;
+        let (endpoint, provider) = (self.namespace(), self.inner.verifier.scheme().name());
+        match &result {
+            Ok(outcome) => {
+                let (verified, outcome) = match outcome {
+                    Outcome::New(delivery) => (&delivery.verified, "new"),
+                    Outcome::Duplicate(verified) => (verified, "duplicate"),
+                    Outcome::InFlight { verified, .. } => (verified, "in_flight"),
+                };
+                telemetry::received(endpoint, provider, verified.key_label(), outcome);
+            }
+            Err(error) => {
+                let reason = match error {
+                    ReceiveError::Verify(e) => telemetry::verify_reason(e),
+                    ReceiveError::Store(_) => "store_unavailable",
+                    ReceiveError::Key(KeyError::Unavailable(_)) => "key_unavailable",
+                    ReceiveError::Key(KeyError::NoSource) => "no_key_source",
+                    ReceiveError::Key(_) => "key",
+                };
+                telemetry::rejected(endpoint, provider, reason);
+            }
+        }
+        result
+    }
+
+    async fn claim_request(&self, request: &Request<'_>) -> Result<Outcome<St>, ReceiveError> {
         // Owned first: a body event id (Stripe, Slack) is then read once, not again for the key.
         let verifier = &self.inner.verifier;
         let verified = match &self.inner.keys {
@@ -452,6 +479,7 @@ impl<St: DedupStore> Delivery<St> {
             return Ok(false);
         };
         let inner = &self.receiver.inner;
+        telemetry::finished(&inner.namespace, "completed");
         inner.store.complete(&self.key, token, inner.retain).await
     }
 
@@ -461,6 +489,7 @@ impl<St: DedupStore> Delivery<St> {
         let Some(token) = self.token else {
             return Ok(false);
         };
+        telemetry::finished(&self.receiver.inner.namespace, "released");
         self.receiver.inner.store.release(&self.key, token).await
     }
 }

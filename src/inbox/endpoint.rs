@@ -11,6 +11,7 @@ use super::{Accepted, Inbox, InboxEngine, InboxError, NewRecord, telemetry};
 use crate::error::{ConfigError, VerifyError};
 use crate::keysource::{KeyCache, KeyError, KeyVerifyError};
 use crate::receiver::PublicUrl;
+use crate::telemetry::verify_reason;
 use crate::verify::{Verified, Verifier};
 
 /// Headers an [`InboxEndpoint`] keeps by default: the body's type and the providers' event
@@ -467,18 +468,6 @@ impl<E: InboxEngine> InboxEndpoint<E> {
             }
         }
         kept
-    }
-}
-
-fn verify_reason(error: &VerifyError) -> &'static str {
-    match error {
-        VerifyError::MissingHeader { .. } => "missing_header",
-        VerifyError::MalformedHeader { .. } => "malformed_header",
-        VerifyError::SignatureMismatch => "signature",
-        VerifyError::TimestampTooOld { .. } | VerifyError::TimestampInFuture { .. } => "timestamp",
-        VerifyError::BodyTooLarge { .. } => "body_too_large",
-        VerifyError::MalformedBody { .. } => "malformed_body",
-        VerifyError::NoPublicUrl => "no_public_url",
     }
 }
 
