@@ -612,11 +612,19 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run a tiny smoke.
     let quick = !std::env::args().any(|a| a == "--bench");
     let scale = if quick { 20 } else { 1 };
+    // `INBOX_BENCH=redis,postgres` runs only those parts (sqlite, redis, receive, http, drain,
+    // postgres); unset runs all.
+    let only = std::env::var("INBOX_BENCH").ok();
+    let part = |name: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p.trim() == name))
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
+        if part("sqlite") {
         println!("accept throughput (records/s), SQLite file, inbox accept vs raw INSERT, same client:");
         println!("  {:<8} {:>4}   {:>12} {:>12}   {:>5}", "sync", "conc", "inbox", "raw INSERT", "ratio");
         for run in 0..2 {
@@ -625,8 +633,9 @@ fn main() {
             accept_throughput(false, 5000 / scale, 1, run).await;
             accept_throughput(false, 5000 / scale, 16, run).await;
         }
+        }
         #[cfg(feature = "redis")]
-        {
+        if part("redis") {
             println!("\naccept throughput (records/s), RedisInbox accept vs raw XADD of the same fields, same connection:");
             println!("  {:>4}   {:>12} {:>12}   {:>5}", "conc", "inbox", "raw XADD", "ratio");
             for run in 0..2 {
@@ -634,13 +643,18 @@ fn main() {
                 redis_accept_throughput(20000 / scale, 16, run).await;
             }
         }
+        if part("receive") {
         println!("\naccept latency (µs), InboxEndpoint::receive (verify + durable accept, FULL) vs verify alone:");
         println!("  {:>4}   {:>9} {:>9}   {:>9} {:>9}", "conc", "p50", "p99", "verify p50", "p99");
         for concurrency in [1, 16, 64] {
             receive_latency(concurrency).await;
         }
+        }
         #[cfg(feature = "axum")]
-        http_latencies(scale).await;
+        if part("http") {
+            http_latencies(scale).await;
+        }
+        if part("drain") {
         println!("\ndrain throughput (records/s), no-op handler, NORMAL:");
         let n = 3000 / scale;
         let one = drain(1, n).await;
@@ -649,8 +663,9 @@ fn main() {
             let rate = drain(workers, n).await;
             println!("  {workers:>2} workers {rate:>9.0}   ({:.2}× one worker)", rate / one);
         }
+        }
         #[cfg(feature = "postgres")]
-        {
+        if part("postgres") {
             println!("\naccept throughput (records/s), PostgresInbox accept vs raw INSERT of the same row:");
             println!("  {:<9} {:>4}   {:>12} {:>12}   {:>5}", "bound", "conc", "inbox", "raw INSERT", "ratio");
             for run in 0..2 {

@@ -358,6 +358,41 @@ async fn racing_accepts_never_exceed_the_bound() {
     drop_tables(first.pool(), &[first.table()]).await;
 }
 
+/// Concurrent bounded accepts are written together (one transaction per turn): a record the
+/// server refuses (a NUL in a text field) fails alone, and the records it was grouped with
+/// are stored; duplicates in one group are stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_record_in_a_group_of_bounded_accepts_fails_alone() {
+    let engine = engine("group").await;
+    let results = futures_util::future::join_all((0..48).map(|i| {
+        let engine = engine.clone();
+        async move {
+            let mut record = record(&format!("k{}", i % 24));
+            if i == 5 {
+                record.event_id = Some("evt_\0nul".to_owned());
+            }
+            (i, engine.accept(&record, Some(1000)).await)
+        }
+    }))
+    .await;
+    for (i, result) in &results {
+        match (i, result) {
+            (5, Err(InboxError::Backend(_))) => {}
+            (5, other) => panic!("the NUL record must fail: {other:?}"),
+            (_, Ok(_)) => {}
+            (i, Err(e)) => panic!("record {i} failed with another record's error: {e:?}"),
+        }
+    }
+    let stored = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(Accepted::Stored)))
+        .count();
+    // 24 keys, each sent twice; key k5 is stored by its good twin (i = 29).
+    assert_eq!(stored, 24, "{results:?}");
+    assert_eq!(engine.counts().await.unwrap().pending, 24);
+    drop_tables(engine.pool(), &[engine.table()]).await;
+}
+
 /// The handler's write commits with `done`, in one transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactional_effects_commit_with_done() {

@@ -92,6 +92,8 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod batch;
 mod endpoint;
 mod engine;
 mod error;

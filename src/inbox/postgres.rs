@@ -13,6 +13,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
+use super::batch::{Answer, Batcher};
 use super::record::{datetime, millis};
 use super::worker::Handler;
 use super::{
@@ -43,7 +44,8 @@ type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 struct Sql {
     migrate: Vec<Arc<str>>,
     insert: Arc<str>,
-    insert_bounded: Arc<str>,
+    count_active: Arc<str>,
+    existing: Arc<str>,
     lease: Arc<str>,
     heartbeat: Arc<str>,
     done: Arc<str>,
@@ -151,19 +153,11 @@ impl Sql {
                 "INSERT INTO {t} AS r ({columns}) VALUES ({values}) {replace} RETURNING 1"
             )
             .into(),
-            // Run under the table's accept lock (see `accept`), so the count sees every
-            // bounded accept that committed before: the bound is exact. Reports whether it
-            // stored, and the row as it was, to tell a duplicate from a full inbox.
-            insert_bounded: format!(
-                "WITH existing AS (SELECT status, deadline FROM {t} WHERE id = $1), \
-                 stored AS (\
-                     INSERT INTO {t} AS r ({columns}) SELECT {values} \
-                     WHERE (SELECT count(*) FROM {t} WHERE {active}) < $13 \
-                     {replace} RETURNING 1) \
-                 SELECT EXISTS (SELECT 1 FROM stored), e.status, e.deadline \
-                 FROM (SELECT) AS one LEFT JOIN existing AS e ON true"
-            )
-            .into(),
+            // Run under the table's accept lock (see `accept_bounded`), so the count sees
+            // every bounded accept that committed before: the bound is exact.
+            count_active: format!("SELECT count(*) FROM {t} WHERE {active}").into(),
+            // A bounded accept refused for room: a duplicate if the key is live, else full.
+            existing: format!("SELECT status, deadline FROM {t} WHERE id = $1").into(),
             // One statement: pick the first eligible record, skipping rows other leases hold,
             // and take it. A row another lease took and committed meanwhile is re-checked
             // against its new version (running, lease live) and skipped. A record with an
@@ -248,7 +242,11 @@ impl Sql {
 ///   comparing the lease token.
 /// * **The bound is exact**: with [`max_pending`](super::InboxBuilder::max_pending), accepts
 ///   run in a short transaction holding an advisory lock of the table, so concurrent accepts
-///   cannot all see room for one more. (Accepts without a bound take no lock.)
+///   cannot all see room for one more. Concurrent bounded accepts of one engine (and its
+///   clones) share that transaction — one lock, one count and one commit for up to 64 records
+///   or 1 MiB of bodies — so the bound does not serialize every commit; a transaction that
+///   fails for a reason other than an unreachable server is retried record by record, so one
+///   record's error is never another's. (Accepts without a bound take no lock.)
 /// * **Exactly-once effects**, optionally: [`transactional`](Self::transactional) runs a
 ///   handler inside a transaction that also marks the record done — see there for what is
 ///   guaranteed.
@@ -312,6 +310,21 @@ pub struct PostgresInbox {
     sql: Arc<Sql>,
     clock: Arc<dyn Clock>,
     accept_lock: i64,
+    /// Concurrent bounded accepts of this engine (and its clones) share one transaction.
+    bounded: Arc<BoundedBatcher>,
+}
+
+/// A record and its bound; per record, stored / duplicate (`None`: full), or an error shared
+/// by the whole transaction.
+type BoundedBatcher = Batcher<(NewRecord, u64), Answer<Option<Accepted>>>;
+
+/// The most records in one bounded-accept transaction, and their most body bytes past the
+/// first record.
+const ACCEPT_BATCH: usize = 64;
+const ACCEPT_BATCH_BYTES: usize = 1 << 20;
+
+fn bounded_batcher() -> Arc<BoundedBatcher> {
+    Arc::new(Batcher::new(ACCEPT_BATCH, ACCEPT_BATCH_BYTES))
 }
 
 impl fmt::Debug for PostgresInbox {
@@ -347,6 +360,7 @@ impl PostgresInbox {
             sql: Arc::new(Sql::new(DEFAULT_TABLE)),
             clock: Arc::new(SystemClock),
             accept_lock: accept_lock(DEFAULT_TABLE),
+            bounded: bounded_batcher(),
         }
     }
 
@@ -363,6 +377,8 @@ impl PostgresInbox {
         self.table = Arc::from(name);
         self.sql = Arc::new(Sql::new(name));
         self.accept_lock = accept_lock(name);
+        // Batches are written into one table.
+        self.bounded = bounded_batcher();
         Ok(self)
     }
 
@@ -372,6 +388,8 @@ impl PostgresInbox {
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        // Batches are written at one clock's time.
+        self.bounded = bounded_batcher();
         self
     }
 
@@ -510,36 +528,76 @@ impl PostgresInbox {
             .bind(millis(record.retain))
     }
 
+    /// A bounded accept: concurrent ones of this process share a transaction
+    /// ([`accept_bounded_all`](Self::accept_bounded_all)), so they take the table's accept
+    /// lock, count and commit once for all.
     async fn accept_bounded(&self, record: &NewRecord, limit: u64) -> Result<Accepted, InboxError> {
+        let answer = self
+            .bounded
+            .write(
+                (record.clone(), limit),
+                record.body.len(),
+                |group| async move { self.accept_bounded_all(&group).await },
+            )
+            .await?;
+        answer.ok_or(InboxError::Full { limit })
+    }
+
+    /// Accepts `records` in one transaction holding the table's accept lock: bounded accepts
+    /// of every process take turns, and each turn counts the unfinished records once, after
+    /// the previous turn committed, so the bound is exact. One answer per record, in order:
+    /// stored or duplicate, `None` when full.
+    async fn accept_bounded_all(
+        &self,
+        records: &[(NewRecord, u64)],
+    ) -> Result<Vec<Option<Accepted>>, InboxError> {
         let mut tx = self.pool.begin().await.map_err(map_error)?;
-        // Bounded accepts of this table take turns: each counts after the previous committed.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(self.accept_lock)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
         let now = self.now();
-        let row = self
-            .insert_query(&self.sql.insert_bounded, record, now)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        let active: i64 = sqlx::query_scalar(statement(&self.sql.count_active))
             .fetch_one(&mut *tx)
             .await
             .map_err(map_error)?;
+        let mut active = u64::try_from(active).unwrap_or(0);
+        let mut answers = Vec::with_capacity(records.len());
+        for (record, limit) in records {
+            if active < *limit {
+                // Stores a new key or replaces an expired done record; nothing for a live one.
+                let stored = self
+                    .insert_query(&self.sql.insert, record, now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+                answers.push(Some(if stored.is_some() {
+                    active += 1;
+                    Accepted::Stored
+                } else {
+                    Accepted::Duplicate
+                }));
+                continue;
+            }
+            let row = sqlx::query(statement(&self.sql.existing))
+                .bind(row_id(&record.key).into_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            let live = match row {
+                None => false,
+                Some(row) => {
+                    let status: String = row.try_get(0).map_err(map_error)?;
+                    let deadline: Option<i64> = row.try_get(1).map_err(map_error)?;
+                    // A done record past its retention would be replaced: no room for it.
+                    !(status == "done" && deadline.is_some_and(|d| d <= now))
+                }
+            };
+            answers.push(live.then_some(Accepted::Duplicate));
+        }
         tx.commit().await.map_err(map_error)?;
-        let stored: bool = row.try_get(0).map_err(map_error)?;
-        if stored {
-            return Ok(Accepted::Stored);
-        }
-        let status: Option<String> = row.try_get(1).map_err(map_error)?;
-        let deadline: Option<i64> = row.try_get(2).map_err(map_error)?;
-        match status.as_deref() {
-            // Nothing with this key, or only a done record past its retention: the bound
-            // refused it.
-            None => Err(InboxError::Full { limit }),
-            Some("done") if deadline.is_some_and(|d| d <= now) => Err(InboxError::Full { limit }),
-            // A live record, or one a concurrent unbounded accept stored.
-            Some(_) => Ok(Accepted::Duplicate),
-        }
+        Ok(answers)
     }
 }
 

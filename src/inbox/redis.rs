@@ -10,6 +10,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, Script, ScriptInvocation, ServerErrorKind};
 use time::OffsetDateTime;
 
+use super::batch::{Answer, Batcher};
 use super::record::{datetime, millis};
 use super::{
     Accepted, Counts, InboxEngine, InboxError, Leased, ListQuery, NewRecord, Record, RecordMeta,
@@ -107,41 +108,66 @@ local function owned(r, token)
 end
 ";
 
-/// `ARGV`: prefix, key, now, max unfinished (-1: none), retain (ms), endpoint, provider,
-/// headers, body, then (field, value) pairs of the optional fields that are set.
+/// `ARGV`: prefix, now, the number of records, then for each record: key, max unfinished
+/// (-1: none), retain (ms), endpoint, provider, headers, body, the number of optional fields
+/// that are set, and their (field, value) pairs.
 ///
-/// Returns 1: stored; 0: duplicate; -1: full.
+/// Returns one answer per record, in order — 1: stored; 0: duplicate; -1: full. Records are
+/// taken in order, so a key twice in one call is stored once.
 const ACCEPT_LUA: &str = r"
-local k, now, max = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local r = rk(k)
-local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
-if st and not (st == 'done' and tonumber(dl) <= now) then return 0 end
-if max >= 0 and redis.call('ZCARD', P .. 's:pending') + redis.call('ZCARD', P .. 's:running') >= max then
-  return -1
+local now = tonumber(ARGV[2])
+local out = {}
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  local b = i
+  local k, max, nopt = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 7])
+  i = b + 8 + 2 * nopt
+  local r = rk(k)
+  local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
+  if st and not (st == 'done' and tonumber(dl) <= now) then
+    out[#out + 1] = 0
+  elseif max >= 0 and redis.call('ZCARD', P .. 's:pending') + redis.call('ZCARD', P .. 's:running') >= max then
+    out[#out + 1] = -1
+  else
+    if st then
+      redis.call('DEL', r)
+      redis.call('ZREM', P .. 's:done', k)
+      redis.call('ZREM', P .. 'expiry', k)
+    end
+    local seq = redis.call('INCR', P .. 'seq')
+    local fields = {'key', k, 'status', 'pending', 'attempts', '0', 'deadline', ARGV[2],
+      'received_at', ARGV[2], 'updated_at', ARGV[2], 'retain_ms', ARGV[b + 2],
+      'endpoint', ARGV[b + 3], 'provider', ARGV[b + 4], 'headers', ARGV[b + 5],
+      'body', ARGV[b + 6], 'seq', seq}
+    local ok
+    for j = b + 8, i - 1, 2 do
+      fields[#fields + 1] = ARGV[j]
+      fields[#fields + 1] = ARGV[j + 1]
+      if ARGV[j] == 'ordering_key' then ok = ARGV[j + 1] end
+    end
+    redis.call('ZADD', P .. 's:pending', now, k)
+    local ready = true
+    if ok then
+      local o = P .. 'o:' .. ok
+      redis.call('ZADD', o, seq, k)
+      -- Parked behind the older records of its ordering key: woken when they finish.
+      ready = redis.call('ZCARD', o) == 1
+    end
+    if ready then
+      -- Due now: straight to the ready stream (what `enqueue` does), in the same HSET.
+      if redis.call('EXISTS', READY) == 0 then
+        redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
+      end
+      fields[#fields + 1] = 'q'
+      fields[#fields + 1] = 's'
+      fields[#fields + 1] = 'entry'
+      fields[#fields + 1] = redis.call('XADD', READY, '*', 'k', k)
+    end
+    redis.call('HSET', r, unpack(fields))
+    out[#out + 1] = 1
+  end
 end
-if st then
-  redis.call('DEL', r)
-  redis.call('ZREM', P .. 's:done', k)
-  redis.call('ZREM', P .. 'expiry', k)
-end
-local seq = redis.call('INCR', P .. 'seq')
-redis.call('HSET', r, 'key', k, 'status', 'pending', 'attempts', '0', 'deadline', ARGV[3],
-  'received_at', ARGV[3], 'updated_at', ARGV[3], 'retain_ms', ARGV[5], 'endpoint', ARGV[6],
-  'provider', ARGV[7], 'headers', ARGV[8], 'body', ARGV[9], 'seq', seq)
-local ok
-for i = 10, #ARGV, 2 do
-  redis.call('HSET', r, ARGV[i], ARGV[i + 1])
-  if ARGV[i] == 'ordering_key' then ok = ARGV[i + 1] end
-end
-redis.call('ZADD', P .. 's:pending', now, k)
-if ok then
-  local o = P .. 'o:' .. ok
-  redis.call('ZADD', o, seq, k)
-  -- Parked behind the older records of its ordering key: woken when they finish.
-  if redis.call('ZCARD', o) > 1 then return 1 end
-end
-enqueue(r, k, now)
-return 1
+return out
 ";
 
 /// `ARGV`: prefix, now, lease (ms), token, consumer.
@@ -413,7 +439,11 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 /// token-checked ones compare the token in the record's hash first and change nothing unless it
 /// matches. `accept` checks for a retained record with the key (a duplicate changes nothing),
 /// checks the bound (`ZCARD` of the pending and running sets: O(1)), writes the hash and
-/// `XADD`s the key to the ready stream, in one script. `lease` moves due retries from the
+/// `XADD`s the key to the ready stream, in one script. Concurrent accepts of one engine (and
+/// its clones) share a script call, up to 64 records or 1 MiB of bodies, each checked and
+/// written in arrival order as if alone; a call that fails for a reason other than an
+/// unreachable server is retried record by record, so one record's error is never another's.
+/// `lease` moves due retries from the
 /// delayed set to the stream, takes over an expired lease if there is one, else reads the next
 /// entry with `XREADGROUP … >`.
 ///
@@ -499,6 +529,20 @@ pub struct RedisInbox<C = ConnectionManager> {
     prefix: Arc<str>,
     consumer: Arc<str>,
     clock: Arc<dyn Clock>,
+    /// Concurrent accepts of this engine (and its clones) go in one script call.
+    accepts: Arc<AcceptBatcher>,
+}
+
+/// A record to accept and its bound (-1: none); per record, the script's answer or an error
+/// shared by the whole call.
+type AcceptBatcher = Batcher<(NewRecord, i64), Answer<i64>>;
+
+/// The most records in one accept call, and their most body bytes past the first record.
+const ACCEPT_BATCH: usize = 64;
+const ACCEPT_BATCH_BYTES: usize = 1 << 20;
+
+fn accept_batcher() -> Arc<AcceptBatcher> {
+    Arc::new(Batcher::new(ACCEPT_BATCH, ACCEPT_BATCH_BYTES))
 }
 
 impl<C> fmt::Debug for RedisInbox<C> {
@@ -547,6 +591,7 @@ impl<C> RedisInbox<C> {
             prefix: DEFAULT_PREFIX.into(),
             consumer: DEFAULT_CONSUMER.into(),
             clock: Arc::new(SystemClock),
+            accepts: accept_batcher(),
         }
     }
 
@@ -560,6 +605,8 @@ impl<C> RedisInbox<C> {
     pub fn with_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
         validate_name("prefix", prefix)?;
         self.prefix = prefix.into();
+        // Batches are written under one prefix.
+        self.accepts = accept_batcher();
         Ok(self)
     }
 
@@ -582,6 +629,8 @@ impl<C> RedisInbox<C> {
     #[must_use]
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        // Batches are written at one clock's time.
+        self.accepts = accept_batcher();
         self
     }
 
@@ -646,6 +695,42 @@ where
             .map_err(map_error)
     }
 
+    /// Accepts `records` (each with its bound, -1 for none) in one script call; one answer
+    /// per record, in order.
+    async fn accept_all(&self, records: &[(NewRecord, i64)]) -> Result<Vec<i64>, InboxError> {
+        let mut invocation = self.prepare(&ACCEPT);
+        invocation.arg(self.now()).arg(records.len());
+        for (record, max) in records {
+            let optional = [
+                ("event_id", record.event_id.clone()),
+                ("signed_at", record.signed_at.map(|s| s.to_string())),
+                ("key_label", record.key_label.clone()),
+                ("ordering_key", record.ordering_key.clone()),
+            ];
+            invocation
+                .arg(record.key.as_str())
+                .arg(*max)
+                .arg(millis(record.retain))
+                .arg(record.endpoint.as_str())
+                .arg(record.provider.as_str())
+                .arg(encode_headers(&record.headers))
+                .arg(&record.body[..])
+                .arg(optional.iter().filter(|(_, v)| v.is_some()).count());
+            for (field, value) in optional {
+                if let Some(value) = value {
+                    invocation.arg(field).arg(value);
+                }
+            }
+        }
+        let answers: Vec<i64> = self.invoke(invocation).await?;
+        if answers.len() != records.len() {
+            return Err(InboxError::backend(
+                "accept answered for another number of records",
+            ));
+        }
+        Ok(answers)
+    }
+
     /// A token-checked transition: `ARGV` = prefix, key, token, now, `extra`.
     async fn owned(
         &self,
@@ -694,33 +779,21 @@ where
         max_unfinished: Option<u64>,
     ) -> Result<Accepted, InboxError> {
         let max = max_unfinished.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX));
-        let mut invocation = self.prepare(&ACCEPT);
-        invocation
-            .arg(record.key.as_str())
-            .arg(self.now())
-            .arg(max)
-            .arg(millis(record.retain))
-            .arg(record.endpoint.as_str())
-            .arg(record.provider.as_str())
-            .arg(encode_headers(&record.headers))
-            .arg(&record.body[..]);
-        let optional = [
-            ("event_id", record.event_id.clone()),
-            ("signed_at", record.signed_at.map(|s| s.to_string())),
-            ("key_label", record.key_label.clone()),
-            ("ordering_key", record.ordering_key.clone()),
-        ];
-        for (field, value) in optional {
-            if let Some(value) = value {
-                invocation.arg(field).arg(value);
-            }
-        }
-        match self.invoke::<i64>(invocation).await? {
+        let answer = self
+            .accepts
+            .write(
+                (record.clone(), max),
+                record.body.len(),
+                |group| async move { self.accept_all(&group).await },
+            )
+            .await?;
+        match answer {
             1 => Ok(Accepted::Stored),
             0 => Ok(Accepted::Duplicate),
-            _ => Err(InboxError::Full {
+            -1 => Err(InboxError::Full {
                 limit: max_unfinished.unwrap_or(0),
             }),
+            _ => Err(InboxError::backend("unexpected reply to accept")),
         }
     }
 
