@@ -152,6 +152,9 @@ impl<S: Scheme + ?Sized> Scheme for Box<S> {
     ) -> Result<crate::keysource::RemoteKey, crate::keysource::KeyError> {
         (**self).parse_remote_key(key, document)
     }
+    fn default_key_id(&self, key_digest: &[u8; 32]) -> Option<String> {
+        (**self).default_key_id(key_digest)
+    }
     fn key_format(&self) -> KeyFormat {
         (**self).key_format()
     }
@@ -237,6 +240,7 @@ mod tests {
         // A boxed scheme answers as the scheme itself, for methods with defaults too.
         let mut boxed: Vec<BoxScheme> = super::names().map(|name| by_name(name).unwrap()).collect();
         boxed.push(Box::new(crate::providers::Plaid::new()));
+        let digest = [7u8; 32];
         for boxed in &boxed {
             let inner: &dyn Scheme = &**boxed;
             let name = inner.name();
@@ -257,6 +261,16 @@ mod tests {
             assert_eq!(
                 Scheme::reject_status(boxed, &VerifyError::SignatureMismatch),
                 inner.reject_status(&VerifyError::SignatureMismatch),
+                "{name}"
+            );
+            assert_eq!(
+                Scheme::default_key_id(boxed, &digest),
+                inner.default_key_id(&digest),
+                "{name}"
+            );
+            assert_eq!(
+                Scheme::format_timestamp(boxed, 1_796_040_000_123),
+                inner.format_timestamp(1_796_040_000_123),
                 "{name}"
             );
         }
