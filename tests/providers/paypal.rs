@@ -8,9 +8,10 @@ use http::{HeaderMap, HeaderValue};
 use webhook_receiver::dedup::MemoryStore;
 use webhook_receiver::keysource::{KeyCache, KeyError, KeyVerifyError};
 use webhook_receiver::providers::PayPal;
+use webhook_receiver::testing::LocalKeys;
 use webhook_receiver::{DedupKey, ManualClock, Outcome, Receiver, Request, Verifier, VerifyError};
 
-use super::sns::{FakeSource, KEY_A, KEY_B, NOW, rsa_sign};
+use super::sns::{KEY_A, KEY_B, NOW, rsa_sign};
 use super::{at, headers};
 
 const CERT: &str = include_str!("../fixtures/keys/paypal-a.cert.pem");
@@ -87,7 +88,7 @@ fn verifier() -> Verifier {
 }
 
 async fn verify(
-    source: &FakeSource,
+    source: &LocalKeys,
     verifier: &Verifier,
     headers: &HeaderMap,
     body: &[u8],
@@ -101,7 +102,7 @@ async fn verify(
 
 #[tokio::test]
 async fn verifies_with_the_fetched_certificate_and_dedups_by_transmission() {
-    let source = FakeSource::with(CERT_URL, CERT);
+    let source = LocalKeys::new().with(CERT_URL, CERT);
     let h = signed(KEY_A, WEBHOOK_ID, TRANSMISSION_ID, TIME, BODY);
     let key = verify(&source, &verifier(), &h, BODY, NOW).await.unwrap();
     assert_eq!(key, DedupKey::EventId(TRANSMISSION_ID.into()));
@@ -153,7 +154,7 @@ async fn a_body_with_the_same_crc32_verifies_but_is_the_same_delivery() {
         "the forged body has the same CRC-32"
     );
 
-    let source = FakeSource::with(CERT_URL, CERT);
+    let source = LocalKeys::new().with(CERT_URL, CERT);
     let clock = ManualClock::at_unix(NOW);
     let v = Verifier::builder(PayPal::new(WEBHOOK_ID).unwrap())
         .clock(clock)
@@ -176,7 +177,7 @@ async fn a_body_with_the_same_crc32_verifies_but_is_the_same_delivery() {
 
 #[tokio::test]
 async fn headers_are_checked_before_any_fetch() {
-    let source = FakeSource::with(CERT_URL, CERT);
+    let source = LocalKeys::new().with(CERT_URL, CERT);
     let good = signed(KEY_A, WEBHOOK_ID, TRANSMISSION_ID, TIME, BODY);
     for name in [
         "paypal-transmission-id",
@@ -247,20 +248,20 @@ async fn headers_are_checked_before_any_fetch() {
 async fn only_paypals_rsa_certificate_is_accepted() {
     let h = signed(KEY_A, WEBHOOK_ID, TRANSMISSION_ID, TIME, BODY);
     // The same key under another subject: not PayPal's message-verification certificate.
-    let source = FakeSource::with(CERT_URL, CERT_OTHER_CN);
+    let source = LocalKeys::new().with(CERT_URL, CERT_OTHER_CN);
     let result = verify(&source, &verifier(), &h, BODY, NOW).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Invalid { .. }))),
         "{result:?}"
     );
-    let source = FakeSource::with(CERT_URL, CERT_P256);
+    let source = LocalKeys::new().with(CERT_URL, CERT_P256);
     let result = verify(&source, &verifier(), &h, BODY, NOW).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Invalid { .. }))),
         "{result:?}"
     );
     // Outside the certificate's validity (2020–2040).
-    let source = FakeSource::with(CERT_URL, CERT);
+    let source = LocalKeys::new().with(CERT_URL, CERT);
     let old = signed(
         KEY_A,
         WEBHOOK_ID,

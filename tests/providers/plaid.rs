@@ -7,9 +7,9 @@ use sha2::{Digest as _, Sha256};
 use webhook_receiver::dedup::MemoryStore;
 use webhook_receiver::keysource::{KeyCache, KeyError, KeyVerifyError};
 use webhook_receiver::providers::Plaid;
+use webhook_receiver::testing::LocalKeys;
 use webhook_receiver::{DedupKey, ManualClock, Outcome, Receiver, Request, Verifier, VerifyError};
 
-use super::sns::{FakeSource, Served};
 use super::{at, headers};
 
 // A real Plaid webhook, published in a public Q&A ("Hashing Plaid request body webhook",
@@ -45,7 +45,7 @@ fn verifier() -> Verifier {
 }
 
 async fn verify(
-    source: &FakeSource,
+    source: &LocalKeys,
     jwt: &str,
     body: &[u8],
     now: i64,
@@ -98,7 +98,7 @@ fn test_key(kid: &str) -> (p256::ecdsa::SigningKey, String) {
 
 #[tokio::test]
 async fn published_plaid_webhook_verifies() {
-    let source = FakeSource::with(KID, KEY_ANSWER);
+    let source = LocalKeys::new().with(KID, KEY_ANSWER);
     let key = verify(&source, JWT, BODY, IAT).await.unwrap();
     assert!(matches!(key, DedupKey::Digest(_)), "Plaid has no event id");
     assert_eq!(source.fetches(), 1);
@@ -132,7 +132,7 @@ async fn published_plaid_webhook_verifies() {
     )
     .unwrap();
     assert!(
-        verify(&FakeSource::with(KID, &bare), JWT, BODY, IAT)
+        verify(&LocalKeys::new().with(KID, &bare), JWT, BODY, IAT)
             .await
             .is_ok()
     );
@@ -146,7 +146,7 @@ async fn published_plaid_webhook_verifies() {
 
 #[tokio::test]
 async fn a_tampered_jwt_fails() {
-    let source = FakeSource::with(KID, KEY_ANSWER);
+    let source = LocalKeys::new().with(KID, KEY_ANSWER);
     let parts: Vec<&str> = JWT.split('.').collect();
     // Another signature (the first byte flipped).
     let mut sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -169,7 +169,7 @@ async fn a_tampered_jwt_fails() {
 
 #[tokio::test]
 async fn algorithm_and_shape_are_checked_before_any_fetch() {
-    let source = FakeSource::with(KID, KEY_ANSWER);
+    let source = LocalKeys::new().with(KID, KEY_ANSWER);
     let (key, _) = test_key(KID);
     let good_claims = claims(IAT, BODY);
     let mut cases = vec![
@@ -247,13 +247,13 @@ async fn algorithm_and_shape_are_checked_before_any_fetch() {
 async fn keys_are_refused_when_rotated_out_or_for_another_kid() {
     // Plaid's example refuses a key once `expired_at` is set.
     let expired = KEY_ANSWER.replace(r#""expired_at": null"#, r#""expired_at": 1600000000"#);
-    let result = verify(&FakeSource::with(KID, &expired), JWT, BODY, IAT).await;
+    let result = verify(&LocalKeys::new().with(KID, &expired), JWT, BODY, IAT).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Expired))),
         "{result:?}"
     );
     let other_kid = KEY_ANSWER.replace(r#""kid": "6c55"#, r#""kid": "0000"#);
-    let result = verify(&FakeSource::with(KID, &other_kid), JWT, BODY, IAT).await;
+    let result = verify(&LocalKeys::new().with(KID, &other_kid), JWT, BODY, IAT).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Invalid { .. }))),
         "{result:?}"
@@ -266,14 +266,14 @@ async fn keys_are_refused_when_rotated_out_or_for_another_kid() {
         r#"{"kty":"EC","crv":"P-256","x":"35lvC8uz2QrWpQJ3TUH8t9o9DURMp7ydU518RKDl20k","y":"35lvC8uz2QrWpQJ3TUH8t9o9DURMp7ydU518RKDl20k"}"#,
         "not json",
     ] {
-        let result = verify(&FakeSource::with(KID, bad), JWT, BODY, IAT).await;
+        let result = verify(&LocalKeys::new().with(KID, bad), JWT, BODY, IAT).await;
         assert!(
             matches!(result, Err(KeyVerifyError::Key(KeyError::Invalid { .. }))),
             "{bad}: {result:?}"
         );
     }
-    let unknown = FakeSource::default();
-    unknown.serve(KID, Served::NotFound);
+    let unknown = LocalKeys::new().with(KID, KEY_ANSWER);
+    unknown.remove(KID);
     let err = verify(&unknown, JWT, BODY, IAT).await.unwrap_err();
     assert!(matches!(err, KeyVerifyError::Key(KeyError::NotFound)));
     assert_eq!(err.status(), 401);
@@ -290,7 +290,7 @@ async fn own_key_round_trip_through_a_receiver() {
         r#"{"alg":"ES256","kid":"test-kid","typ":"JWT"}"#,
         &claims(now, body),
     );
-    let source = FakeSource::with("test-kid", &format!(r#"{{"key":{jwk},"request_id":"r"}}"#));
+    let source = LocalKeys::new().with("test-kid", format!(r#"{{"key":{jwk},"request_id":"r"}}"#));
     let verifier = Verifier::builder(Plaid::new())
         .clock(ManualClock::at_unix(now))
         .build()

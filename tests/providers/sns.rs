@@ -1,16 +1,13 @@
 //! AWS SNS: RSA signatures inside the JSON body, the certificate fetched through a key source.
 //! No network: the key source serves locally generated certificates (tests/fixtures/keys).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use base64::Engine as _;
 use http::HeaderMap;
 use serde_json::{Value, json};
 use webhook_receiver::dedup::MemoryStore;
-use webhook_receiver::keysource::{KeyCache, KeyError, KeyRef, KeySource, KeyVerifyError};
+use webhook_receiver::keysource::{KeyCache, KeyError, KeyVerifyError};
 use webhook_receiver::providers::{Sns, SnsMessageType};
+use webhook_receiver::testing::LocalKeys;
 use webhook_receiver::{DedupKey, Outcome, ReceiveError, Receiver, Request, Verifier, VerifyError};
 
 use super::at;
@@ -26,49 +23,6 @@ const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
 /// 2026-11-30T12:00:00Z.
 pub(crate) const NOW: i64 = 1_796_040_000;
 const TIMESTAMP: &str = "2026-11-30T12:00:00.000Z";
-
-/// What a fake key source serves for a key id.
-#[derive(Clone)]
-pub(crate) enum Served {
-    Document(Vec<u8>),
-    NotFound,
-    Down,
-}
-
-/// A key source over a map, counting fetches: no network.
-#[derive(Clone, Default)]
-pub(crate) struct FakeSource {
-    pub(crate) served: Arc<std::sync::Mutex<HashMap<String, Served>>>,
-    pub(crate) fetches: Arc<AtomicUsize>,
-}
-
-impl FakeSource {
-    pub(crate) fn with(id: &str, document: &str) -> Self {
-        let source = Self::default();
-        source.serve(id, Served::Document(document.as_bytes().to_vec()));
-        source
-    }
-
-    pub(crate) fn serve(&self, id: &str, served: Served) {
-        self.served.lock().unwrap().insert(id.to_owned(), served);
-    }
-
-    pub(crate) fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
-    }
-}
-
-impl KeySource for FakeSource {
-    async fn fetch(&self, key: &KeyRef<'_>) -> Result<Vec<u8>, KeyError> {
-        self.fetches.fetch_add(1, Ordering::SeqCst);
-        let served = self.served.lock().unwrap().get(&*key.id).cloned();
-        match served {
-            Some(Served::Document(doc)) => Ok(doc),
-            Some(Served::Down) => Err(KeyError::unavailable("connection refused")),
-            Some(Served::NotFound) | None => Err(KeyError::NotFound),
-        }
-    }
-}
 
 /// Base64 of the RSASSA-PKCS1-v1_5 signature of `message` with the PEM private key.
 pub(crate) fn rsa_sign(key_pem: &str, message: &[u8], sha1: bool) -> String {
@@ -161,7 +115,7 @@ fn verifier() -> Verifier {
     Verifier::builder(Sns::new(TOPIC).unwrap()).build().unwrap()
 }
 
-fn cache(source: &FakeSource) -> KeyCache {
+fn cache(source: &LocalKeys) -> KeyCache {
     KeyCache::new(source.clone())
 }
 
@@ -204,7 +158,7 @@ fn malformed(result: Result<impl std::fmt::Debug, KeyVerifyError>) {
 
 #[tokio::test]
 async fn notification_v1_and_v2_with_a_fetched_certificate() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let cache = cache(&source);
     let v = verifier();
     assert!(v.fetches_keys());
@@ -236,7 +190,7 @@ async fn notification_v1_and_v2_with_a_fetched_certificate() {
 
 #[tokio::test]
 async fn every_signed_field_is_covered_and_unsigned_ones_are_not() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     let mut message = notification();
     sign_with(&mut message, KEY_A, 2, NOTIFICATION_FIELDS);
@@ -278,7 +232,7 @@ async fn every_signed_field_is_covered_and_unsigned_ones_are_not() {
 
 #[tokio::test]
 async fn subject_absent_or_null_is_not_signed() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     let mut message = notification();
     message.as_object_mut().unwrap().remove("Subject");
@@ -299,7 +253,7 @@ async fn subject_absent_or_null_is_not_signed() {
 
 #[tokio::test]
 async fn confirmations_sign_their_own_field_list() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     for kind in ["SubscriptionConfirmation", "UnsubscribeConfirmation"] {
         let mut message = confirmation(kind);
@@ -357,7 +311,7 @@ async fn confirmations_sign_their_own_field_list() {
 
 #[tokio::test]
 async fn topic_url_and_time_are_checked_before_any_fetch() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     // Another topic, validly signed by SNS: refused, and nothing is fetched.
     let mut other = notification();
@@ -416,45 +370,43 @@ async fn key_failures() {
     let body = signed_notification(2);
     let v = verifier();
     // Another key's certificate at the URL: the signature does not verify.
-    let source = FakeSource::with(CERT_URL, CERT_B);
+    let source = LocalKeys::new().with(CERT_URL, CERT_B);
     mismatch(verify(&cache(&source), &v, &body, NOW).await);
     // An expired certificate.
-    let source = FakeSource::with(CERT_URL, CERT_A_EXPIRED);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A_EXPIRED);
     let result = verify(&cache(&source), &v, &body, NOW).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Expired))),
         "{result:?}"
     );
     // Unknown, unusable, unreachable.
-    let source = FakeSource::default();
+    let source = LocalKeys::new();
     let err = verify(&cache(&source), &v, &body, NOW).await.unwrap_err();
     assert!(matches!(err, KeyVerifyError::Key(KeyError::NotFound)));
     assert_eq!(err.status(), 401);
     source.serve(
         CERT_URL,
-        Served::Document(
-            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
-        ),
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     );
     let err = verify(&cache(&source), &v, &body, NOW).await.unwrap_err();
     assert!(
         matches!(err, KeyVerifyError::Key(KeyError::Invalid { .. })),
         "{err:?}"
     );
-    source.serve(CERT_URL, Served::Document(vec![b'A'; 70 * 1024]));
+    source.serve(CERT_URL, vec![b'A'; 70 * 1024]);
     let err = verify(&cache(&source), &v, &body, NOW).await.unwrap_err();
     assert!(
         matches!(err, KeyVerifyError::Key(KeyError::Invalid { .. })),
         "{err:?}"
     );
-    source.serve(CERT_URL, Served::Down);
+    source.unavailable(CERT_URL);
     let err = verify(&cache(&source), &v, &body, NOW).await.unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(err.retry_after().is_some());
     // The failures were not cached: once the source serves the certificate, it verifies.
     let cache = cache(&source);
     assert!(verify(&cache, &v, &body, NOW).await.is_err());
-    source.serve(CERT_URL, Served::Document(CERT_A.as_bytes().to_vec()));
+    source.serve(CERT_URL, CERT_A);
     assert!(verify(&cache, &v, &body, NOW).await.is_ok());
 }
 
@@ -488,7 +440,7 @@ fn a_pinned_certificate_verifies_offline() {
 
 #[tokio::test]
 async fn malformed_messages_are_refused_without_panicking() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     let good: Value = serde_json::from_slice(&signed_notification(2)).unwrap();
     let mut cases: Vec<Vec<u8>> = vec![
@@ -536,7 +488,7 @@ async fn malformed_messages_are_refused_without_panicking() {
 
 #[tokio::test]
 async fn receiver_resolves_keys_and_deduplicates_by_message_id() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let clock = webhook_receiver::ManualClock::at_unix(NOW);
     let verifier = Verifier::builder(Sns::new(TOPIC).unwrap())
         .clock(clock.clone())
@@ -564,8 +516,8 @@ async fn receiver_resolves_keys_and_deduplicates_by_message_id() {
     assert_eq!(source.fetches(), 1);
 
     // The key source down: 503 + Retry-After, nothing acknowledged.
-    let down = FakeSource::default();
-    down.serve(CERT_URL, Served::Down);
+    let down = LocalKeys::new();
+    down.unavailable(CERT_URL);
     let verifier = Verifier::builder(Sns::new(TOPIC).unwrap())
         .clock(clock.clone())
         .build()
@@ -617,7 +569,7 @@ async fn inbox_endpoint_resolves_keys_through_its_cache() {
     let headers = HeaderMap::new();
     let body = bytes::Bytes::from(signed_notification(2));
 
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let endpoint = inbox
         .endpoint(verifier())
         .key_cache(KeyCache::new(source.clone()))
@@ -647,8 +599,8 @@ async fn inbox_endpoint_resolves_keys_through_its_cache() {
     let err = endpoint.receive(&headers, tampered).await.unwrap_err();
     assert!(matches!(err, InboxReceiveError::Verify(_)), "{err:?}");
 
-    let down = FakeSource::default();
-    down.serve(CERT_URL, Served::Down);
+    let down = LocalKeys::new();
+    down.unavailable(CERT_URL);
     let endpoint = inbox
         .endpoint(verifier())
         .namespace("down")
