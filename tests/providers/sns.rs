@@ -1,14 +1,18 @@
 //! AWS SNS: RSA signatures inside the JSON body, the certificate fetched through a key source.
 //! No network: the key source serves locally generated certificates (tests/fixtures/keys).
 
+use std::sync::LazyLock;
+
 use base64::Engine as _;
 use http::HeaderMap;
 use serde_json::{Value, json};
 use webhook_receiver::dedup::MemoryStore;
 use webhook_receiver::keysource::{KeyCache, KeyError, KeyVerifyError};
 use webhook_receiver::providers::{Sns, SnsMessageType};
-use webhook_receiver::testing::LocalKeys;
-use webhook_receiver::{DedupKey, Outcome, ReceiveError, Receiver, Request, Verifier, VerifyError};
+use webhook_receiver::testing::{LocalKeys, Signer};
+use webhook_receiver::{
+    Algorithm, DedupKey, Outcome, ReceiveError, Receiver, Request, Verifier, VerifyError,
+};
 
 use super::at;
 
@@ -632,4 +636,253 @@ async fn inbox_endpoint_resolves_keys_through_its_cache() {
         "only the first stored"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------- testing::Signer
+
+/// A generated signer and its certificate, made once for the tests below (RSA key generation
+/// takes a moment in a debug build).
+static GENERATED: LazyLock<(Signer, String)> =
+    LazyLock::new(|| Signer::generate(Sns::new(TOPIC).unwrap()).unwrap());
+/// Another generated pair.
+static OTHER: LazyLock<(Signer, String)> =
+    LazyLock::new(|| Signer::generate(Sns::new(TOPIC).unwrap()).unwrap());
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn generated_cache() -> (Signer, LocalKeys, KeyCache) {
+    let (signer, certificate) = GENERATED.clone();
+    let keys = LocalKeys::new().with(signer.remote_key_id().unwrap(), certificate);
+    (signer, keys.clone(), KeyCache::new(keys))
+}
+
+#[tokio::test]
+async fn a_generated_signer_signs_notifications_v1_and_v2() {
+    let (signer, keys, cache) = generated_cache();
+    let url = signer.remote_key_id().unwrap().to_owned();
+    assert!(
+        url.starts_with("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-")
+            && url.ends_with(".pem"),
+        "{url}"
+    );
+    for (algorithm, version) in [(None, "2"), (Some(Algorithm::RsaSha1), "1")] {
+        let mut signer = signer.clone().id(format!("id-v{version}"));
+        if let Some(algorithm) = algorithm {
+            signer = signer.algorithm(algorithm);
+        }
+        let signed = signer
+            .sign_request(
+                br#"{"Type":"Notification","Subject":"s","Message":"{\"order\":\"o_1\"}"}"#,
+            )
+            .unwrap();
+        let message: Value = serde_json::from_slice(&signed.body).unwrap();
+        assert_eq!(message["SignatureVersion"], version, "version 2 by default");
+        assert_eq!(message["SigningCertURL"], url.as_str());
+        assert_eq!(message["TopicArn"], TOPIC, "the scheme's topic by default");
+        assert_eq!(message["MessageId"], format!("id-v{version}"));
+        assert_eq!(signed.headers["x-amz-sns-message-type"], "Notification");
+        assert_eq!(
+            signed.headers["x-amz-sns-message-id"],
+            format!("id-v{version}")
+        );
+        assert_eq!(signed.headers["x-amz-sns-topic-arn"], TOPIC);
+        let (id, label, _) = verify(&cache, &verifier(), &signed.body, unix_now())
+            .await
+            .unwrap();
+        assert_eq!(id.as_deref(), Some(format!("id-v{version}").as_str()));
+        assert_eq!(label.as_deref(), Some(url.as_str()));
+        // Any signed field changed: the signature no longer matches.
+        for (field, value) in [("Message", "{\"order\":\"o_2\"}"), ("Subject", "t")] {
+            let mut tampered = message.clone();
+            tampered[field] = json!(value);
+            let body = serde_json::to_vec(&tampered).unwrap();
+            mismatch(verify(&cache, &verifier(), &body, unix_now()).await);
+        }
+    }
+    assert_eq!(keys.fetches(), 1, "one certificate, fetched once");
+}
+
+#[tokio::test]
+async fn a_generated_signer_signs_confirmations() {
+    let (signer, _, cache) = generated_cache();
+    for kind in ["SubscriptionConfirmation", "UnsubscribeConfirmation"] {
+        let mut message = confirmation(kind);
+        let object = message.as_object_mut().unwrap();
+        object.remove("MessageId");
+        object.remove("Timestamp");
+        let signed = signer
+            .sign_request(&serde_json::to_vec(&message).unwrap())
+            .unwrap();
+        assert!(
+            verify(&cache, &verifier(), &signed.body, unix_now())
+                .await
+                .is_ok(),
+            "{kind}"
+        );
+        let mut tampered: Value = serde_json::from_slice(&signed.body).unwrap();
+        tampered["Token"] = json!("0000");
+        mismatch(
+            verify(
+                &cache,
+                &verifier(),
+                &serde_json::to_vec(&tampered).unwrap(),
+                unix_now(),
+            )
+            .await,
+        );
+        if kind == "SubscriptionConfirmation" {
+            assert!(Sns::subscribe_url(&signed.body).is_some());
+        }
+    }
+}
+
+#[tokio::test]
+async fn another_key_or_an_old_timestamp_is_refused() {
+    let (signer, _, cache) = generated_cache();
+    let (other, other_certificate) = OTHER.clone();
+    assert_ne!(
+        other.remote_key_id(),
+        signer.remote_key_id(),
+        "each key has its own URL"
+    );
+    // The other key, naming the first key's certificate.
+    let forged = other
+        .key_id(signer.remote_key_id().unwrap())
+        .sign_request(br#"{"Message":"hello"}"#)
+        .unwrap();
+    mismatch(verify(&cache, &verifier(), &forged.body, unix_now()).await);
+    // The first key, its certificate at the other's URL.
+    let swapped = LocalKeys::new().with(signer.remote_key_id().unwrap(), other_certificate);
+    let body = signer.sign_request(br#"{"Message":"hello"}"#).unwrap().body;
+    mismatch(verify(&KeyCache::new(swapped), &verifier(), &body, unix_now()).await);
+    // Published more than 65 minutes ago.
+    let old = signer
+        .clone()
+        .timestamp(unix_now() - 66 * 60)
+        .sign_request(br#"{"Message":"hello"}"#)
+        .unwrap();
+    let result = verify(&cache, &verifier(), &old.body, unix_now()).await;
+    assert!(
+        matches!(
+            result,
+            Err(KeyVerifyError::Verify(VerifyError::TimestampTooOld { .. }))
+        ),
+        "{result:?}"
+    );
+    // A certificate URL off SNS's hosts is signed as given, and refused before any fetch.
+    let off = signer
+        .clone()
+        .key_id("https://evil.example/cert.pem")
+        .sign_request(br#"{"Message":"hello"}"#)
+        .unwrap();
+    malformed(verify(&cache, &verifier(), &off.body, unix_now()).await);
+}
+
+/// The signer's output for a fixed key, id and time is the hand-made signature of the tests
+/// above, which follows AWS's documented string to sign.
+#[test]
+fn the_signer_matches_the_hand_made_signatures() {
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let pkcs1 = rsa::PrivateKey::from_pkcs8_pem(KEY_A)
+        .unwrap()
+        .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+        .unwrap();
+    for key in [KEY_A, pkcs1.as_str()] {
+        let signer = Signer::new(Sns::new(TOPIC).unwrap(), key)
+            .unwrap()
+            .key_id(CERT_URL)
+            .timestamp(NOW);
+        for (version, algorithm) in [(2, Algorithm::RsaSha256), (1, Algorithm::RsaSha1)] {
+            // The message without its id and time: the signer fills them in.
+            let mut draft = notification();
+            let id = draft["MessageId"].as_str().unwrap().to_owned();
+            draft.as_object_mut().unwrap().remove("MessageId");
+            draft.as_object_mut().unwrap().remove("Timestamp");
+            let signed = signer
+                .clone()
+                .id(id)
+                .algorithm(algorithm)
+                .sign_request(&serde_json::to_vec(&draft).unwrap())
+                .unwrap();
+            let body: Value = serde_json::from_slice(&signed.body).unwrap();
+            assert_eq!(body["Timestamp"], TIMESTAMP, "ISO 8601 with milliseconds");
+            let expected: Value = serde_json::from_slice(&signed_notification(version)).unwrap();
+            assert_eq!(body, expected, "version {version}");
+            let mut confirmation = confirmation("SubscriptionConfirmation");
+            let signed = signer
+                .clone()
+                .algorithm(algorithm)
+                .sign_request(&serde_json::to_vec(&confirmation).unwrap())
+                .unwrap();
+            sign_with(&mut confirmation, KEY_A, version, CONFIRMATION_FIELDS);
+            let body: Value = serde_json::from_slice(&signed.body).unwrap();
+            assert_eq!(body, confirmation, "version {version}");
+        }
+    }
+}
+
+#[test]
+fn the_signer_refuses_bad_keys_and_bodies() {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let p256 = p256::ecdsa::SigningKey::from_slice(&[7u8; 32])
+        .unwrap()
+        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap();
+    let truncated = &KEY_A[..KEY_A.len() / 2];
+    for key in [
+        "",
+        "not a key",
+        CERT_A,
+        truncated,
+        &p256,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    ] {
+        let err = Signer::new(Sns::new(TOPIC).unwrap(), key).unwrap_err();
+        assert!(
+            matches!(err, webhook_receiver::ConfigError::InvalidSecret { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        // The error names the problem, never the key.
+        assert!(key.len() < 60 || !text.contains(&key[30..60]), "{text}");
+    }
+    let signer = Signer::new(Sns::new(TOPIC).unwrap(), KEY_A).unwrap();
+    for body in [
+        &b"not json"[..],
+        b"[1,2]",
+        b"\"a string\"",
+        b"",
+        br#"{"Message":{"order":"o_1"}}"#,
+        br#"{"Type":"Other","Message":"x"}"#,
+        br#"{"Type":"Notification"}"#,
+        br#"{"Type":"SubscriptionConfirmation","Message":"x","SubscribeURL":"https://sns.us-east-1.amazonaws.com/?x"}"#,
+        br#"{"Message":"x","MessageId":""}"#,
+    ] {
+        assert!(
+            matches!(
+                signer.sign_request(body),
+                Err(webhook_receiver::ConfigError::Invalid { .. })
+            ),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Without a topic of its own, a message must name one.
+    let any = Signer::new(Sns::insecure_any_topic(), KEY_A).unwrap();
+    assert!(any.sign_request(br#"{"Message":"x"}"#).is_err());
+    assert!(
+        any.sign_request(format!(r#"{{"Message":"x","TopicArn":"{TOPIC}"}}"#).as_bytes())
+            .is_ok()
+    );
+    // Not the algorithms SNS signs with.
+    assert!(
+        signer
+            .clone()
+            .algorithm(Algorithm::HmacSha256)
+            .sign_request(br#"{"Message":"x"}"#)
+            .is_err()
+    );
 }
