@@ -97,8 +97,9 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 /// as [`names`] lists them; case and surrounding spaces do not matter.
 ///
 /// Schemes that need an argument are not here: [`Sns`] (the topics to accept), [`PayPal`] (the
-/// webhook id) and [`Custom`]; build them directly. `"plaid"` is here, and like every scheme
-/// whose keys are fetched at run time it verifies through a
+/// webhook id) and [`Custom`]; build them directly, or name them in an
+/// [`EndpointConfig`](crate::EndpointConfig) with their settings. `"plaid"` is here, and like
+/// every scheme whose keys are fetched at run time it verifies through a
 /// [`KeyCache`](crate::keysource::KeyCache) (or with a pinned key).
 ///
 /// ```
@@ -143,7 +144,10 @@ impl fmt::Display for UnknownProvider {
             }
             f.write_str(name)?;
         }
-        f.write_str(" (or `custom` with a custom scheme configuration)")
+        f.write_str(
+            " (or, in an endpoint configuration, `custom` with `custom`, `aws-sns` with \
+             `topic_arns`, `paypal` with `webhook_id`)",
+        )
     }
 }
 
