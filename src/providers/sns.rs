@@ -636,25 +636,17 @@ impl Scheme for Sns {
         }
         let content = envelope.string_to_sign(kind);
         let signature = signer.sign(draft.algorithm, &mut |feed| feed(&content))?;
-        let (kind_text, id, topic) = (
-            envelope.kind.as_deref().unwrap_or_default().to_owned(),
-            envelope
-                .message_id
-                .as_deref()
-                .unwrap_or_default()
-                .to_owned(),
-            envelope.topic_arn.as_deref().unwrap_or_default().to_owned(),
-        );
-        drop(envelope);
+        // `envelope` borrows `unsigned`, not `message`: its fields name the headers below.
         message.insert("Signature".to_owned(), Value::String(signature));
         out.body = serde_json::to_vec(&message)
             .map_err(|_| invalid("the SNS message cannot be written as JSON"))?;
         for (name, value) in [
-            ("x-amz-sns-message-type", kind_text.as_str()),
-            ("x-amz-sns-message-id", id.as_str()),
-            ("x-amz-sns-topic-arn", topic.as_str()),
-            ("content-type", "text/plain; charset=UTF-8"),
+            ("x-amz-sns-message-type", envelope.kind.as_deref()),
+            ("x-amz-sns-message-id", envelope.message_id.as_deref()),
+            ("x-amz-sns-topic-arn", envelope.topic_arn.as_deref()),
+            ("content-type", Some("text/plain; charset=UTF-8")),
         ] {
+            let value = value.unwrap_or_default();
             super::insert_header(&mut out.headers, http::HeaderName::from_static(name), value)?;
         }
         Ok(())
