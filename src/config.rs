@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use crate::dedup::DedupStore;
 use crate::error::ConfigError;
-use crate::providers::{BoxScheme, Custom, CustomConfig, by_name};
-use crate::receiver::{PublicUrl, Receiver};
+use crate::providers::{BoxScheme, Custom, CustomConfig, PayPal, Sns, by_name};
+use crate::receiver::{PublicUrl, Receiver, ReceiverBuilder};
 use crate::verify::{Verifier, VerifierBuilder};
 
 /// One webhook endpoint, as a configuration file describes it: which provider signs its
@@ -36,6 +36,34 @@ use crate::verify::{Verifier, VerifierBuilder};
 /// A key may come from the environment instead of the file: `{ "env": "STRIPE_WEBHOOK_SECRET" }`
 /// (optionally with a `label`). A provider the catalog does not know fails with the list of known
 /// names; `"provider": "custom"` takes a [`CustomConfig`] under `custom`.
+///
+/// Three providers name, in each request, a key fetched at run time: `"aws-sns"` (also
+/// `"sns"`), which needs the topics it accepts in `topic_arns`; `"paypal"`, which needs its
+/// `webhook_id`; and `"plaid"`. They need no `keys` (a key given is pinned instead), but a
+/// [`KeyCache`](crate::keysource::KeyCache): build them with
+/// [`receiver_builder`](Self::receiver_builder) or
+/// [`inbox_endpoint_builder`](Self::inbox_endpoint_builder) and add one —
+/// [`receiver`](Self::receiver) and [`inbox_endpoint`](Self::inbox_endpoint) refuse them, as
+/// such an endpoint could only answer 500.
+///
+/// ```
+/// use webhook_receiver::{EndpointConfig, dedup::MemoryStore, keysource};
+///
+/// let config: EndpointConfig = serde_json::from_str(r#"{
+///     "provider": "aws-sns",
+///     "topic_arns": ["arn:aws:sns:us-east-1:123456789012:orders"]
+/// }"#)?;
+/// assert!(config.receiver(MemoryStore::new()).is_err()); // no key cache
+/// # let my_key_source = keysource::from_fn(|_key: keysource::KeyRef<'static>| async {
+/// #     Err::<Vec<u8>, _>(keysource::KeyError::NotFound)
+/// # });
+/// let receiver = config
+///     .receiver_builder(MemoryStore::new())?
+///     .key_cache(keysource::KeyCache::new(my_key_source)) // your HTTP client
+///     .build()?;
+/// assert_eq!(receiver.verifier().scheme().name(), "aws-sns");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -46,7 +74,17 @@ pub struct EndpointConfig {
     /// The scheme of a `"custom"` provider.
     #[serde(default)]
     pub custom: Option<CustomConfig>,
-    /// The keys, as the provider shows them, in the order they are tried.
+    /// The SNS topics the endpoint accepts (`arn:aws:sns:<region>:<account>:<topic>`), for
+    /// provider `"aws-sns"`, which needs at least one; refused for any other provider.
+    #[serde(default)]
+    pub topic_arns: Vec<String>,
+    /// The id PayPal assigned to the webhook, for provider `"paypal"`, which needs it; refused
+    /// for any other provider.
+    #[serde(default)]
+    pub webhook_id: Option<String>,
+    /// The keys, as the provider shows them, in the order they are tried. Default: none, which
+    /// only providers whose keys are fetched at run time accept.
+    #[serde(default)]
     pub keys: Vec<KeyConfig>,
     /// How old a signed timestamp may be, in seconds. Default: the provider's.
     #[serde(default)]
@@ -75,6 +113,8 @@ impl fmt::Debug for EndpointConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EndpointConfig")
             .field("provider", &self.provider)
+            .field("topic_arns", &self.topic_arns)
+            .field("webhook_id", &self.webhook_id)
             .field("keys", &self.keys)
             .field("tolerance_past_secs", &self.tolerance_past_secs)
             .field("tolerance_future_secs", &self.tolerance_future_secs)
@@ -136,20 +176,70 @@ impl EndpointConfig {
     ///
     /// # Errors
     ///
-    /// An unknown provider (the message lists the known ones), or a `custom` provider without a
-    /// valid `custom` scheme.
+    /// An unknown provider (the message lists the known ones); a `custom` provider without a
+    /// valid `custom` scheme; `aws-sns` without valid `topic_arns`; `paypal` without a valid
+    /// `webhook_id`; `custom`, `topic_arns` or `webhook_id` given for a provider that does not
+    /// take it.
     pub fn scheme(&self) -> Result<BoxScheme, ConfigError> {
-        if self.provider.trim().eq_ignore_ascii_case("custom") {
+        let provider = self.provider.trim().to_ascii_lowercase();
+        let (custom, sns, paypal) = (
+            provider == "custom",
+            provider == "aws-sns" || provider == "sns",
+            provider == "paypal",
+        );
+        if self.custom.is_some() && !custom {
+            return Err(ConfigError::invalid(
+                "custom",
+                "only a `custom` provider takes a custom scheme",
+            ));
+        }
+        if !self.topic_arns.is_empty() && !sns {
+            return Err(ConfigError::invalid(
+                "topic_arns",
+                "only provider `aws-sns` takes `topic_arns`",
+            ));
+        }
+        if self.webhook_id.is_some() && !paypal {
+            return Err(ConfigError::invalid(
+                "webhook_id",
+                "only provider `paypal` takes `webhook_id`",
+            ));
+        }
+        if custom {
             let custom = self.custom.clone().ok_or_else(|| {
                 ConfigError::invalid("custom", "a `custom` provider needs a `custom` scheme")
             })?;
             return Ok(Box::new(Custom::new(custom)?));
         }
-        if self.custom.is_some() {
-            return Err(ConfigError::invalid(
-                "custom",
-                "only a `custom` provider takes a custom scheme",
-            ));
+        if sns {
+            let (first, rest) = self.topic_arns.split_first().ok_or_else(|| {
+                ConfigError::invalid(
+                    "topic_arns",
+                    "provider `aws-sns` needs `topic_arns`, the SNS topics this endpoint accepts \
+                     (`arn:aws:sns:<region>:<account>:<topic>`)",
+                )
+            })?;
+            let topic = |e: ConfigError| match e {
+                ConfigError::Invalid { reason, .. } => ConfigError::Invalid {
+                    setting: "topic_arns",
+                    reason,
+                },
+                other => other,
+            };
+            let mut scheme = Sns::new(first).map_err(topic)?;
+            for arn in rest {
+                scheme = scheme.topic(arn).map_err(topic)?;
+            }
+            return Ok(Box::new(scheme));
+        }
+        if paypal {
+            let id = self.webhook_id.as_deref().ok_or_else(|| {
+                ConfigError::invalid(
+                    "webhook_id",
+                    "provider `paypal` needs `webhook_id`, the id PayPal assigned to the webhook",
+                )
+            })?;
+            return Ok(Box::new(PayPal::new(id)?));
         }
         by_name(&self.provider).map_err(|e| ConfigError::invalid("provider", e.to_string()))
     }
@@ -199,9 +289,37 @@ impl EndpointConfig {
     ///
     /// # Errors
     ///
-    /// As [`verifier`](Self::verifier), or an invalid namespace, retention or lease.
+    /// As [`verifier`](Self::verifier), or an invalid namespace, retention or lease; a provider
+    /// whose keys are fetched at run time with no key pinned, which needs a key cache (use
+    /// [`receiver_builder`](Self::receiver_builder)).
     pub fn receiver<St: DedupStore>(&self, store: St) -> Result<Receiver<St>, ConfigError> {
-        let mut builder = Receiver::builder(self.verifier()?, store);
+        let verifier = self.verifier()?;
+        if verifier.fetches_keys() {
+            return Err(needs_key_cache(&verifier, "receiver_builder"));
+        }
+        self.configure_receiver(Receiver::builder(verifier, store))
+            .build()
+    }
+
+    /// The builder behind [`receiver`](Self::receiver), configured from this configuration,
+    /// for the settings a file cannot hold: the
+    /// [`key_cache`](crate::ReceiverBuilder::key_cache) of a provider whose keys are fetched at
+    /// run time (`aws-sns`, `paypal`, `plaid`).
+    ///
+    /// # Errors
+    ///
+    /// As [`verifier`](Self::verifier).
+    pub fn receiver_builder<St: DedupStore>(
+        &self,
+        store: St,
+    ) -> Result<ReceiverBuilder<St>, ConfigError> {
+        Ok(self.configure_receiver(Receiver::builder(self.verifier()?, store)))
+    }
+
+    fn configure_receiver<St: DedupStore>(
+        &self,
+        mut builder: ReceiverBuilder<St>,
+    ) -> ReceiverBuilder<St> {
         if let Some(namespace) = &self.namespace {
             builder = builder.namespace(namespace.clone());
         }
@@ -214,7 +332,7 @@ impl EndpointConfig {
         if let Some(url) = &self.public_url {
             builder = builder.public_url(public_url(url));
         }
-        builder.build()
+        builder
     }
 
     /// An endpoint of `inbox` for this configuration: its verifier, namespace, retention and
@@ -223,18 +341,27 @@ impl EndpointConfig {
     ///
     /// # Errors
     ///
-    /// As [`verifier`](Self::verifier), and a retention out of range.
+    /// As [`verifier`](Self::verifier), and a retention out of range; a provider whose keys are
+    /// fetched at run time with no key pinned, which needs a key cache (use
+    /// [`inbox_endpoint_builder`](Self::inbox_endpoint_builder)).
     #[cfg(feature = "inbox")]
     #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
     pub fn inbox_endpoint<E: crate::inbox::InboxEngine>(
         &self,
         inbox: &crate::inbox::Inbox<E>,
     ) -> Result<crate::inbox::InboxEndpoint<E>, ConfigError> {
-        self.inbox_endpoint_builder(inbox)?.build()
+        let verifier = self.verifier()?;
+        if verifier.fetches_keys() {
+            return Err(needs_key_cache(&verifier, "inbox_endpoint_builder"));
+        }
+        self.configure_inbox_endpoint(inbox.endpoint(verifier))
+            .build()
     }
 
     /// The builder behind [`inbox_endpoint`](Self::inbox_endpoint), configured from this
-    /// configuration, for the settings a file cannot hold.
+    /// configuration, for the settings a file cannot hold: an ordering key, the
+    /// [`key_cache`](crate::inbox::InboxEndpointBuilder::key_cache) of a provider whose keys are
+    /// fetched at run time (`aws-sns`, `paypal`, `plaid`).
     ///
     /// # Errors
     ///
@@ -245,7 +372,14 @@ impl EndpointConfig {
         &self,
         inbox: &crate::inbox::Inbox<E>,
     ) -> Result<crate::inbox::InboxEndpointBuilder<E>, ConfigError> {
-        let mut builder = inbox.endpoint(self.verifier()?);
+        Ok(self.configure_inbox_endpoint(inbox.endpoint(self.verifier()?)))
+    }
+
+    #[cfg(feature = "inbox")]
+    fn configure_inbox_endpoint<E: crate::inbox::InboxEngine>(
+        &self,
+        mut builder: crate::inbox::InboxEndpointBuilder<E>,
+    ) -> crate::inbox::InboxEndpointBuilder<E> {
         if let Some(namespace) = &self.namespace {
             builder = builder.namespace(namespace.clone());
         }
@@ -255,8 +389,21 @@ impl EndpointConfig {
         if let Some(url) = &self.public_url {
             builder = builder.public_url(self::public_url(url));
         }
-        Ok(builder)
+        builder
     }
+}
+
+/// The error of a convenience constructor given a provider whose keys are fetched at run time
+/// and no key cache: `builder` names the method that takes one.
+fn needs_key_cache(verifier: &Verifier, builder: &str) -> ConfigError {
+    ConfigError::invalid(
+        "provider",
+        format!(
+            "`{}` verifies with keys fetched at run time: build with `{builder}` and add a \
+             `key_cache`, or pin the provider's key in `keys`",
+            verifier.scheme().name()
+        ),
+    )
 }
 
 fn public_url(url: &PublicUrlConfig) -> PublicUrl {
@@ -332,6 +479,154 @@ mod tests {
         ));
     }
 
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
+    const RSA_KEY: &str = include_str!("../tests/fixtures/keys/rsa-a.key.pem");
+
+    fn setting_of(result: Result<Verifier, ConfigError>) -> &'static str {
+        match result {
+            Err(ConfigError::Invalid { setting, .. }) => setting,
+            other => panic!("expected an invalid setting, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sns_and_paypal_take_their_own_settings() {
+        for provider in ["aws-sns", "sns", " SNS "] {
+            let config = parse(&format!(
+                r#"{{"provider":"{provider}","topic_arns":["{TOPIC}","arn:aws:sns:eu-west-1:123456789012:orders"]}}"#
+            ));
+            let verifier = config.verifier().unwrap();
+            assert_eq!(verifier.scheme().name(), "aws-sns");
+            assert!(verifier.fetches_keys(), "no key: fetched at run time");
+        }
+        // Never a silent "any topic": SNS needs its topics, each one valid.
+        for config in [
+            r#"{"provider":"aws-sns"}"#,
+            r#"{"provider":"sns","topic_arns":[]}"#,
+            r#"{"provider":"aws-sns","topic_arns":["orders"]}"#,
+            &format!(r#"{{"provider":"aws-sns","topic_arns":["{TOPIC}","arn:aws:sqs:x:1:y"]}}"#),
+        ] {
+            assert_eq!(
+                setting_of(parse(config).verifier()),
+                "topic_arns",
+                "{config}"
+            );
+        }
+        let err = parse(r#"{"provider":"aws-sns"}"#).verifier().unwrap_err();
+        assert!(err.to_string().contains("topic_arns"), "{err}");
+
+        let paypal = parse(r#"{"provider":"paypal","webhook_id":"9XL90610J3647323C"}"#);
+        let verifier = paypal.verifier().unwrap();
+        assert_eq!(verifier.scheme().name(), "paypal");
+        assert!(verifier.fetches_keys());
+        for config in [
+            r#"{"provider":"paypal"}"#,
+            r#"{"provider":"paypal","webhook_id":"not an id!"}"#,
+        ] {
+            assert_eq!(
+                setting_of(parse(config).verifier()),
+                "webhook_id",
+                "{config}"
+            );
+        }
+
+        // A setting given to a provider that does not take it.
+        for (config, setting) in [
+            (
+                format!(r#"{{"provider":"stripe","keys":["k"],"topic_arns":["{TOPIC}"]}}"#),
+                "topic_arns",
+            ),
+            (
+                format!(
+                    r#"{{"provider":"paypal","webhook_id":"W1","topic_arns":["{TOPIC}"]}}"#
+                ),
+                "topic_arns",
+            ),
+            (
+                format!(r#"{{"provider":"aws-sns","topic_arns":["{TOPIC}"],"webhook_id":"W1"}}"#),
+                "webhook_id",
+            ),
+            (
+                r#"{"provider":"github","keys":["k"],"webhook_id":"W1"}"#.to_owned(),
+                "webhook_id",
+            ),
+            (
+                r#"{"provider":"custom","keys":["k"],"webhook_id":"W1","custom":{"name":"acme","signature_header":"x-sig","encoding":"hex"}}"#.to_owned(),
+                "webhook_id",
+            ),
+        ] {
+            assert_eq!(setting_of(parse(&config).verifier()), setting, "{config}");
+        }
+
+        // Plaid is in the catalog and needs no key either; other providers still do.
+        assert!(
+            parse(r#"{"provider":"plaid"}"#)
+                .verifier()
+                .unwrap()
+                .fetches_keys()
+        );
+        assert!(matches!(
+            parse(r#"{"provider":"stripe"}"#).verifier(),
+            Err(ConfigError::NoSecret)
+        ));
+        // The unknown-name error says how to name the providers that take a setting.
+        let err = parse(r#"{"provider":"sns-typo"}"#).verifier().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("plaid") && text.contains("`aws-sns` with `topic_arns`"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn fetched_keys_need_a_key_cache_or_a_pinned_key() {
+        use crate::keysource::KeyCache;
+        use crate::providers::{PayPal, Sns};
+        use crate::receiver::Outcome;
+        use crate::testing::{LocalKeys, Signer};
+
+        let config = parse(&format!(r#"{{"provider":"sns","topic_arns":["{TOPIC}"]}}"#));
+        let err = config.receiver(MemoryStore::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("receiver_builder") && err.contains("key_cache"),
+            "{err}"
+        );
+        let signer = Signer::new(Sns::new(TOPIC).unwrap(), RSA_KEY).unwrap();
+        let keys = LocalKeys::new().with(
+            signer.remote_key_id().unwrap(),
+            signer.public_key().unwrap(),
+        );
+        let receiver = config
+            .receiver_builder(MemoryStore::new())
+            .unwrap()
+            .key_cache(KeyCache::new(keys.clone()))
+            .build()
+            .unwrap();
+        let signed = signer.sign_request(br#"{"Message":"hello"}"#).unwrap();
+        let outcome = receiver
+            .receive(&signed.headers, &signed.body)
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Outcome::New(_)));
+        assert_eq!(keys.fetches(), 1);
+
+        // A pinned certificate needs no cache: `receiver` builds.
+        let signer = Signer::new(PayPal::new("W1").unwrap(), RSA_KEY).unwrap();
+        let config: EndpointConfig = serde_json::from_value(serde_json::json!({
+            "provider": "paypal",
+            "webhook_id": "W1",
+            "keys": [{ "label": "paypal-2026", "value": signer.public_key().unwrap() }],
+        }))
+        .unwrap();
+        let receiver = config.receiver(MemoryStore::new()).unwrap();
+        assert!(!receiver.verifier().fetches_keys());
+        let headers = signer.sign(b"{}").unwrap();
+        let Outcome::New(delivery) = receiver.receive(&headers, b"{}").await.unwrap() else {
+            panic!("a new delivery");
+        };
+        assert_eq!(delivery.verified().key_label(), Some("paypal-2026"));
+    }
+
     #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn inbox_endpoints_take_the_configured_settings() {
@@ -364,6 +659,19 @@ mod tests {
         // A retention no longer than the replay window is refused, as for a receiver.
         let short = parse(r#"{"provider":"stripe","keys":["whsec_k"],"retain_secs":60}"#);
         assert!(short.inbox_endpoint(&inbox).is_err());
+        // Keys fetched at run time: only through the builder, with a key cache.
+        let plaid = parse(r#"{"provider":"plaid","namespace":"plaid"}"#);
+        let err = plaid.inbox_endpoint(&inbox).unwrap_err().to_string();
+        assert!(err.contains("inbox_endpoint_builder"), "{err}");
+        let endpoint = plaid
+            .inbox_endpoint_builder(&inbox)
+            .unwrap()
+            .key_cache(crate::keysource::KeyCache::new(
+                crate::testing::LocalKeys::new(),
+            ))
+            .build()
+            .unwrap();
+        assert_eq!(endpoint.namespace(), "plaid");
         inbox.engine().close().await;
         std::fs::remove_dir_all(&dir).unwrap();
     }

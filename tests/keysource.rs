@@ -319,3 +319,61 @@ fn key_error_statuses() {
         assert_eq!(error.retry_after().is_some(), status == 503);
     }
 }
+
+/// The public test source: fixed documents by id, `NotFound` for others, counted fetches,
+/// shared by its clones.
+#[tokio::test]
+async fn local_keys_serve_by_id_and_count() {
+    use webhook_receiver::testing::LocalKeys;
+    let keys = LocalKeys::new().with(URL_1, CERT);
+    let cache = KeyCache::new(keys.clone());
+    let scheme = sns();
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_1), at(T))
+            .await
+            .is_ok()
+    );
+    assert!(matches!(
+        cache.resolve(&scheme, &cert_ref(URL_2), at(T)).await,
+        Err(KeyError::NotFound)
+    ));
+    assert_eq!(keys.fetches(), 2);
+    // Changed through a clone: seen by the cache's copy.
+    keys.unavailable(URL_2);
+    let err = cache
+        .resolve(&scheme, &cert_ref(URL_2), at(T))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, KeyError::Unavailable(_)), "{err:?}");
+    assert_eq!(err.status(), 503);
+    keys.serve(URL_2, CERT);
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_2), at(T))
+            .await
+            .is_ok()
+    );
+    keys.remove(URL_3);
+    keys.serve(URL_3, CERT);
+    keys.remove(URL_3);
+    assert!(matches!(
+        cache.resolve(&scheme, &cert_ref(URL_3), at(T)).await,
+        Err(KeyError::NotFound)
+    ));
+    assert_eq!(keys.fetches(), 5);
+    // Served from the cache: no fetch.
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_1), at(T))
+            .await
+            .is_ok()
+    );
+    assert_eq!(keys.fetches(), 5);
+    // Its Debug names the ids, not the documents.
+    let shown = format!("{keys:?}");
+    assert!(
+        shown.contains(URL_1) && !shown.contains("BEGIN CERTIFICATE"),
+        "{shown}"
+    );
+}

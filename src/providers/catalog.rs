@@ -60,6 +60,8 @@ static CATALOG: &[Entry] = entries![
     "openai" => OpenAi::new(),
     "paddle" => Paddle::new(),
     "pagerduty" => PagerDuty::new(),
+    // Verifies only through a `KeyCache` (its keys are fetched by `kid`), or with a pinned JWK.
+    "plaid" => Plaid::new(),
     "postmark" => Postmark::new(),
     "quickbooks" => QuickBooks::new(),
     "razorpay" => Razorpay::new(),
@@ -94,6 +96,12 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 /// The built-in scheme called `name` (`"stripe"`, `"github-legacy-sha1"`, `"lemon-squeezy"`),
 /// as [`names`] lists them; case and surrounding spaces do not matter.
 ///
+/// Schemes that need an argument are not here: [`Sns`] (the topics to accept), [`PayPal`] (the
+/// webhook id) and [`Custom`]; build them directly, or name them in an
+/// [`EndpointConfig`](crate::EndpointConfig) with their settings. `"plaid"` is here, and like
+/// every scheme whose keys are fetched at run time it verifies through a
+/// [`KeyCache`](crate::keysource::KeyCache) (or with a pinned key).
+///
 /// ```
 /// use webhook_receiver::{Verifier, providers};
 ///
@@ -103,6 +111,10 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 ///
 /// let err = providers::by_name("strype").unwrap_err();
 /// assert!(err.to_string().contains("stripe")); // the error lists the known names
+///
+/// // No key: Plaid's are fetched by `kid` through a KeyCache.
+/// let plaid = Verifier::builder(providers::by_name("plaid")?).build()?;
+/// assert!(plaid.fetches_keys());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn by_name(name: &str) -> Result<BoxScheme, UnknownProvider> {
@@ -132,7 +144,10 @@ impl fmt::Display for UnknownProvider {
             }
             f.write_str(name)?;
         }
-        f.write_str(" (or `custom` with a custom scheme configuration)")
+        f.write_str(
+            " (or, in an endpoint configuration, `custom` with `custom`, `aws-sns` with \
+             `topic_arns`, `paypal` with `webhook_id`)",
+        )
     }
 }
 
@@ -151,6 +166,9 @@ impl<S: Scheme + ?Sized> Scheme for Box<S> {
         document: &[u8],
     ) -> Result<crate::keysource::RemoteKey, crate::keysource::KeyError> {
         (**self).parse_remote_key(key, document)
+    }
+    fn default_key_id(&self, key_digest: &[u8; 32]) -> Option<String> {
+        (**self).default_key_id(key_digest)
     }
     fn key_format(&self) -> KeyFormat {
         (**self).key_format()
@@ -235,8 +253,8 @@ mod tests {
         }
         assert_eq!(by_name(" Stripe ").unwrap().name(), "stripe");
         // A boxed scheme answers as the scheme itself, for methods with defaults too.
-        let mut boxed: Vec<BoxScheme> = super::names().map(|name| by_name(name).unwrap()).collect();
-        boxed.push(Box::new(crate::providers::Plaid::new()));
+        let boxed: Vec<BoxScheme> = super::names().map(|name| by_name(name).unwrap()).collect();
+        let digest = [7u8; 32];
         for boxed in &boxed {
             let inner: &dyn Scheme = &**boxed;
             let name = inner.name();
@@ -259,10 +277,22 @@ mod tests {
                 inner.reject_status(&VerifyError::SignatureMismatch),
                 "{name}"
             );
+            assert_eq!(
+                Scheme::default_key_id(boxed, &digest),
+                inner.default_key_id(&digest),
+                "{name}"
+            );
+            assert_eq!(
+                Scheme::format_timestamp(boxed, 1_796_040_000_123),
+                inner.format_timestamp(1_796_040_000_123),
+                "{name}"
+            );
         }
+        let plaid = by_name("plaid").unwrap();
+        assert!(Scheme::fetches_keys(&plaid), "Plaid fetches its keys");
         assert!(
-            Scheme::fetches_keys(&boxed[boxed.len() - 1]),
-            "Plaid fetches its keys"
+            Scheme::default_key_id(&plaid, &digest).is_some(),
+            "and names a default kid"
         );
     }
 }

@@ -285,6 +285,15 @@ pub trait Scheme: fmt::Debug + Send + Sync + 'static {
         }
     }
 
+    /// For schemes that fetch their keys: the key a signed request names when the signer names
+    /// none ([`testing::Signer::key_id`](crate::testing::Signer::key_id)) — a certificate URL or
+    /// a key id that passes this scheme's own checks, derived from `key_digest` (the SHA-256 of
+    /// the signer's public key) so that two keys never share a name. Defaults to none.
+    fn default_key_id(&self, key_digest: &[u8; 32]) -> Option<String> {
+        let _ = key_digest;
+        None
+    }
+
     /// The HTTP status to answer a request that failed verification with. Defaults to
     /// [`VerifyError::status`] (400, 401, 413); override where the provider documents another
     /// answer (GoCardless expects 498 for a bad signature; Discord probes endpoints with
@@ -376,6 +385,9 @@ pub struct Draft<'a> {
     pub body: &'a [u8],
     /// The algorithm to sign with.
     pub algorithm: Algorithm,
+    /// The key the request names, for schemes that fetch their keys: the certificate URL (AWS
+    /// SNS `SigningCertURL`, PayPal `PAYPAL-CERT-URL`) or the key id (Plaid's JWT `kid`).
+    pub key_id: Option<&'a str>,
 }
 
 /// What [`Scheme::sign`] produces.

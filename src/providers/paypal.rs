@@ -13,7 +13,10 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName};
 
 use super::sns::check_https_url;
-use super::{Parsed, Request, Scheme, Tolerance, parse_rfc3339, scan_headers};
+use super::{
+    Draft, Parsed, Request, Scheme, SignContent, SignedRequest, Timestamp, Tolerance,
+    insert_header, parse_rfc3339, scan_headers,
+};
 use crate::encoding::{Algorithm, Encoding, MAX_RSA_SIG, decode_into};
 use crate::error::{ConfigError, VerifyError};
 use crate::keysource::{KeyError, KeyKind, KeyRef, RemoteKey};
@@ -104,6 +107,19 @@ impl PayPal {
     pub fn webhook_id(&self) -> &str {
         &self.webhook_id
     }
+}
+
+/// The signed message, `{transmission id}|{transmission time}|{webhook id}|{CRC32 of the body}`,
+/// fed in pieces: what [`PayPal::parse`] checks, [`PayPal::signed_content`] feeds and
+/// [`PayPal::sign`] signs.
+fn feed_message(id: &str, time: &str, webhook_id: &str, body: &[u8], feed: &mut dyn FnMut(&[u8])) {
+    feed(id.as_bytes());
+    feed(b"|");
+    feed(time.as_bytes());
+    feed(b"|");
+    feed(webhook_id.as_bytes());
+    feed(b"|");
+    feed(itoa::Buffer::new().format(crc32fast::hash(body)).as_bytes());
 }
 
 fn cert_host(host: &str) -> bool {
@@ -211,16 +227,10 @@ impl Scheme for PayPal {
                 "not https://api.paypal.com/v1/notifications/certs/… (or api-m, or sandbox)",
             ));
         }
-        let crc = crc32fast::hash(request.body);
         let mut content = Vec::with_capacity(id.len() + time.len() + self.webhook_id.len() + 14);
-        for (i, piece) in [id, time, &self.webhook_id].into_iter().enumerate() {
-            if i > 0 {
-                content.push(b'|');
-            }
-            content.extend_from_slice(piece.as_bytes());
-        }
-        content.push(b'|');
-        content.extend_from_slice(itoa::Buffer::new().format(crc).as_bytes());
+        feed_message(id, time, &self.webhook_id, request.body, &mut |piece| {
+            content.extend_from_slice(piece);
+        });
         let mut parsed = Parsed::new(Algorithm::RsaSha256)
             .with_signature_header(&TRANSMISSION_SIG)
             .with_timestamp(timestamp)
@@ -238,29 +248,94 @@ impl Scheme for PayPal {
         feed: &mut dyn FnMut(&[u8]),
     ) {
         // `parse` always builds the content; this serves callers that did not parse.
-        feed(parsed.id.as_deref().unwrap_or_default().as_bytes());
-        feed(b"|");
-        feed(parsed.timestamp.as_ref().map_or("", |t| &t.text).as_bytes());
-        feed(b"|");
-        feed(self.webhook_id.as_bytes());
-        feed(b"|");
-        feed(
-            itoa::Buffer::new()
-                .format(crc32fast::hash(request.body))
-                .as_bytes(),
+        feed_message(
+            parsed.id.as_deref().unwrap_or_default(),
+            parsed.timestamp.as_ref().map_or("", |t| &t.text),
+            &self.webhook_id,
+            request.body,
+            feed,
         );
     }
 
+    /// RFC 3339 in UTC, to the second (`2026-11-30T12:00:00Z`), as PayPal writes
+    /// `PAYPAL-TRANSMISSION-TIME`.
+    fn format_timestamp(&self, unix_millis: i64) -> String {
+        super::format_rfc3339(unix_millis.div_euclid(1000) * 1000)
+    }
+
+    /// `https://api.paypal.com/v1/notifications/certs/CERT-<8 hex>-<8 hex>-<8 hex>`, the shape
+    /// of PayPal's certificate URLs.
+    fn default_key_id(&self, key_digest: &[u8; 32]) -> Option<String> {
+        Some(format!(
+            "https://api.paypal.com/v1/notifications/certs/CERT-{}-{}-{}",
+            hex::encode(&key_digest[..4]),
+            hex::encode(&key_digest[4..8]),
+            hex::encode(&key_digest[8..12])
+        ))
+    }
+
+    /// Writes the five `PAYPAL-*` headers: the transmission id and time of `parsed`, the
+    /// signature, the certificate URL of its [`key_ref`](Parsed::key_ref) and
+    /// `SHA256withRSA`.
     fn write_headers(
         &self,
-        _parsed: &Parsed<'_>,
-        _signature: &str,
-        _headers: &mut HeaderMap,
+        parsed: &Parsed<'_>,
+        signature: &str,
+        headers: &mut HeaderMap,
     ) -> Result<(), ConfigError> {
-        Err(ConfigError::invalid(
-            "scheme",
-            "PayPal webhooks are signed by PayPal's certificate key; this crate does not sign them",
-        ))
+        let cert_url = parsed.key_ref().ok_or_else(|| {
+            ConfigError::invalid("key_id", "a PayPal request names its certificate URL")
+        })?;
+        let id = parsed.id.as_deref().unwrap_or_default();
+        if id.is_empty() || id.contains('|') {
+            return Err(ConfigError::invalid(
+                "id",
+                "a PayPal transmission id is not empty and has no `|`",
+            ));
+        }
+        let time = parsed.timestamp.as_ref().map_or("", |t| &t.text);
+        for (name, value) in [
+            (&TRANSMISSION_ID, id),
+            (&TRANSMISSION_TIME, time),
+            (&TRANSMISSION_SIG, signature),
+            (&CERT_URL, &cert_url.id),
+            (&AUTH_ALGO, "SHA256withRSA"),
+        ] {
+            insert_header(headers, name.clone(), value)?;
+        }
+        Ok(())
+    }
+
+    /// Signs as PayPal does: RSA-SHA256 over the message [`parse`](Scheme::parse) checks, with
+    /// the draft's id as the transmission id, its time (to the second) as the transmission
+    /// time and its key id as the certificate URL.
+    fn sign(
+        &self,
+        draft: &Draft<'_>,
+        signer: &mut dyn SignContent,
+        out: &mut SignedRequest,
+    ) -> Result<(), ConfigError> {
+        if draft.algorithm != Algorithm::RsaSha256 {
+            return Err(ConfigError::invalid(
+                "algorithm",
+                "PayPal signs with SHA256withRSA only",
+            ));
+        }
+        let cert_url = draft.key_id.ok_or_else(|| {
+            ConfigError::invalid("key_id", "a PayPal request names its certificate URL")
+        })?;
+        let time = self.format_timestamp(draft.timestamp_millis);
+        let parsed = Parsed::new(Algorithm::RsaSha256)
+            .with_id(draft.id)
+            .with_timestamp(Timestamp::new(draft.timestamp_millis, time.as_str()))
+            .with_key_ref(KeyRef::new(NAME, KeyKind::CertificateUrl, cert_url));
+        let headers = HeaderMap::new();
+        let request = Request::new(&headers, draft.body);
+        let signature = signer.sign(Algorithm::RsaSha256, &mut |feed| {
+            self.signed_content(&parsed, &request, feed);
+        })?;
+        out.body = draft.body.to_vec();
+        self.write_headers(&parsed, &signature, &mut out.headers)
     }
 }
 
@@ -290,6 +365,19 @@ mod tests {
         ] {
             assert!(!check_https_url(bad, cert_host, cert_path), "{bad}");
         }
+    }
+
+    #[test]
+    fn transmission_times_are_written_to_the_second() {
+        let paypal = PayPal::new("W1").unwrap();
+        assert_eq!(
+            paypal.format_timestamp(1_796_040_000_999),
+            "2026-11-30T12:00:00Z"
+        );
+        assert_eq!(
+            paypal.format_timestamp(1_474_495_246_000),
+            "2016-09-21T22:00:46Z"
+        );
     }
 
     #[test]

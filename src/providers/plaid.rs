@@ -15,7 +15,10 @@ use http::{HeaderMap, HeaderName};
 use sha2::Digest as _;
 use subtle::ConstantTimeEq as _;
 
-use super::{Parsed, Request, Scheme, Timestamp, header_str};
+use super::{
+    Draft, Parsed, Request, Scheme, SignContent, SignedRequest, Timestamp, header_str,
+    insert_header,
+};
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 use crate::keysource::{KeyError, KeyKind, KeyRef, RemoteKey};
@@ -76,6 +79,19 @@ fn segment(text: &str, max: usize) -> Result<Vec<u8>, VerifyError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(text)
         .map_err(|_| malformed("a JWT segment is not unpadded base64url"))
+}
+
+/// The SHA-256 of the body, which the JWT's `request_body_sha256` claims (in hex).
+fn body_sha256(body: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(body).into()
+}
+
+/// The JWS signing input, `{header}.{claims}` (both still base64url), fed in pieces: what
+/// [`Plaid::parse`] checks and [`Plaid::sign`] signs.
+fn feed_signing_input(header_b64: &str, claims_b64: &str, feed: &mut dyn FnMut(&[u8])) {
+    feed(header_b64.as_bytes());
+    feed(b".");
+    feed(claims_b64.as_bytes());
 }
 
 #[derive(serde::Deserialize)]
@@ -176,7 +192,7 @@ impl Scheme for Plaid {
         hex::decode_to_slice(&claimed, &mut claimed_hash)
             .map_err(|_| malformed("the JWT's `request_body_sha256` is not 64 hex digits"))?;
         // The claim binds the body: a JWT replayed with another body is refused here.
-        let actual: [u8; 32] = sha2::Sha256::digest(request.body).into();
+        let actual = body_sha256(request.body);
         if !bool::from(actual.ct_eq(&claimed_hash)) {
             return Err(VerifyError::SignatureMismatch);
         }
@@ -190,9 +206,9 @@ impl Scheme for Plaid {
             ));
         }
         let mut content = Vec::with_capacity(header_b64.len() + 1 + claims_b64.len());
-        content.extend_from_slice(header_b64.as_bytes());
-        content.push(b'.');
-        content.extend_from_slice(claims_b64.as_bytes());
+        feed_signing_input(header_b64, claims_b64, &mut |piece| {
+            content.extend_from_slice(piece);
+        });
         let mut parsed = Parsed::new(Algorithm::Es256)
             .with_signature_header(&VERIFICATION)
             .with_timestamp(Timestamp::new(iat * 1000, iat.to_string()))
@@ -220,15 +236,76 @@ impl Scheme for Plaid {
         super::EventIdSource::None
     }
 
+    /// A UUID-shaped `kid`, as Plaid's are.
+    fn default_key_id(&self, key_digest: &[u8; 32]) -> Option<String> {
+        let h = hex::encode(&key_digest[..16]);
+        Some(format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        ))
+    }
+
+    /// Writes `Plaid-Verification`: the JWT whose signing input `parsed` holds (its first
+    /// [`contents`](Parsed::contents), as [`parse`](Scheme::parse) leaves it), then `.` and
+    /// the signature.
     fn write_headers(
         &self,
-        _parsed: &Parsed<'_>,
-        _signature: &str,
-        _headers: &mut HeaderMap,
+        parsed: &Parsed<'_>,
+        signature: &str,
+        headers: &mut HeaderMap,
     ) -> Result<(), ConfigError> {
-        Err(ConfigError::invalid(
-            "scheme",
-            "Plaid signs its JWTs with its own key; this crate does not sign them",
-        ))
+        let input = parsed
+            .contents()
+            .first()
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .ok_or_else(|| ConfigError::invalid("scheme", "no JWT signing input to write"))?;
+        insert_header(
+            headers,
+            VERIFICATION.clone(),
+            &format!("{input}.{signature}"),
+        )
+    }
+
+    /// Signs as Plaid does: a JWT with the header `{"alg":"ES256","kid":…,"typ":"JWT"}` (the
+    /// draft's key id) and the claims `{"iat":…,"request_body_sha256":…}` (the draft's time in
+    /// seconds, the SHA-256 of its body), signed with ES256, in `Plaid-Verification`.
+    fn sign(
+        &self,
+        draft: &Draft<'_>,
+        signer: &mut dyn SignContent,
+        out: &mut SignedRequest,
+    ) -> Result<(), ConfigError> {
+        if draft.algorithm != Algorithm::Es256 {
+            return Err(ConfigError::invalid(
+                "algorithm",
+                "Plaid signs its JWTs with ES256 only",
+            ));
+        }
+        let kid = draft
+            .key_id
+            .ok_or_else(|| ConfigError::invalid("key_id", "a Plaid JWT names its `kid`"))?;
+        let kid_json = serde_json::to_string(kid)
+            .map_err(|_| ConfigError::invalid("key_id", "not writable as JSON"))?;
+        let header = format!(r#"{{"alg":"ES256","kid":{kid_json},"typ":"JWT"}}"#);
+        let claims = format!(
+            r#"{{"iat":{},"request_body_sha256":"{}"}}"#,
+            draft.timestamp_millis.div_euclid(1000),
+            hex::encode(body_sha256(draft.body))
+        );
+        let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        let (header_b64, claims_b64) = (b64(&header), b64(&claims));
+        let mut input = Vec::with_capacity(header_b64.len() + 1 + claims_b64.len());
+        feed_signing_input(&header_b64, &claims_b64, &mut |piece| {
+            input.extend_from_slice(piece);
+        });
+        let signature = signer.sign(Algorithm::Es256, &mut |feed| feed(&input))?;
+        let mut parsed = Parsed::new(Algorithm::Es256);
+        parsed.push_content(input);
+        out.body = draft.body.to_vec();
+        self.write_headers(&parsed, &signature, &mut out.headers)
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use http::HeaderMap;
 
-use super::{Parsed, Request, Scheme, Timestamp, Tolerance};
+use super::{Draft, Parsed, Request, Scheme, SignContent, SignedRequest, Timestamp, Tolerance};
 use crate::encoding::{Algorithm, Encoding};
 use crate::error::{ConfigError, VerifyError};
 use crate::keysource::{KeyKind, KeyRef};
@@ -79,7 +79,7 @@ impl SnsMessageType {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Field {
     Message,
     MessageId,
@@ -159,6 +159,43 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// Every field the scheme reads as a string.
+const STRING_FIELDS: &[&str] = &[
+    "Type",
+    "MessageId",
+    "Message",
+    "Subject",
+    "SubscribeURL",
+    "Timestamp",
+    "Token",
+    "TopicArn",
+    "SignatureVersion",
+    "Signature",
+    "SigningCertURL",
+];
+
+/// The first field a message of `kind` needs and `envelope` lacks: `Message`, `MessageId`,
+/// `Timestamp` and `TopicArn`, and for confirmations `SubscribeURL` and `Token`.
+fn missing_field(envelope: &Envelope<'_>, kind: SnsMessageType) -> Option<Field> {
+    let required = [
+        Field::Message,
+        Field::MessageId,
+        Field::Timestamp,
+        Field::TopicArn,
+    ];
+    let confirmation = [Field::SubscribeUrl, Field::Token];
+    let needed: &[Field] = if kind == SnsMessageType::Notification {
+        &[]
+    } else {
+        &confirmation
+    };
+    required
+        .iter()
+        .chain(needed)
+        .copied()
+        .find(|&f| envelope.field(f).is_none())
+}
+
 fn field_name(field: Field) -> &'static str {
     match field {
         Field::Message => "Message",
@@ -208,6 +245,16 @@ fn check_url(
         && host_ok(authority.host())
         && path_ok(uri.path())
 }
+
+/// Whether `url` may be a `SigningCertURL`: `https://sns.<region>.amazonaws.com/….pem`.
+fn cert_url_ok(url: &str) -> bool {
+    check_https_url(url, sns_host, |path| path.ends_with(".pem"))
+}
+
+/// `SignatureVersion` 1: RSA with SHA-1.
+const SIGNATURE_VERSION_1: &str = "1";
+/// `SignatureVersion` 2: RSA with SHA-256.
+const SIGNATURE_VERSION_2: &str = "2";
 
 /// `sns.<region>.amazonaws.com` or `sns.<region>.amazonaws.com.cn`, the region being at least
 /// three letters, digits or dashes (`sns-validator`'s default host pattern).
@@ -368,7 +415,8 @@ impl Scheme for Sns {
     }
 
     fn algorithms(&self) -> &[Algorithm] {
-        &[Algorithm::RsaSha1, Algorithm::RsaSha256]
+        // Version 2 first, as AWS recommends: a signer signs with it unless told otherwise.
+        &[Algorithm::RsaSha256, Algorithm::RsaSha1]
     }
 
     fn has_timestamp(&self) -> bool {
@@ -383,6 +431,21 @@ impl Scheme for Sns {
         true
     }
 
+    /// `https://sns.us-east-1.amazonaws.com/SimpleNotificationService-<32 hex digits>.pem`, the
+    /// shape of AWS's certificate URLs.
+    fn default_key_id(&self, key_digest: &[u8; 32]) -> Option<String> {
+        Some(format!(
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{}.pem",
+            hex::encode(&key_digest[..16])
+        ))
+    }
+
+    /// ISO 8601 in UTC with milliseconds (`2012-04-26T20:45:04.751Z`), as SNS writes
+    /// `Timestamp`.
+    fn format_timestamp(&self, unix_millis: i64) -> String {
+        format_time(unix_millis).unwrap_or_default()
+    }
+
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
         let envelope = Envelope::read(request.body)?;
         let kind = envelope
@@ -392,23 +455,7 @@ impl Scheme for Sns {
         let kind = SnsMessageType::parse(kind).ok_or(malformed(
             "the SNS `Type` is not Notification, SubscriptionConfirmation or UnsubscribeConfirmation",
         ))?;
-        let required = [
-            Field::Message,
-            Field::MessageId,
-            Field::Timestamp,
-            Field::TopicArn,
-        ];
-        let confirmation = [Field::SubscribeUrl, Field::Token];
-        let needed: &[Field] = if kind == SnsMessageType::Notification {
-            &[]
-        } else {
-            &confirmation
-        };
-        if required
-            .iter()
-            .chain(needed)
-            .any(|&f| envelope.field(f).is_none())
-        {
+        if missing_field(&envelope, kind).is_some() {
             return Err(malformed(
                 "the SNS message lacks a signed field of its type (Message, MessageId, Timestamp, TopicArn; SubscribeURL and Token for confirmations)",
             ));
@@ -424,8 +471,8 @@ impl Scheme for Sns {
             ));
         }
         let algorithm = match envelope.signature_version.as_deref() {
-            Some("1") => Algorithm::RsaSha1,
-            Some("2") => Algorithm::RsaSha256,
+            Some(SIGNATURE_VERSION_1) => Algorithm::RsaSha1,
+            Some(SIGNATURE_VERSION_2) => Algorithm::RsaSha256,
             _ => return Err(malformed("the SNS `SignatureVersion` is not 1 or 2")),
         };
         let signature = envelope
@@ -445,7 +492,7 @@ impl Scheme for Sns {
             .signing_cert_url
             .clone()
             .ok_or(malformed("the SNS message has no `SigningCertURL`"))?;
-        if !check_https_url(&cert_url, sns_host, |path| path.ends_with(".pem")) {
+        if !cert_url_ok(&cert_url) {
             return Err(malformed(
                 "the SNS `SigningCertURL` is not https://sns.<region>.amazonaws.com/….pem",
             ));
@@ -476,6 +523,7 @@ impl Scheme for Sns {
         }
     }
 
+    /// Not used: SNS signs inside the body, which [`sign`](Scheme::sign) writes.
     fn write_headers(
         &self,
         _parsed: &Parsed<'_>,
@@ -484,9 +532,144 @@ impl Scheme for Sns {
     ) -> Result<(), ConfigError> {
         Err(ConfigError::invalid(
             "scheme",
-            "AWS SNS messages are signed by AWS's certificate key; this crate does not sign them",
+            "AWS SNS signs inside the JSON body: sign with `Scheme::sign` (testing::Signer)",
         ))
     }
+
+    /// Signs an SNS message as AWS does. The draft's body is the message as a JSON object of
+    /// strings: `Type` (default `Notification`), `TopicArn` (default: the first topic this
+    /// scheme accepts), `Message`, and for confirmations `SubscribeURL` and `Token`;
+    /// `Subject`, `UnsubscribeURL` and `MessageAttributes` may be added. `MessageId` and
+    /// `Timestamp` are the draft's id and time unless given. `SignatureVersion` (`1` for
+    /// RSA-SHA1, `2` for RSA-SHA256, from the draft's algorithm), `SigningCertURL` (the draft's
+    /// key id) and `Signature` are set, replacing any given. The string to sign is the one
+    /// [`parse`](Scheme::parse) checks. The headers are SNS's `x-amz-sns-message-type`,
+    /// `x-amz-sns-message-id`, `x-amz-sns-topic-arn` and `content-type`.
+    fn sign(
+        &self,
+        draft: &Draft<'_>,
+        signer: &mut dyn SignContent,
+        out: &mut SignedRequest,
+    ) -> Result<(), ConfigError> {
+        use serde_json::Value;
+        let invalid = |reason: &'static str| ConfigError::invalid("body", reason);
+        let Ok(Value::Object(mut message)) = serde_json::from_slice::<Value>(draft.body) else {
+            return Err(invalid(
+                "an SNS message to sign is a JSON object (`TopicArn`, `Message`, …)",
+            ));
+        };
+        let version = match draft.algorithm {
+            Algorithm::RsaSha1 => SIGNATURE_VERSION_1,
+            Algorithm::RsaSha256 => SIGNATURE_VERSION_2,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "algorithm",
+                    "AWS SNS signs with RSA-SHA1 (version 1) or RSA-SHA256 (version 2)",
+                ));
+            }
+        };
+        let cert_url = draft.key_id.ok_or_else(|| {
+            ConfigError::invalid("key_id", "an SNS message names its `SigningCertURL`")
+        })?;
+        let text = |t: &str| Value::String(t.to_owned());
+        message
+            .entry("Type")
+            .or_insert_with(|| text("Notification"));
+        message.entry("MessageId").or_insert_with(|| text(draft.id));
+        if !message.contains_key("Timestamp") {
+            let at = format_time(draft.timestamp_millis)
+                .ok_or_else(|| ConfigError::invalid("timestamp", "outside the years 0 to 9999"))?;
+            message.insert("Timestamp".to_owned(), Value::String(at));
+        }
+        if !message.contains_key("TopicArn") {
+            let topic = self
+                .topics
+                .as_ref()
+                .and_then(|topics| topics.first())
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "body",
+                        "the SNS message has no `TopicArn`, and this scheme accepts any topic",
+                    )
+                })?;
+            message.insert("TopicArn".to_owned(), text(topic));
+        }
+        message.insert("SignatureVersion".to_owned(), text(version));
+        message.insert("SigningCertURL".to_owned(), text(cert_url));
+        message.remove("Signature");
+        for name in STRING_FIELDS {
+            let absent = |v: &Value| v.is_null() && *name == "Subject";
+            if message
+                .get(*name)
+                .is_some_and(|v| !v.is_string() && !absent(v))
+            {
+                return Err(ConfigError::invalid(
+                    "body",
+                    format!(
+                        "the SNS field `{name}` is not a string (a JSON message is sent as a string of JSON)"
+                    ),
+                ));
+            }
+        }
+        let unsigned = serde_json::to_vec(&message)
+            .map_err(|_| invalid("the SNS message cannot be written as JSON"))?;
+        let envelope = Envelope::read(&unsigned)
+            .map_err(|_| invalid("not an SNS message: a field is repeated or not a string"))?;
+        let kind = envelope
+            .kind
+            .as_deref()
+            .and_then(SnsMessageType::parse)
+            .ok_or(invalid(
+                "the SNS `Type` is not Notification, SubscriptionConfirmation or UnsubscribeConfirmation",
+            ))?;
+        if let Some(field) = missing_field(&envelope, kind) {
+            return Err(ConfigError::invalid(
+                "body",
+                format!(
+                    "the SNS message lacks `{}`, which its `Type` signs",
+                    field_name(field)
+                ),
+            ));
+        }
+        if envelope.message_id.as_deref().is_some_and(str::is_empty) {
+            return Err(invalid("the SNS `MessageId` is empty"));
+        }
+        let content = envelope.string_to_sign(kind);
+        let signature = signer.sign(draft.algorithm, &mut |feed| feed(&content))?;
+        // `envelope` borrows `unsigned`, not `message`: its fields name the headers below.
+        message.insert("Signature".to_owned(), Value::String(signature));
+        out.body = serde_json::to_vec(&message)
+            .map_err(|_| invalid("the SNS message cannot be written as JSON"))?;
+        for (name, value) in [
+            ("x-amz-sns-message-type", envelope.kind.as_deref()),
+            ("x-amz-sns-message-id", envelope.message_id.as_deref()),
+            ("x-amz-sns-topic-arn", envelope.topic_arn.as_deref()),
+            ("content-type", Some("text/plain; charset=UTF-8")),
+        ] {
+            let value = value.unwrap_or_default();
+            super::insert_header(&mut out.headers, http::HeaderName::from_static(name), value)?;
+        }
+        Ok(())
+    }
+}
+
+/// `unix_millis` as SNS writes a `Timestamp`: `2012-04-26T20:45:04.751Z`; `None` outside years
+/// 0 to 9999.
+fn format_time(unix_millis: i64) -> Option<String> {
+    let at = time::OffsetDateTime::from_unix_timestamp(unix_millis.div_euclid(1000)).ok()?;
+    if !(0..=9999).contains(&at.year()) {
+        return None;
+    }
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        unix_millis.rem_euclid(1000)
+    ))
 }
 
 /// An SNS `Timestamp` (ISO 8601 in UTC with milliseconds, `2012-04-26T20:45:04.751Z`) in
@@ -546,6 +729,25 @@ mod tests {
         ] {
             assert!(!check_https_url(bad, sns_host, pem), "{bad}");
         }
+    }
+
+    #[test]
+    fn timestamps_are_written_as_sns_writes_them() {
+        for (millis, text) in [
+            (1_796_040_000_000, "2026-11-30T12:00:00.000Z"),
+            (1_335_473_104_751, "2012-04-26T20:45:04.751Z"),
+            (5, "1970-01-01T00:00:00.005Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ] {
+            assert_eq!(format_time(millis).as_deref(), Some(text));
+            assert_eq!(parse_time(text).unwrap(), millis, "{text}");
+        }
+        assert_eq!(format_time(i64::MAX), None);
+        assert_eq!(format_time(-62_167_219_200_001), None, "before year 0");
+        assert_eq!(
+            Sns::insecure_any_topic().format_timestamp(1_335_473_104_751),
+            "2012-04-26T20:45:04.751Z"
+        );
     }
 
     #[test]

@@ -4,13 +4,19 @@
 //! PayPal's own Java SDK (a real sandbox certificate, body and signature); that certificate is
 //! not committed here.
 
+use std::sync::LazyLock;
+
 use http::{HeaderMap, HeaderValue};
 use webhook_receiver::dedup::MemoryStore;
 use webhook_receiver::keysource::{KeyCache, KeyError, KeyVerifyError};
 use webhook_receiver::providers::PayPal;
-use webhook_receiver::{DedupKey, ManualClock, Outcome, Receiver, Request, Verifier, VerifyError};
+use webhook_receiver::testing::{LocalKeys, Signer};
+use webhook_receiver::{
+    Algorithm, ConfigError, DedupKey, ManualClock, Outcome, Receiver, Request, Verifier,
+    VerifyError,
+};
 
-use super::sns::{FakeSource, KEY_A, KEY_B, NOW, rsa_sign};
+use super::sns::{KEY_A, KEY_B, NOW, rsa_sign};
 use super::{at, headers};
 
 const CERT: &str = include_str!("../fixtures/keys/paypal-a.cert.pem");
@@ -87,7 +93,7 @@ fn verifier() -> Verifier {
 }
 
 async fn verify(
-    source: &FakeSource,
+    source: &LocalKeys,
     verifier: &Verifier,
     headers: &HeaderMap,
     body: &[u8],
@@ -101,7 +107,7 @@ async fn verify(
 
 #[tokio::test]
 async fn verifies_with_the_fetched_certificate_and_dedups_by_transmission() {
-    let source = FakeSource::with(CERT_URL, CERT);
+    let source = LocalKeys::new().with(CERT_URL, CERT);
     let h = signed(KEY_A, WEBHOOK_ID, TRANSMISSION_ID, TIME, BODY);
     let key = verify(&source, &verifier(), &h, BODY, NOW).await.unwrap();
     assert_eq!(key, DedupKey::EventId(TRANSMISSION_ID.into()));
@@ -153,7 +159,7 @@ async fn a_body_with_the_same_crc32_verifies_but_is_the_same_delivery() {
         "the forged body has the same CRC-32"
     );
 
-    let source = FakeSource::with(CERT_URL, CERT);
+    let source = LocalKeys::new().with(CERT_URL, CERT);
     let clock = ManualClock::at_unix(NOW);
     let v = Verifier::builder(PayPal::new(WEBHOOK_ID).unwrap())
         .clock(clock)
@@ -176,7 +182,7 @@ async fn a_body_with_the_same_crc32_verifies_but_is_the_same_delivery() {
 
 #[tokio::test]
 async fn headers_are_checked_before_any_fetch() {
-    let source = FakeSource::with(CERT_URL, CERT);
+    let source = LocalKeys::new().with(CERT_URL, CERT);
     let good = signed(KEY_A, WEBHOOK_ID, TRANSMISSION_ID, TIME, BODY);
     for name in [
         "paypal-transmission-id",
@@ -247,20 +253,20 @@ async fn headers_are_checked_before_any_fetch() {
 async fn only_paypals_rsa_certificate_is_accepted() {
     let h = signed(KEY_A, WEBHOOK_ID, TRANSMISSION_ID, TIME, BODY);
     // The same key under another subject: not PayPal's message-verification certificate.
-    let source = FakeSource::with(CERT_URL, CERT_OTHER_CN);
+    let source = LocalKeys::new().with(CERT_URL, CERT_OTHER_CN);
     let result = verify(&source, &verifier(), &h, BODY, NOW).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Invalid { .. }))),
         "{result:?}"
     );
-    let source = FakeSource::with(CERT_URL, CERT_P256);
+    let source = LocalKeys::new().with(CERT_URL, CERT_P256);
     let result = verify(&source, &verifier(), &h, BODY, NOW).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Invalid { .. }))),
         "{result:?}"
     );
     // Outside the certificate's validity (2020–2040).
-    let source = FakeSource::with(CERT_URL, CERT);
+    let source = LocalKeys::new().with(CERT_URL, CERT);
     let old = signed(
         KEY_A,
         WEBHOOK_ID,
@@ -292,4 +298,112 @@ fn pinned_certificate_and_configuration() {
             .build()
             .is_err()
     );
+}
+
+// ---------------------------------------------------------------- testing::Signer
+
+/// A generated PayPal signer and its certificate, made once (RSA key generation takes a moment
+/// in a debug build), and another pair.
+static GENERATED: LazyLock<(Signer, String)> =
+    LazyLock::new(|| Signer::generate(PayPal::new(WEBHOOK_ID).unwrap()).unwrap());
+static OTHER: LazyLock<(Signer, String)> =
+    LazyLock::new(|| Signer::generate(PayPal::new(WEBHOOK_ID).unwrap()).unwrap());
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[tokio::test]
+async fn a_generated_signer_signs_as_paypal() {
+    let (signer, certificate) = GENERATED.clone();
+    let url = signer.remote_key_id().unwrap().to_owned();
+    assert!(
+        url.starts_with("https://api.paypal.com/v1/notifications/certs/CERT-"),
+        "{url}"
+    );
+    let source = LocalKeys::new().with(&url, &certificate);
+    let h = signer.clone().id(TRANSMISSION_ID).sign(BODY).unwrap();
+    assert_eq!(h["paypal-auth-algo"], "SHA256withRSA");
+    assert_eq!(h["paypal-cert-url"], url.as_str());
+    assert_eq!(h["paypal-transmission-id"], TRANSMISSION_ID);
+    let time = h["paypal-transmission-time"].to_str().unwrap();
+    assert!(
+        time.ends_with('Z') && !time.contains('.'),
+        "RFC 3339 to the second: {time}"
+    );
+    // The certificate passes PayPal's subject check, and its key verifies.
+    let key = verify(&source, &verifier(), &h, BODY, unix_now())
+        .await
+        .unwrap();
+    assert_eq!(key, DedupKey::EventId(TRANSMISSION_ID.into()));
+    // Another body under these headers.
+    assert!(matches!(
+        verify(&source, &verifier(), &h, b"{}", unix_now()).await,
+        Err(KeyVerifyError::Verify(VerifyError::SignatureMismatch))
+    ));
+    // Another webhook id.
+    let other_webhook = Verifier::builder(PayPal::new("OTHERWEBHOOK1").unwrap())
+        .build()
+        .unwrap();
+    assert!(matches!(
+        verify(&source, &other_webhook, &h, BODY, unix_now()).await,
+        Err(KeyVerifyError::Verify(VerifyError::SignatureMismatch))
+    ));
+    // Another generated key, naming this certificate.
+    let (other, _) = OTHER.clone();
+    assert_ne!(other.remote_key_id(), Some(url.as_str()));
+    let forged = other.key_id(&url).sign(BODY).unwrap();
+    assert!(matches!(
+        verify(&source, &verifier(), &forged, BODY, unix_now()).await,
+        Err(KeyVerifyError::Verify(VerifyError::SignatureMismatch))
+    ));
+    // A transmission older than PayPal's three days of retries.
+    let old = signer.timestamp(unix_now() - 74 * 3600).sign(BODY).unwrap();
+    assert!(matches!(
+        verify(&source, &verifier(), &old, BODY, unix_now()).await,
+        Err(KeyVerifyError::Verify(VerifyError::TimestampTooOld { .. }))
+    ));
+}
+
+/// The signer's headers for a fixed key, id and time are those of the hand-made `signed`.
+#[test]
+fn the_signer_matches_the_hand_made_signature() {
+    let signer = Signer::new(PayPal::new(WEBHOOK_ID).unwrap(), KEY_A)
+        .unwrap()
+        .id(TRANSMISSION_ID)
+        .timestamp(NOW)
+        .key_id(CERT_URL);
+    assert_eq!(
+        signer.sign(BODY).unwrap(),
+        signed(KEY_A, WEBHOOK_ID, TRANSMISSION_ID, TIME, BODY)
+    );
+    // The time is written to the second, as PayPal does.
+    let h = signer
+        .timestamp_millis(NOW * 1000 + 999)
+        .sign(BODY)
+        .unwrap();
+    assert_eq!(h["paypal-transmission-time"], TIME);
+}
+
+#[test]
+fn the_signer_refuses_bad_keys_and_algorithms() {
+    for key in ["", "not a key", CERT, CERT_P256, &KEY_A[..200]] {
+        assert!(
+            matches!(
+                Signer::new(PayPal::new(WEBHOOK_ID).unwrap(), key),
+                Err(ConfigError::InvalidSecret { .. })
+            ),
+            "{key:?}"
+        );
+    }
+    let signer = Signer::new(PayPal::new(WEBHOOK_ID).unwrap(), KEY_A).unwrap();
+    assert!(
+        signer
+            .clone()
+            .algorithm(Algorithm::RsaSha1)
+            .sign(BODY)
+            .is_err()
+    );
+    // A transmission id PayPal's signed message could not hold.
+    assert!(signer.id("a|b").sign(BODY).is_err());
 }

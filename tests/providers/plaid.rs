@@ -7,9 +7,11 @@ use sha2::{Digest as _, Sha256};
 use webhook_receiver::dedup::MemoryStore;
 use webhook_receiver::keysource::{KeyCache, KeyError, KeyVerifyError};
 use webhook_receiver::providers::Plaid;
-use webhook_receiver::{DedupKey, ManualClock, Outcome, Receiver, Request, Verifier, VerifyError};
+use webhook_receiver::testing::{LocalKeys, Signer};
+use webhook_receiver::{
+    ConfigError, DedupKey, ManualClock, Outcome, Receiver, Request, Verifier, VerifyError,
+};
 
-use super::sns::{FakeSource, Served};
 use super::{at, headers};
 
 // A real Plaid webhook, published in a public Q&A ("Hashing Plaid request body webhook",
@@ -45,7 +47,7 @@ fn verifier() -> Verifier {
 }
 
 async fn verify(
-    source: &FakeSource,
+    source: &LocalKeys,
     jwt: &str,
     body: &[u8],
     now: i64,
@@ -98,7 +100,7 @@ fn test_key(kid: &str) -> (p256::ecdsa::SigningKey, String) {
 
 #[tokio::test]
 async fn published_plaid_webhook_verifies() {
-    let source = FakeSource::with(KID, KEY_ANSWER);
+    let source = LocalKeys::new().with(KID, KEY_ANSWER);
     let key = verify(&source, JWT, BODY, IAT).await.unwrap();
     assert!(matches!(key, DedupKey::Digest(_)), "Plaid has no event id");
     assert_eq!(source.fetches(), 1);
@@ -132,7 +134,7 @@ async fn published_plaid_webhook_verifies() {
     )
     .unwrap();
     assert!(
-        verify(&FakeSource::with(KID, &bare), JWT, BODY, IAT)
+        verify(&LocalKeys::new().with(KID, &bare), JWT, BODY, IAT)
             .await
             .is_ok()
     );
@@ -146,7 +148,7 @@ async fn published_plaid_webhook_verifies() {
 
 #[tokio::test]
 async fn a_tampered_jwt_fails() {
-    let source = FakeSource::with(KID, KEY_ANSWER);
+    let source = LocalKeys::new().with(KID, KEY_ANSWER);
     let parts: Vec<&str> = JWT.split('.').collect();
     // Another signature (the first byte flipped).
     let mut sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -169,7 +171,7 @@ async fn a_tampered_jwt_fails() {
 
 #[tokio::test]
 async fn algorithm_and_shape_are_checked_before_any_fetch() {
-    let source = FakeSource::with(KID, KEY_ANSWER);
+    let source = LocalKeys::new().with(KID, KEY_ANSWER);
     let (key, _) = test_key(KID);
     let good_claims = claims(IAT, BODY);
     let mut cases = vec![
@@ -247,13 +249,13 @@ async fn algorithm_and_shape_are_checked_before_any_fetch() {
 async fn keys_are_refused_when_rotated_out_or_for_another_kid() {
     // Plaid's example refuses a key once `expired_at` is set.
     let expired = KEY_ANSWER.replace(r#""expired_at": null"#, r#""expired_at": 1600000000"#);
-    let result = verify(&FakeSource::with(KID, &expired), JWT, BODY, IAT).await;
+    let result = verify(&LocalKeys::new().with(KID, &expired), JWT, BODY, IAT).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Expired))),
         "{result:?}"
     );
     let other_kid = KEY_ANSWER.replace(r#""kid": "6c55"#, r#""kid": "0000"#);
-    let result = verify(&FakeSource::with(KID, &other_kid), JWT, BODY, IAT).await;
+    let result = verify(&LocalKeys::new().with(KID, &other_kid), JWT, BODY, IAT).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Invalid { .. }))),
         "{result:?}"
@@ -266,14 +268,14 @@ async fn keys_are_refused_when_rotated_out_or_for_another_kid() {
         r#"{"kty":"EC","crv":"P-256","x":"35lvC8uz2QrWpQJ3TUH8t9o9DURMp7ydU518RKDl20k","y":"35lvC8uz2QrWpQJ3TUH8t9o9DURMp7ydU518RKDl20k"}"#,
         "not json",
     ] {
-        let result = verify(&FakeSource::with(KID, bad), JWT, BODY, IAT).await;
+        let result = verify(&LocalKeys::new().with(KID, bad), JWT, BODY, IAT).await;
         assert!(
             matches!(result, Err(KeyVerifyError::Key(KeyError::Invalid { .. }))),
             "{bad}: {result:?}"
         );
     }
-    let unknown = FakeSource::default();
-    unknown.serve(KID, Served::NotFound);
+    let unknown = LocalKeys::new().with(KID, KEY_ANSWER);
+    unknown.remove(KID);
     let err = verify(&unknown, JWT, BODY, IAT).await.unwrap_err();
     assert!(matches!(err, KeyVerifyError::Key(KeyError::NotFound)));
     assert_eq!(err.status(), 401);
@@ -290,7 +292,7 @@ async fn own_key_round_trip_through_a_receiver() {
         r#"{"alg":"ES256","kid":"test-kid","typ":"JWT"}"#,
         &claims(now, body),
     );
-    let source = FakeSource::with("test-kid", &format!(r#"{{"key":{jwk},"request_id":"r"}}"#));
+    let source = LocalKeys::new().with("test-kid", format!(r#"{{"key":{jwk},"request_id":"r"}}"#));
     let verifier = Verifier::builder(Plaid::new())
         .clock(ManualClock::at_unix(now))
         .build()
@@ -326,4 +328,140 @@ async fn own_key_round_trip_through_a_receiver() {
         Outcome::New(_)
     ));
     assert_eq!(source.fetches(), 1, "the key was cached");
+}
+
+// ---------------------------------------------------------------- testing::Signer
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[tokio::test]
+async fn a_generated_signer_signs_as_plaid() {
+    let (signer, document) = Signer::generate(Plaid::new()).unwrap();
+    let kid = signer.remote_key_id().unwrap().to_owned();
+    // The document is Plaid's answer to `/webhook_verification_key/get` for that kid.
+    let answer: serde_json::Value = serde_json::from_str(&document).unwrap();
+    let key = &answer["key"];
+    assert_eq!(key["kid"], kid.as_str());
+    assert_eq!(key["alg"], "ES256");
+    assert_eq!(key["crv"], "P-256");
+    assert_eq!(key["kty"], "EC");
+    assert_eq!(key["use"], "sig");
+    assert!(key["expired_at"].is_null() && key["created_at"].is_i64());
+    assert!(answer["request_id"].is_string());
+
+    let body =
+        b"{\n  \"webhook_type\": \"ITEM\",\n  \"webhook_code\": \"WEBHOOK_UPDATE_ACKNOWLEDGED\"\n}";
+    let h = signer.sign(body).unwrap();
+    let jwt = h["plaid-verification"].to_str().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwt.split('.').next().unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(header).unwrap(),
+        format!(r#"{{"alg":"ES256","kid":"{kid}","typ":"JWT"}}"#)
+    );
+    let source = LocalKeys::new().with(&kid, &document);
+    assert!(verify(&source, jwt, body, unix_now()).await.is_ok());
+    // The bare JWK pins the key.
+    let pinned = Verifier::builder(Plaid::new())
+        .public_key(&signer.public_key().unwrap())
+        .build()
+        .unwrap();
+    assert!(pinned.verify(&h, body).is_ok());
+    // Another body.
+    assert!(matches!(
+        verify(&source, jwt, b"{}", unix_now()).await,
+        Err(KeyVerifyError::Verify(VerifyError::SignatureMismatch))
+    ));
+    // Another key under the same kid.
+    let (other, _) = Signer::generate(Plaid::new()).unwrap();
+    assert_ne!(other.remote_key_id(), Some(kid.as_str()));
+    let forged = other.key_id(&kid).sign(body).unwrap();
+    assert!(matches!(
+        verify(
+            &source,
+            forged["plaid-verification"].to_str().unwrap(),
+            body,
+            unix_now()
+        )
+        .await,
+        Err(KeyVerifyError::Verify(VerifyError::SignatureMismatch))
+    ));
+    // Issued more than 5 minutes ago.
+    let old = signer.timestamp(unix_now() - 301).sign(body).unwrap();
+    assert!(matches!(
+        verify(
+            &source,
+            old["plaid-verification"].to_str().unwrap(),
+            body,
+            unix_now()
+        )
+        .await,
+        Err(KeyVerifyError::Verify(VerifyError::TimestampTooOld { .. }))
+    ));
+    // A kid Plaid does not know.
+    let unknown = Signer::generate(Plaid::new())
+        .unwrap()
+        .0
+        .sign(body)
+        .unwrap();
+    assert!(matches!(
+        verify(
+            &source,
+            unknown["plaid-verification"].to_str().unwrap(),
+            body,
+            unix_now()
+        )
+        .await,
+        Err(KeyVerifyError::Key(KeyError::NotFound))
+    ));
+}
+
+/// The signer's JWT for a fixed key, kid and time is the hand-made one (`jwt`, `claims`).
+#[test]
+fn the_signer_matches_the_hand_made_jwt() {
+    let (key, _) = test_key("test-kid");
+    let now = 1_796_040_000;
+    let body = b"{\n  \"item_id\": \"x\"\n}";
+    let expected = jwt(
+        &key,
+        r#"{"alg":"ES256","kid":"test-kid","typ":"JWT"}"#,
+        &claims(now, body),
+    );
+    // The scalar in hex, and the same key in PKCS#8 PEM.
+    use p256::pkcs8::EncodePrivateKey as _;
+    let pem = key.to_pkcs8_pem(p256::pkcs8::LineEnding::LF).unwrap();
+    for private in [hex::encode([7u8; 32]), pem.to_string()] {
+        let h = Signer::new(Plaid::new(), &private)
+            .unwrap()
+            .key_id("test-kid")
+            .timestamp(now)
+            .sign(body)
+            .unwrap();
+        assert_eq!(h["plaid-verification"], expected.as_str());
+    }
+}
+
+#[test]
+fn the_signer_refuses_bad_keys() {
+    let rsa = include_str!("../fixtures/keys/rsa-a.key.pem");
+    for key in ["", "not a key", "00", rsa, KEY_ANSWER] {
+        assert!(
+            matches!(
+                Signer::new(Plaid::new(), key),
+                Err(ConfigError::InvalidSecret { .. })
+            ),
+            "{key:?}"
+        );
+    }
+    assert!(
+        Signer::new(Plaid::new(), &hex::encode([7u8; 32]))
+            .unwrap()
+            .algorithm(webhook_receiver::Algorithm::EcdsaP256Sha256)
+            .sign(b"{}")
+            .is_err(),
+        "Plaid signs with ES256 only"
+    );
 }

@@ -1,17 +1,18 @@
 //! AWS SNS: RSA signatures inside the JSON body, the certificate fetched through a key source.
 //! No network: the key source serves locally generated certificates (tests/fixtures/keys).
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::LazyLock;
 
 use base64::Engine as _;
 use http::HeaderMap;
 use serde_json::{Value, json};
 use webhook_receiver::dedup::MemoryStore;
-use webhook_receiver::keysource::{KeyCache, KeyError, KeyRef, KeySource, KeyVerifyError};
+use webhook_receiver::keysource::{KeyCache, KeyError, KeyVerifyError};
 use webhook_receiver::providers::{Sns, SnsMessageType};
-use webhook_receiver::{DedupKey, Outcome, ReceiveError, Receiver, Request, Verifier, VerifyError};
+use webhook_receiver::testing::{LocalKeys, Signer};
+use webhook_receiver::{
+    Algorithm, DedupKey, Outcome, ReceiveError, Receiver, Request, Verifier, VerifyError,
+};
 
 use super::at;
 
@@ -26,49 +27,6 @@ const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
 /// 2026-11-30T12:00:00Z.
 pub(crate) const NOW: i64 = 1_796_040_000;
 const TIMESTAMP: &str = "2026-11-30T12:00:00.000Z";
-
-/// What a fake key source serves for a key id.
-#[derive(Clone)]
-pub(crate) enum Served {
-    Document(Vec<u8>),
-    NotFound,
-    Down,
-}
-
-/// A key source over a map, counting fetches: no network.
-#[derive(Clone, Default)]
-pub(crate) struct FakeSource {
-    pub(crate) served: Arc<std::sync::Mutex<HashMap<String, Served>>>,
-    pub(crate) fetches: Arc<AtomicUsize>,
-}
-
-impl FakeSource {
-    pub(crate) fn with(id: &str, document: &str) -> Self {
-        let source = Self::default();
-        source.serve(id, Served::Document(document.as_bytes().to_vec()));
-        source
-    }
-
-    pub(crate) fn serve(&self, id: &str, served: Served) {
-        self.served.lock().unwrap().insert(id.to_owned(), served);
-    }
-
-    pub(crate) fn fetches(&self) -> usize {
-        self.fetches.load(Ordering::SeqCst)
-    }
-}
-
-impl KeySource for FakeSource {
-    async fn fetch(&self, key: &KeyRef<'_>) -> Result<Vec<u8>, KeyError> {
-        self.fetches.fetch_add(1, Ordering::SeqCst);
-        let served = self.served.lock().unwrap().get(&*key.id).cloned();
-        match served {
-            Some(Served::Document(doc)) => Ok(doc),
-            Some(Served::Down) => Err(KeyError::unavailable("connection refused")),
-            Some(Served::NotFound) | None => Err(KeyError::NotFound),
-        }
-    }
-}
 
 /// Base64 of the RSASSA-PKCS1-v1_5 signature of `message` with the PEM private key.
 pub(crate) fn rsa_sign(key_pem: &str, message: &[u8], sha1: bool) -> String {
@@ -161,7 +119,7 @@ fn verifier() -> Verifier {
     Verifier::builder(Sns::new(TOPIC).unwrap()).build().unwrap()
 }
 
-fn cache(source: &FakeSource) -> KeyCache {
+fn cache(source: &LocalKeys) -> KeyCache {
     KeyCache::new(source.clone())
 }
 
@@ -204,7 +162,7 @@ fn malformed(result: Result<impl std::fmt::Debug, KeyVerifyError>) {
 
 #[tokio::test]
 async fn notification_v1_and_v2_with_a_fetched_certificate() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let cache = cache(&source);
     let v = verifier();
     assert!(v.fetches_keys());
@@ -236,7 +194,7 @@ async fn notification_v1_and_v2_with_a_fetched_certificate() {
 
 #[tokio::test]
 async fn every_signed_field_is_covered_and_unsigned_ones_are_not() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     let mut message = notification();
     sign_with(&mut message, KEY_A, 2, NOTIFICATION_FIELDS);
@@ -278,7 +236,7 @@ async fn every_signed_field_is_covered_and_unsigned_ones_are_not() {
 
 #[tokio::test]
 async fn subject_absent_or_null_is_not_signed() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     let mut message = notification();
     message.as_object_mut().unwrap().remove("Subject");
@@ -299,7 +257,7 @@ async fn subject_absent_or_null_is_not_signed() {
 
 #[tokio::test]
 async fn confirmations_sign_their_own_field_list() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     for kind in ["SubscriptionConfirmation", "UnsubscribeConfirmation"] {
         let mut message = confirmation(kind);
@@ -357,7 +315,7 @@ async fn confirmations_sign_their_own_field_list() {
 
 #[tokio::test]
 async fn topic_url_and_time_are_checked_before_any_fetch() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     // Another topic, validly signed by SNS: refused, and nothing is fetched.
     let mut other = notification();
@@ -416,45 +374,43 @@ async fn key_failures() {
     let body = signed_notification(2);
     let v = verifier();
     // Another key's certificate at the URL: the signature does not verify.
-    let source = FakeSource::with(CERT_URL, CERT_B);
+    let source = LocalKeys::new().with(CERT_URL, CERT_B);
     mismatch(verify(&cache(&source), &v, &body, NOW).await);
     // An expired certificate.
-    let source = FakeSource::with(CERT_URL, CERT_A_EXPIRED);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A_EXPIRED);
     let result = verify(&cache(&source), &v, &body, NOW).await;
     assert!(
         matches!(result, Err(KeyVerifyError::Key(KeyError::Expired))),
         "{result:?}"
     );
     // Unknown, unusable, unreachable.
-    let source = FakeSource::default();
+    let source = LocalKeys::new();
     let err = verify(&cache(&source), &v, &body, NOW).await.unwrap_err();
     assert!(matches!(err, KeyVerifyError::Key(KeyError::NotFound)));
     assert_eq!(err.status(), 401);
     source.serve(
         CERT_URL,
-        Served::Document(
-            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
-        ),
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     );
     let err = verify(&cache(&source), &v, &body, NOW).await.unwrap_err();
     assert!(
         matches!(err, KeyVerifyError::Key(KeyError::Invalid { .. })),
         "{err:?}"
     );
-    source.serve(CERT_URL, Served::Document(vec![b'A'; 70 * 1024]));
+    source.serve(CERT_URL, vec![b'A'; 70 * 1024]);
     let err = verify(&cache(&source), &v, &body, NOW).await.unwrap_err();
     assert!(
         matches!(err, KeyVerifyError::Key(KeyError::Invalid { .. })),
         "{err:?}"
     );
-    source.serve(CERT_URL, Served::Down);
+    source.unavailable(CERT_URL);
     let err = verify(&cache(&source), &v, &body, NOW).await.unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(err.retry_after().is_some());
     // The failures were not cached: once the source serves the certificate, it verifies.
     let cache = cache(&source);
     assert!(verify(&cache, &v, &body, NOW).await.is_err());
-    source.serve(CERT_URL, Served::Document(CERT_A.as_bytes().to_vec()));
+    source.serve(CERT_URL, CERT_A);
     assert!(verify(&cache, &v, &body, NOW).await.is_ok());
 }
 
@@ -488,7 +444,7 @@ fn a_pinned_certificate_verifies_offline() {
 
 #[tokio::test]
 async fn malformed_messages_are_refused_without_panicking() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let (cache, v) = (cache(&source), verifier());
     let good: Value = serde_json::from_slice(&signed_notification(2)).unwrap();
     let mut cases: Vec<Vec<u8>> = vec![
@@ -536,7 +492,7 @@ async fn malformed_messages_are_refused_without_panicking() {
 
 #[tokio::test]
 async fn receiver_resolves_keys_and_deduplicates_by_message_id() {
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let clock = webhook_receiver::ManualClock::at_unix(NOW);
     let verifier = Verifier::builder(Sns::new(TOPIC).unwrap())
         .clock(clock.clone())
@@ -564,8 +520,8 @@ async fn receiver_resolves_keys_and_deduplicates_by_message_id() {
     assert_eq!(source.fetches(), 1);
 
     // The key source down: 503 + Retry-After, nothing acknowledged.
-    let down = FakeSource::default();
-    down.serve(CERT_URL, Served::Down);
+    let down = LocalKeys::new();
+    down.unavailable(CERT_URL);
     let verifier = Verifier::builder(Sns::new(TOPIC).unwrap())
         .clock(clock.clone())
         .build()
@@ -617,7 +573,7 @@ async fn inbox_endpoint_resolves_keys_through_its_cache() {
     let headers = HeaderMap::new();
     let body = bytes::Bytes::from(signed_notification(2));
 
-    let source = FakeSource::with(CERT_URL, CERT_A);
+    let source = LocalKeys::new().with(CERT_URL, CERT_A);
     let endpoint = inbox
         .endpoint(verifier())
         .key_cache(KeyCache::new(source.clone()))
@@ -647,8 +603,8 @@ async fn inbox_endpoint_resolves_keys_through_its_cache() {
     let err = endpoint.receive(&headers, tampered).await.unwrap_err();
     assert!(matches!(err, InboxReceiveError::Verify(_)), "{err:?}");
 
-    let down = FakeSource::default();
-    down.serve(CERT_URL, Served::Down);
+    let down = LocalKeys::new();
+    down.unavailable(CERT_URL);
     let endpoint = inbox
         .endpoint(verifier())
         .namespace("down")
@@ -680,4 +636,253 @@ async fn inbox_endpoint_resolves_keys_through_its_cache() {
         "only the first stored"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ---------------------------------------------------------------- testing::Signer
+
+/// A generated signer and its certificate, made once for the tests below (RSA key generation
+/// takes a moment in a debug build).
+static GENERATED: LazyLock<(Signer, String)> =
+    LazyLock::new(|| Signer::generate(Sns::new(TOPIC).unwrap()).unwrap());
+/// Another generated pair.
+static OTHER: LazyLock<(Signer, String)> =
+    LazyLock::new(|| Signer::generate(Sns::new(TOPIC).unwrap()).unwrap());
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn generated_cache() -> (Signer, LocalKeys, KeyCache) {
+    let (signer, certificate) = GENERATED.clone();
+    let keys = LocalKeys::new().with(signer.remote_key_id().unwrap(), certificate);
+    (signer, keys.clone(), KeyCache::new(keys))
+}
+
+#[tokio::test]
+async fn a_generated_signer_signs_notifications_v1_and_v2() {
+    let (signer, keys, cache) = generated_cache();
+    let url = signer.remote_key_id().unwrap().to_owned();
+    assert!(
+        url.starts_with("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-")
+            && url.ends_with(".pem"),
+        "{url}"
+    );
+    for (algorithm, version) in [(None, "2"), (Some(Algorithm::RsaSha1), "1")] {
+        let mut signer = signer.clone().id(format!("id-v{version}"));
+        if let Some(algorithm) = algorithm {
+            signer = signer.algorithm(algorithm);
+        }
+        let signed = signer
+            .sign_request(
+                br#"{"Type":"Notification","Subject":"s","Message":"{\"order\":\"o_1\"}"}"#,
+            )
+            .unwrap();
+        let message: Value = serde_json::from_slice(&signed.body).unwrap();
+        assert_eq!(message["SignatureVersion"], version, "version 2 by default");
+        assert_eq!(message["SigningCertURL"], url.as_str());
+        assert_eq!(message["TopicArn"], TOPIC, "the scheme's topic by default");
+        assert_eq!(message["MessageId"], format!("id-v{version}"));
+        assert_eq!(signed.headers["x-amz-sns-message-type"], "Notification");
+        assert_eq!(
+            signed.headers["x-amz-sns-message-id"],
+            format!("id-v{version}")
+        );
+        assert_eq!(signed.headers["x-amz-sns-topic-arn"], TOPIC);
+        let (id, label, _) = verify(&cache, &verifier(), &signed.body, unix_now())
+            .await
+            .unwrap();
+        assert_eq!(id.as_deref(), Some(format!("id-v{version}").as_str()));
+        assert_eq!(label.as_deref(), Some(url.as_str()));
+        // Any signed field changed: the signature no longer matches.
+        for (field, value) in [("Message", "{\"order\":\"o_2\"}"), ("Subject", "t")] {
+            let mut tampered = message.clone();
+            tampered[field] = json!(value);
+            let body = serde_json::to_vec(&tampered).unwrap();
+            mismatch(verify(&cache, &verifier(), &body, unix_now()).await);
+        }
+    }
+    assert_eq!(keys.fetches(), 1, "one certificate, fetched once");
+}
+
+#[tokio::test]
+async fn a_generated_signer_signs_confirmations() {
+    let (signer, _, cache) = generated_cache();
+    for kind in ["SubscriptionConfirmation", "UnsubscribeConfirmation"] {
+        let mut message = confirmation(kind);
+        let object = message.as_object_mut().unwrap();
+        object.remove("MessageId");
+        object.remove("Timestamp");
+        let signed = signer
+            .sign_request(&serde_json::to_vec(&message).unwrap())
+            .unwrap();
+        assert!(
+            verify(&cache, &verifier(), &signed.body, unix_now())
+                .await
+                .is_ok(),
+            "{kind}"
+        );
+        let mut tampered: Value = serde_json::from_slice(&signed.body).unwrap();
+        tampered["Token"] = json!("0000");
+        mismatch(
+            verify(
+                &cache,
+                &verifier(),
+                &serde_json::to_vec(&tampered).unwrap(),
+                unix_now(),
+            )
+            .await,
+        );
+        if kind == "SubscriptionConfirmation" {
+            assert!(Sns::subscribe_url(&signed.body).is_some());
+        }
+    }
+}
+
+#[tokio::test]
+async fn another_key_or_an_old_timestamp_is_refused() {
+    let (signer, _, cache) = generated_cache();
+    let (other, other_certificate) = OTHER.clone();
+    assert_ne!(
+        other.remote_key_id(),
+        signer.remote_key_id(),
+        "each key has its own URL"
+    );
+    // The other key, naming the first key's certificate.
+    let forged = other
+        .key_id(signer.remote_key_id().unwrap())
+        .sign_request(br#"{"Message":"hello"}"#)
+        .unwrap();
+    mismatch(verify(&cache, &verifier(), &forged.body, unix_now()).await);
+    // The first key, its certificate at the other's URL.
+    let swapped = LocalKeys::new().with(signer.remote_key_id().unwrap(), other_certificate);
+    let body = signer.sign_request(br#"{"Message":"hello"}"#).unwrap().body;
+    mismatch(verify(&KeyCache::new(swapped), &verifier(), &body, unix_now()).await);
+    // Published more than 65 minutes ago.
+    let old = signer
+        .clone()
+        .timestamp(unix_now() - 66 * 60)
+        .sign_request(br#"{"Message":"hello"}"#)
+        .unwrap();
+    let result = verify(&cache, &verifier(), &old.body, unix_now()).await;
+    assert!(
+        matches!(
+            result,
+            Err(KeyVerifyError::Verify(VerifyError::TimestampTooOld { .. }))
+        ),
+        "{result:?}"
+    );
+    // A certificate URL off SNS's hosts is signed as given, and refused before any fetch.
+    let off = signer
+        .clone()
+        .key_id("https://evil.example/cert.pem")
+        .sign_request(br#"{"Message":"hello"}"#)
+        .unwrap();
+    malformed(verify(&cache, &verifier(), &off.body, unix_now()).await);
+}
+
+/// The signer's output for a fixed key, id and time is the hand-made signature of the tests
+/// above, which follows AWS's documented string to sign.
+#[test]
+fn the_signer_matches_the_hand_made_signatures() {
+    use rsa::pkcs1::EncodeRsaPrivateKey as _;
+    use rsa::pkcs8::DecodePrivateKey as _;
+    let pkcs1 = rsa::PrivateKey::from_pkcs8_pem(KEY_A)
+        .unwrap()
+        .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
+        .unwrap();
+    for key in [KEY_A, pkcs1.as_str()] {
+        let signer = Signer::new(Sns::new(TOPIC).unwrap(), key)
+            .unwrap()
+            .key_id(CERT_URL)
+            .timestamp(NOW);
+        for (version, algorithm) in [(2, Algorithm::RsaSha256), (1, Algorithm::RsaSha1)] {
+            // The message without its id and time: the signer fills them in.
+            let mut draft = notification();
+            let id = draft["MessageId"].as_str().unwrap().to_owned();
+            draft.as_object_mut().unwrap().remove("MessageId");
+            draft.as_object_mut().unwrap().remove("Timestamp");
+            let signed = signer
+                .clone()
+                .id(id)
+                .algorithm(algorithm)
+                .sign_request(&serde_json::to_vec(&draft).unwrap())
+                .unwrap();
+            let body: Value = serde_json::from_slice(&signed.body).unwrap();
+            assert_eq!(body["Timestamp"], TIMESTAMP, "ISO 8601 with milliseconds");
+            let expected: Value = serde_json::from_slice(&signed_notification(version)).unwrap();
+            assert_eq!(body, expected, "version {version}");
+            let mut confirmation = confirmation("SubscriptionConfirmation");
+            let signed = signer
+                .clone()
+                .algorithm(algorithm)
+                .sign_request(&serde_json::to_vec(&confirmation).unwrap())
+                .unwrap();
+            sign_with(&mut confirmation, KEY_A, version, CONFIRMATION_FIELDS);
+            let body: Value = serde_json::from_slice(&signed.body).unwrap();
+            assert_eq!(body, confirmation, "version {version}");
+        }
+    }
+}
+
+#[test]
+fn the_signer_refuses_bad_keys_and_bodies() {
+    use p256::pkcs8::EncodePrivateKey as _;
+    let p256 = p256::ecdsa::SigningKey::from_slice(&[7u8; 32])
+        .unwrap()
+        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+        .unwrap();
+    let truncated = &KEY_A[..KEY_A.len() / 2];
+    for key in [
+        "",
+        "not a key",
+        CERT_A,
+        truncated,
+        &p256,
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n",
+    ] {
+        let err = Signer::new(Sns::new(TOPIC).unwrap(), key).unwrap_err();
+        assert!(
+            matches!(err, webhook_receiver::ConfigError::InvalidSecret { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        // The error names the problem, never the key.
+        assert!(key.len() < 60 || !text.contains(&key[30..60]), "{text}");
+    }
+    let signer = Signer::new(Sns::new(TOPIC).unwrap(), KEY_A).unwrap();
+    for body in [
+        &b"not json"[..],
+        b"[1,2]",
+        b"\"a string\"",
+        b"",
+        br#"{"Message":{"order":"o_1"}}"#,
+        br#"{"Type":"Other","Message":"x"}"#,
+        br#"{"Type":"Notification"}"#,
+        br#"{"Type":"SubscriptionConfirmation","Message":"x","SubscribeURL":"https://sns.us-east-1.amazonaws.com/?x"}"#,
+        br#"{"Message":"x","MessageId":""}"#,
+    ] {
+        assert!(
+            matches!(
+                signer.sign_request(body),
+                Err(webhook_receiver::ConfigError::Invalid { .. })
+            ),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Without a topic of its own, a message must name one.
+    let any = Signer::new(Sns::insecure_any_topic(), KEY_A).unwrap();
+    assert!(any.sign_request(br#"{"Message":"x"}"#).is_err());
+    assert!(
+        any.sign_request(format!(r#"{{"Message":"x","TopicArn":"{TOPIC}"}}"#).as_bytes())
+            .is_ok()
+    );
+    // Not the algorithms SNS signs with.
+    assert!(
+        signer
+            .clone()
+            .algorithm(Algorithm::HmacSha256)
+            .sign_request(br#"{"Message":"x"}"#)
+            .is_err()
+    );
 }
