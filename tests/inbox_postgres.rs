@@ -358,6 +358,73 @@ async fn racing_accepts_never_exceed_the_bound() {
     drop_tables(first.pool(), &[first.table()]).await;
 }
 
+/// A replay racing two leases never lets two records of one ordering key run at once: the
+/// replayed record (older) and the next one (newer, due because the older one was dead). The
+/// replay locks the active records of its ordering key, so a lease deciding on a snapshot where
+/// the replayed record was still dead either commits first or skips them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_racing_leases_never_runs_two_records_of_one_ordering_key() {
+    const ROUNDS: usize = 150;
+    let first = engine("replay_race").await;
+    let second = PostgresInbox::new(pool().await)
+        .with_table(first.table())
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let mut overlaps = Vec::new();
+    for round in 0..ROUNDS {
+        let ordering = format!("customer_{round}");
+        let older = format!("r{round}:a");
+        let newer = format!("r{round}:b");
+        for key in [&older, &newer] {
+            let record = record(key).with_ordering_key(ordering.clone());
+            assert_eq!(first.accept(&record, None).await.unwrap(), Accepted::Stored);
+        }
+        // The older record runs and dies; the newer one becomes due.
+        let leased = first.lease(lease).await.unwrap().unwrap();
+        assert_eq!(leased.record.meta.key, older);
+        assert!(first.dead(&older, leased.token, "poison").await.unwrap());
+
+        let (replayed, a, b) = tokio::join!(
+            second.replay(&older),
+            first.lease(lease),
+            second.lease(lease),
+        );
+        assert!(
+            replayed.unwrap(),
+            "round {round}: the dead record is replayed"
+        );
+        let leased: Vec<_> = [a.unwrap(), b.unwrap()]
+            .into_iter()
+            .flatten()
+            .map(|l| (l.record.meta.key.clone(), l.token))
+            .collect();
+        if leased.len() > 1 {
+            overlaps.push((round, leased.clone()));
+        }
+        // Finish the round: whatever runs is done, then the rest, one at a time.
+        let mut running = leased;
+        for _ in 0..4 {
+            for (key, token) in running.drain(..) {
+                assert!(
+                    first.done(&key, token).await.unwrap(),
+                    "round {round}: {key}"
+                );
+            }
+            if let Some(next) = first.lease(lease).await.unwrap() {
+                running.push((next.record.meta.key.clone(), next.token));
+            }
+        }
+        assert!(running.is_empty(), "round {round}: the inbox drains");
+        let counts = first.counts().await.unwrap();
+        assert_eq!((counts.pending, counts.running), (0, 0), "round {round}");
+    }
+    assert!(
+        overlaps.is_empty(),
+        "two records of one ordering key ran at once: {overlaps:?}"
+    );
+    drop_tables(first.pool(), &[first.table()]).await;
+}
+
 /// Concurrent bounded accepts are written together (one transaction per turn): a record the
 /// server refuses (a NUL in a text field) fails alone, and the records it was grouped with
 /// are stored; duplicates in one group are stored once.

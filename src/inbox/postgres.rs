@@ -47,6 +47,7 @@ struct Sql {
     count_active: Arc<str>,
     existing: Arc<str>,
     lease: Arc<str>,
+    older_active: Arc<str>,
     heartbeat: Arc<str>,
     done: Arc<str>,
     retry: Arc<str>,
@@ -82,19 +83,9 @@ impl Sql {
                        received_at = EXCLUDED.received_at, updated_at = EXCLUDED.updated_at, \
                        retain_ms = EXCLUDED.retain_ms, last_error = NULL \
                        WHERE r.status = 'done' AND r.deadline <= $11";
-        // Replaying a record with an ordering key locks the active records sharing it, so that
-        // a lease deciding on an older snapshot (where the replayed record was still dead)
-        // either runs before the replay commits or skips them.
-        let siblings = format!(
-            "siblings AS (\
-                 SELECT o.seq FROM {t} AS o \
-                 WHERE o.ordering_key IN (SELECT ordering_key FROM target) AND o.{active} \
-                 ORDER BY o.seq FOR UPDATE OF o)"
-        );
         let revive = format!(
             "UPDATE {t} SET status = 'pending', attempts = 0, deadline = $2, token = NULL, \
-             updated_at = $2 \
-             WHERE seq IN (SELECT seq FROM target) AND (SELECT count(*) FROM siblings) >= 0"
+             updated_at = $2 WHERE seq IN (SELECT seq FROM target)"
         );
         Self {
             migrate: vec![
@@ -179,6 +170,13 @@ impl Sql {
                  RETURNING {META}, headers, body"
             )
             .into(),
+            // Checked after a lease of a record with an ordering key, on a fresh snapshot.
+            older_active: format!(
+                "SELECT EXISTS (SELECT 1 FROM {t} AS o \
+                 WHERE o.ordering_key = $1 AND o.{active} \
+                 AND o.seq < (SELECT seq FROM {t} WHERE id = $2))"
+            )
+            .into(),
             heartbeat: format!("UPDATE {t} SET deadline = $3 + $4 WHERE {owned}").into(),
             done: format!(
                 "UPDATE {t} SET status = 'done', token = NULL, deadline = $3 + retain_ms, \
@@ -214,16 +212,15 @@ impl Sql {
                 .into(),
             replay: format!(
                 "WITH target AS (\
-                     SELECT seq, ordering_key FROM {t} WHERE id = $1 AND status = 'dead' \
-                     FOR UPDATE), \
-                 {siblings} {revive}"
+                     SELECT seq FROM {t} WHERE id = $1 AND status = 'dead' FOR UPDATE) \
+                 {revive}"
             )
             .into(),
             replay_since: format!(
                 "WITH target AS (\
-                     SELECT seq, ordering_key FROM {t} \
-                     WHERE status = 'dead' AND updated_at >= $1 ORDER BY seq FOR UPDATE), \
-                 {siblings} {revive}"
+                     SELECT seq FROM {t} \
+                     WHERE status = 'dead' AND updated_at >= $1 ORDER BY seq FOR UPDATE) \
+                 {revive}"
             )
             .into(),
             purge: format!("DELETE FROM {t} WHERE status = 'done' AND deadline <= $1").into(),
@@ -621,17 +618,41 @@ impl InboxEngine for PostgresInbox {
         })
     }
 
+    /// Leases the next eligible record. A record with an ordering key is checked again once
+    /// leased, on a fresh snapshot: the lease statement decides on the snapshot it started
+    /// with, where an older record of the key may still have been dead (or not yet committed
+    /// as accepted) while a replay made it pending. If an older record of the key is active
+    /// now, the lease is handed back and the next eligible record is taken instead.
     async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
-        let token = LeaseToken::random();
-        let row = sqlx::query(statement(&self.sql.lease))
-            .bind(token_bytes(token))
-            .bind(self.now())
-            .bind(millis(lease).max(1))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_error)?;
-        row.map(|row| Ok(Leased::new(record_from_row(&row)?, token)))
-            .transpose()
+        // Bounded: each hand-back is caused by an older record that the next statement sees.
+        for _ in 0..3 {
+            let token = LeaseToken::random();
+            let Some(row) = sqlx::query(statement(&self.sql.lease))
+                .bind(token_bytes(token))
+                .bind(self.now())
+                .bind(millis(lease).max(1))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_error)?
+            else {
+                return Ok(None);
+            };
+            let leased = Leased::new(record_from_row(&row)?, token);
+            let Some(ordering_key) = leased.record.meta.ordering_key.as_deref() else {
+                return Ok(Some(leased));
+            };
+            let older: bool = sqlx::query_scalar(statement(&self.sql.older_active))
+                .bind(ordering_key)
+                .bind(row_id(&leased.record.meta.key).into_owned())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_error)?;
+            if !older {
+                return Ok(Some(leased));
+            }
+            self.release(&leased.record.meta.key, token).await?;
+        }
+        Ok(None)
     }
 
     async fn heartbeat(
