@@ -181,7 +181,8 @@ impl<E: InboxEngine + Clone> Suite<'_, E> {
 }
 
 /// Checks `engine` against the [`InboxEngine`] contract — the transitions table, token checks,
-/// lease expiry, ordering keys, the bound, operators — and, through an [`Inbox`] over a clone
+/// lease expiry, ordering keys (also while a replay races leases), the bound, operators — and,
+/// through an [`Inbox`] over a clone
 /// of it, retries with backoff, max attempts, permanent errors, crash loops and replay.
 ///
 /// The engine must be **empty and used by nobody else** while the suite runs (give it a fresh
@@ -238,6 +239,7 @@ pub async fn inbox_contract<E: InboxEngine + Clone>(engine: E, config: InboxCont
     ordering_keys(s).await;
     policy_through_the_inbox(s).await;
     retention_and_purge(s).await;
+    replay_racing_leases(s).await;
 }
 
 /// Accept is idempotent, stores every field exactly, races store once, the bound refuses.
@@ -1040,5 +1042,67 @@ async fn retention_and_purge<E: InboxEngine + Clone>(s: &Suite<'_, E>) {
     check!(
         ok(e.purge().await, "purge") == 0,
         "a second purge removes nothing"
+    );
+}
+
+/// A replay racing two leases never runs two records of one ordering key at once: an older
+/// record is dead, so the newer one of its key is due; the older one is replayed while two
+/// leases run. At most one of the two may be leased.
+async fn replay_racing_leases<E: InboxEngine + Clone>(s: &Suite<'_, E>) {
+    const ROUNDS: usize = 30;
+    let e = &s.engine;
+    // First finish what the earlier scenarios left due (a few records; bounded).
+    for _ in 0..16 {
+        let Some(leased) = s.lease().await else { break };
+        let key = leased.record.meta.key;
+        check!(ok(e.done(&key, leased.token).await, "done"), "done `{key}`");
+    }
+    s.nothing_due("before the replay races").await;
+    for round in 0..ROUNDS {
+        let (older, newer) = (format!("race{round}a"), format!("race{round}b"));
+        for name in [&older, &newer] {
+            let record = s.record(name).with_ordering_key(format!("race{round}"));
+            check!(
+                s.accept(&record, None).await == Accepted::Stored,
+                "accept `{name}`"
+            );
+            s.pass(Duration::from_millis(5)).await;
+        }
+        let t = s.lease_name(&older, "the older record of the race").await;
+        check!(
+            ok(e.dead(&s.key(&older), t, "poison").await, "dead"),
+            "dead `{older}`"
+        );
+        let older_key = s.key(&older);
+        let (replayed, first, second) = tokio::join!(e.replay(&older_key), s.lease(), s.lease());
+        check!(ok(replayed, "replay"), "replay `{older}`");
+        let running: Vec<_> = [first, second].into_iter().flatten().collect();
+        check!(
+            running.len() <= 1,
+            "round {round}: two records of one ordering key run at once: {:?}",
+            running
+                .iter()
+                .map(|l| &l.record.meta.key)
+                .collect::<Vec<_>>()
+        );
+        // Finish the round one record at a time.
+        let mut running: Vec<_> = running
+            .into_iter()
+            .map(|l| (l.record.meta.key, l.token))
+            .collect();
+        for _ in 0..3 {
+            for (key, token) in running.drain(..) {
+                check!(ok(e.done(&key, token).await, "done"), "done `{key}`");
+            }
+            if let Some(next) = s.lease().await {
+                running.push((next.record.meta.key, next.token));
+            }
+        }
+        check!(running.is_empty(), "round {round}: both records finish");
+    }
+    let after = ok(e.counts().await, "counts");
+    check!(
+        after.unfinished() == 0,
+        "after the replay races, nothing is unfinished: {after:?}"
     );
 }
