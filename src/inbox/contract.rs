@@ -182,8 +182,8 @@ impl<E: InboxEngine + Clone> Suite<'_, E> {
 
 /// Checks `engine` against the [`InboxEngine`] contract — the transitions table, token checks,
 /// lease expiry, ordering keys (also while a replay races leases), the bound, operators — and,
-/// through an [`Inbox`] over a clone
-/// of it, retries with backoff, max attempts, permanent errors, crash loops and replay.
+/// through an [`Inbox`] over a clone of it, retries with backoff, max attempts, permanent
+/// errors, crash loops and replay.
 ///
 /// The engine must be **empty and used by nobody else** while the suite runs (give it a fresh
 /// table, key prefix or database): `lease` takes any due record, and counts are checked
