@@ -627,3 +627,91 @@ async fn prefixes_separate_inboxes() {
         );
     }
 }
+
+/// Concurrent accepts share script calls: duplicates within one call are stored once, the
+/// bound is exact across the records of a call and across two engines, each record keeps its
+/// own body, and records of one ordering key are parked behind its head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_accepts_keep_the_bound_duplicates_and_parking_exact() {
+    let prefix = unique_prefix("grouped");
+    let first = engine(&prefix).await;
+    let second = engine(&prefix).await;
+    let results = futures_util::future::join_all((0..96).map(|i| {
+        let engine = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        // 48 keys, each sent twice.
+        async move {
+            engine
+                .accept(&record(&format!("k{}", i % 48)), Some(20))
+                .await
+        }
+    }))
+    .await;
+    let stored = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Accepted::Stored)))
+        .count();
+    let full = results
+        .iter()
+        .filter(|r| matches!(r, Err(InboxError::Full { limit: 20 })))
+        .count();
+    assert_eq!(stored, 20, "{results:?}");
+    assert_eq!(first.counts().await.unwrap().pending, 20);
+    let duplicates = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Accepted::Duplicate)))
+        .count();
+    assert_eq!(stored + full + duplicates, 96, "{results:?}");
+
+    // Unbounded, with ordering keys: every record is stored with its own body, and the
+    // records of one ordering key run in the order they were accepted.
+    let prefix = unique_prefix("grouped_order");
+    let engine = engine(&prefix).await;
+    let results = futures_util::future::join_all((0..64).map(|i| {
+        let engine = engine.clone();
+        async move {
+            let record = NewRecord::new(
+                format!("o{i:02}"),
+                "billing",
+                "stripe",
+                format!("{{\"n\":{i}}}").into_bytes(),
+            )
+            .with_ordering_key(format!("customer_{}", i % 4));
+            engine.accept(&record, None).await
+        }
+    }))
+    .await;
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(Accepted::Stored))),
+        "{results:?}"
+    );
+    // One record per ordering key is due at a time: the others were parked, also when they
+    // were written in one call with the head of their key.
+    let mut seen = std::collections::HashSet::new();
+    for round in 0..16 {
+        let mut due = Vec::new();
+        while let Some(leased) = engine.lease(Duration::from_secs(30)).await.unwrap() {
+            due.push(leased);
+        }
+        let keys: std::collections::HashSet<_> = due
+            .iter()
+            .map(|l| l.record.meta.ordering_key.clone().unwrap())
+            .collect();
+        assert_eq!((due.len(), keys.len()), (4, 4), "round {round}");
+        for leased in due {
+            let n: u64 = leased.record.meta.key[1..].parse().unwrap();
+            assert_eq!(leased.record.body, format!("{{\"n\":{n}}}").as_bytes());
+            assert!(seen.insert(n), "o{n:02} ran twice");
+            assert!(
+                engine
+                    .done(&leased.record.meta.key, leased.token)
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+    assert_eq!(seen.len(), 64);
+}

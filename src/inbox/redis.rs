@@ -115,18 +115,27 @@ end
 /// Returns one answer per record, in order — 1: stored; 0: duplicate; -1: full. Records are
 /// taken in order, so a key twice in one call is stored once.
 const ACCEPT_LUA: &str = r"
-local now = tonumber(ARGV[2])
+local now, count = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
+-- Once per call: the received-order numbers of the records (gaps are harmless), the number of
+-- unfinished records (for the bound; counted up as records are stored), the consumer group.
+local seq = redis.call('INCRBY', P .. 'seq', count) - count
+local unfinished
+local grouped = false
 local i = 4
-for _ = 1, tonumber(ARGV[3]) do
+for _ = 1, count do
   local b = i
   local k, max, nopt = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 7])
   i = b + 8 + 2 * nopt
+  seq = seq + 1
   local r = rk(k)
   local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
+  if max >= 0 and not unfinished then
+    unfinished = redis.call('ZCARD', P .. 's:pending') + redis.call('ZCARD', P .. 's:running')
+  end
   if st and not (st == 'done' and tonumber(dl) <= now) then
     out[#out + 1] = 0
-  elseif max >= 0 and redis.call('ZCARD', P .. 's:pending') + redis.call('ZCARD', P .. 's:running') >= max then
+  elseif max >= 0 and unfinished >= max then
     out[#out + 1] = -1
   else
     if st then
@@ -134,7 +143,6 @@ for _ = 1, tonumber(ARGV[3]) do
       redis.call('ZREM', P .. 's:done', k)
       redis.call('ZREM', P .. 'expiry', k)
     end
-    local seq = redis.call('INCR', P .. 'seq')
     local fields = {'key', k, 'status', 'pending', 'attempts', '0', 'deadline', ARGV[2],
       'received_at', ARGV[2], 'updated_at', ARGV[2], 'retain_ms', ARGV[b + 2],
       'endpoint', ARGV[b + 3], 'provider', ARGV[b + 4], 'headers', ARGV[b + 5],
@@ -146,6 +154,7 @@ for _ = 1, tonumber(ARGV[3]) do
       if ARGV[j] == 'ordering_key' then ok = ARGV[j + 1] end
     end
     redis.call('ZADD', P .. 's:pending', now, k)
+    if unfinished then unfinished = unfinished + 1 end
     local ready = true
     if ok then
       local o = P .. 'o:' .. ok
@@ -155,9 +164,10 @@ for _ = 1, tonumber(ARGV[3]) do
     end
     if ready then
       -- Due now: straight to the ready stream (what `enqueue` does), in the same HSET.
-      if redis.call('EXISTS', READY) == 0 then
+      if not grouped and redis.call('EXISTS', READY) == 0 then
         redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
       end
+      grouped = true
       fields[#fields + 1] = 'q'
       fields[#fields + 1] = 's'
       fields[#fields + 1] = 'entry'
