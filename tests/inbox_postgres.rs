@@ -71,6 +71,12 @@ async fn drop_tables(pool: &PgPool, tables: &[&str]) {
         .execute(pool)
         .await
         .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP FUNCTION IF EXISTS \"{table}_accept_bounded\""
+        )))
+        .execute(pool)
+        .await
+        .unwrap();
     }
 }
 
@@ -355,6 +361,23 @@ async fn racing_accepts_never_exceed_the_bound() {
         .count();
     assert_eq!((stored, full), (10, 54), "{results:?}");
     assert_eq!(first.counts().await.unwrap().pending, 10);
+
+    // One accept per engine instance: no grouping, each a single round trip through the
+    // table's accept function, racing the others.
+    let pool = pool().await;
+    let results = futures_util::future::join_all((0..40).map(|i| {
+        let engine = PostgresInbox::new(pool.clone())
+            .with_table(first.table())
+            .unwrap();
+        async move { engine.accept(&record(&format!("alone{i}")), Some(20)).await }
+    }))
+    .await;
+    let stored = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Accepted::Stored)))
+        .count();
+    assert_eq!(stored, 10, "10 more fit under a bound of 20: {results:?}");
+    assert_eq!(first.counts().await.unwrap().pending, 20);
     drop_tables(first.pool(), &[first.table()]).await;
 }
 
