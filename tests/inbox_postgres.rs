@@ -65,18 +65,17 @@ async fn engine(what: &str) -> PostgresInbox {
 
 async fn drop_tables(pool: &PgPool, tables: &[&str]) {
     for table in tables {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP TABLE IF EXISTS \"{table}\""
-        )))
-        .execute(pool)
-        .await
-        .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP FUNCTION IF EXISTS \"{table}_accept_bounded\""
-        )))
-        .execute(pool)
-        .await
-        .unwrap();
+        for drop in [
+            format!("DROP TABLE IF EXISTS \"{table}\""),
+            // What `PostgresInbox::migrate` makes beside an inbox table.
+            format!("DROP TABLE IF EXISTS \"{table}_bound\""),
+            format!("DROP FUNCTION IF EXISTS \"{table}_accept_bounded\""),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(pool)
+                .await
+                .unwrap();
+        }
     }
 }
 
@@ -379,6 +378,106 @@ async fn racing_accepts_never_exceed_the_bound() {
     assert_eq!(stored, 10, "10 more fit under a bound of 20: {results:?}");
     assert_eq!(first.counts().await.unwrap().pending, 20);
     drop_tables(first.pool(), &[first.table()]).await;
+}
+
+/// The bound counts the unfinished records only when its estimate (the last count plus the
+/// bounded accepts since) reaches the bound. The estimate never lets it be exceeded: records
+/// that finish are found by counting again, records already in the table before the first
+/// bounded accept are counted, and replayed records make the next accept count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bound_counts_again_whenever_its_estimate_could_be_wrong() {
+    let engine = engine("estimate").await;
+    let lease = Duration::from_secs(60);
+    // Three records from before any bounded accept (e.g. an unbounded receiver).
+    for i in 0..3 {
+        let record = record(&format!("before{i}"));
+        assert_eq!(
+            engine.accept(&record, None).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+    let bounded = |key: String| {
+        let engine = engine.clone();
+        async move { engine.accept(&record(&key), Some(5)).await }
+    };
+    for i in 0..2 {
+        assert_eq!(bounded(format!("a{i}")).await.unwrap(), Accepted::Stored);
+    }
+    assert!(
+        matches!(
+            bounded("a2".into()).await,
+            Err(InboxError::Full { limit: 5 })
+        ),
+        "3 + 2 unfinished: full"
+    );
+    assert_eq!(
+        bounded("a0".into()).await.unwrap(),
+        Accepted::Duplicate,
+        "a live key is a duplicate even when full"
+    );
+    // Two records die: room for two more, found by counting again.
+    for _ in 0..2 {
+        let leased = engine.lease(lease).await.unwrap().unwrap();
+        assert!(
+            engine
+                .dead(&leased.record.meta.key, leased.token, "poison")
+                .await
+                .unwrap()
+        );
+    }
+    for i in 0..2 {
+        assert_eq!(bounded(format!("b{i}")).await.unwrap(), Accepted::Stored);
+    }
+    assert!(matches!(
+        bounded("b2".into()).await,
+        Err(InboxError::Full { .. })
+    ));
+    // Three finish: an accept counts again (2 unfinished) and stores, leaving the estimate at
+    // 3. Replaying the two dead ones makes 5 without an accept: the next accept must count.
+    for _ in 0..3 {
+        let leased = engine.lease(lease).await.unwrap().unwrap();
+        assert!(
+            engine
+                .done(&leased.record.meta.key, leased.token)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(bounded("c0".into()).await.unwrap(), Accepted::Stored);
+    let since = time::OffsetDateTime::UNIX_EPOCH;
+    assert_eq!(engine.replay_dead_since(since).await.unwrap(), 2);
+    assert_eq!(engine.counts().await.unwrap().unfinished(), 5);
+    assert!(
+        matches!(bounded("c1".into()).await, Err(InboxError::Full { .. })),
+        "the replayed records count"
+    );
+    // A replay of one record, then a group of concurrent accepts (the transaction path).
+    let leased = engine.lease(lease).await.unwrap().unwrap();
+    assert!(
+        engine
+            .dead(&leased.record.meta.key, leased.token, "poison")
+            .await
+            .unwrap()
+    );
+    let results = futures_util::future::join_all((0..8).map(|i| bounded(format!("d{i}")))).await;
+    let stored = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Accepted::Stored)))
+        .count();
+    assert_eq!(
+        stored, 1,
+        "4 unfinished after one died: room for 1 ({results:?})"
+    );
+    assert!(engine.replay(&leased.record.meta.key).await.unwrap());
+    let results = futures_util::future::join_all((0..8).map(|i| bounded(format!("e{i}")))).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(InboxError::Full { .. }))),
+        "6 unfinished after the replay: {results:?}"
+    );
+    assert_eq!(engine.counts().await.unwrap().unfinished(), 6);
+    drop_tables(engine.pool(), &[engine.table()]).await;
 }
 
 /// A replay racing two leases never lets two records of one ordering key run at once: the

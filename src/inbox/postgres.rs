@@ -45,6 +45,9 @@ struct Sql {
     migrate: Vec<Arc<str>>,
     insert: Arc<str>,
     count_active: Arc<str>,
+    bound_read: Arc<str>,
+    bound_counted: Arc<str>,
+    bound_add: Arc<str>,
     existing: Arc<str>,
     accept_bounded: Arc<str>,
     lease: Arc<str>,
@@ -67,6 +70,7 @@ impl Sql {
     /// `table` is a validated identifier (lower-case letters, digits, `_`).
     fn new(table: &str) -> Self {
         let t = format!("\"{table}\"");
+        let bound = format!("\"{table}_bound\"");
         let active = "status IN ('pending', 'running')";
         let owned = "id = $1 AND token = $2 AND status = 'running'";
         let columns = "id, key, endpoint, provider, event_id, signed_at, key_label, \
@@ -88,16 +92,23 @@ impl Sql {
         // stored, and the row as it was, to tell a duplicate from a full inbox.
         let insert_bounded = format!(
             "WITH existing AS (SELECT e.status, e.deadline FROM {t} AS e WHERE e.id = $1), \
-             stored AS (\
-                 INSERT INTO {t} AS r ({columns}) SELECT {values} \
-                 WHERE (SELECT count(*) FROM {t} AS c WHERE c.{active}) < $13 \
+             added AS (\
+                 INSERT INTO {t} AS r ({columns}) SELECT {values} WHERE est < $13 \
                  {replace} RETURNING 1) \
-             SELECT EXISTS (SELECT 1 FROM stored), x.status, x.deadline \
+             SELECT EXISTS (SELECT 1 FROM added), x.status, x.deadline \
+             INTO stored, status, deadline \
              FROM (SELECT) AS one LEFT JOIN existing AS x ON true"
         );
+        // Revived records are unfinished again without an accept: the bound's estimate is
+        // marked unknown, so the next bounded accept counts (see `accept_bounded_one`).
         let revive = format!(
-            "UPDATE {t} SET status = 'pending', attempts = 0, deadline = $2, token = NULL, \
-             updated_at = $2 WHERE seq IN (SELECT seq FROM target)"
+            "revived AS (\
+                 UPDATE {t} SET status = 'pending', attempts = 0, deadline = $2, token = NULL, \
+                 updated_at = $2 WHERE seq IN (SELECT seq FROM target) RETURNING 1), \
+             unknown AS (\
+                 UPDATE {bound} SET counted = NULL, version = version + 1 \
+                 WHERE EXISTS (SELECT 1 FROM revived)) \
+             SELECT count(*) FROM revived"
         );
         Self {
             migrate: vec![
@@ -148,9 +159,26 @@ impl Sql {
                      WHERE status = 'dead'"
                 )
                 .into(),
+                // The bound's estimate of unfinished records: the last exact count plus the
+                // bounded accepts since (`NULL`: unknown); `version` changes whenever something
+                // else makes records unfinished (a replay).
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {bound} (\
+                     one boolean PRIMARY KEY DEFAULT true CHECK (one), \
+                     counted bigint, \
+                     accepted bigint NOT NULL DEFAULT 0, \
+                     version bigint NOT NULL DEFAULT 0)"
+                )
+                .into(),
+                format!(
+                    "INSERT INTO {bound} AS b (one) VALUES (true) ON CONFLICT (one) DO UPDATE \
+                     SET counted = NULL, version = b.version + 1"
+                )
+                .into(),
                 // A bounded accept in one round trip: the function takes the table's accept
-                // lock, then counts and inserts in a second statement, which (a volatile
-                // function in READ COMMITTED) sees every accept committed before the lock.
+                // lock, then reads the estimate, counts only when the estimate reaches the
+                // bound, and inserts — each statement on a fresh snapshot (a volatile function
+                // in READ COMMITTED), which sees every accept committed before the lock.
                 format!(
                     "CREATE OR REPLACE FUNCTION \"{table}_accept_bounded\"(\
                      text, bytea, text, text, text, bigint, text, text, bytea, bytea, bigint, \
@@ -158,9 +186,22 @@ impl Sql {
                      RETURNS TABLE (stored boolean, status text, deadline bigint) \
                      LANGUAGE plpgsql VOLATILE AS $fn$ \
                      #variable_conflict use_column
+                     DECLARE est bigint; ver bigint; exact bigint; \
                      BEGIN \
                      PERFORM pg_advisory_xact_lock($14); \
-                     RETURN QUERY {insert_bounded}; \
+                     SELECT b.counted + b.accepted, b.version INTO est, ver FROM {bound} AS b; \
+                     IF est IS NULL OR est >= $13 THEN \
+                         SELECT count(*) INTO exact FROM {t} AS c WHERE c.{active}; \
+                         est := exact; \
+                     END IF; \
+                     {insert_bounded}; \
+                     IF exact IS NOT NULL THEN \
+                         UPDATE {bound} SET counted = exact, \
+                         accepted = CASE WHEN stored THEN 1 ELSE 0 END WHERE version = ver; \
+                     ELSIF stored THEN \
+                         UPDATE {bound} SET accepted = accepted + 1; \
+                     END IF; \
+                     RETURN NEXT; \
                      END $fn$"
                 )
                 .into(),
@@ -175,6 +216,12 @@ impl Sql {
             // Run under the table's accept lock (see `accept_bounded`), so the count sees
             // every bounded accept that committed before: the bound is exact.
             count_active: format!("SELECT count(*) FROM {t} WHERE {active}").into(),
+            bound_read: format!("SELECT counted + accepted, version FROM {bound}").into(),
+            bound_counted: format!(
+                "UPDATE {bound} SET counted = $1, accepted = $2 WHERE version = $3"
+            )
+            .into(),
+            bound_add: format!("UPDATE {bound} SET accepted = accepted + $1").into(),
             // A bounded accept refused for room: a duplicate if the key is live, else full.
             existing: format!("SELECT status, deadline FROM {t} WHERE id = $1").into(),
             accept_bounded: format!(
@@ -245,14 +292,14 @@ impl Sql {
                 .into(),
             replay: format!(
                 "WITH target AS (\
-                     SELECT seq FROM {t} WHERE id = $1 AND status = 'dead' FOR UPDATE) \
+                     SELECT seq FROM {t} WHERE id = $1 AND status = 'dead' FOR UPDATE), \
                  {revive}"
             )
             .into(),
             replay_since: format!(
                 "WITH target AS (\
                      SELECT seq FROM {t} \
-                     WHERE status = 'dead' AND updated_at >= $1 ORDER BY seq FOR UPDATE) \
+                     WHERE status = 'dead' AND updated_at >= $1 ORDER BY seq FOR UPDATE), \
                  {revive}"
             )
             .into(),
@@ -278,10 +325,14 @@ impl Sql {
 ///   transaction — one lock, one count and one commit for up to 64 records or 1 MiB of
 ///   bodies — so the bound does not serialize every commit; a transaction that fails for a
 ///   reason other than an unreachable server is retried record by record, so one record's
-///   error is never another's. (Accepts without a bound take no lock.) The count reads every
-///   unfinished record's index entry, once per lone accept or group: about 10–25 ms at
-///   100 000 unfinished records on a small server, so keep the bound to what the workers can
-///   drain, or leave it unset for a large backlog.
+///   error is never another's. (Accepts without a bound take no lock.) Counting reads every
+///   unfinished record's index entry (about 10–25 ms at 100 000 on a small server), so it is
+///   done only when needed: a one-row table `<table>_bound` keeps the last count plus the
+///   bounded accepts since, an upper bound of the unfinished records as long as nothing else
+///   adds any; the accept counts again only when that estimate reaches the bound, when a
+///   replay made records unfinished, or after [`migrate`](Self::migrate). Records added by
+///   accepts **without** a bound (another inbox front on the same table) are seen at the next
+///   count only.
 /// * **Exactly-once effects**, optionally: [`transactional`](Self::transactional) runs a
 ///   handler inside a transaction that also marks the record done — see there for what is
 ///   guaranteed.
@@ -438,8 +489,9 @@ impl PostgresInbox {
         &self.pool
     }
 
-    /// Creates the table and its indexes, if they do not exist, and (re)creates the function
-    /// `<table>_accept_bounded` that bounded accepts call. Safe to run from every process at
+    /// Creates the table and its indexes, if they do not exist, and (re)creates what bounded
+    /// accepts use: the function `<table>_accept_bounded` and the one-row table
+    /// `<table>_bound`. Safe to run from every process at
     /// start-up: concurrent calls wait for each other (advisory lock). Run it again after
     /// upgrading this crate.
     ///
@@ -621,14 +673,27 @@ impl PostgresInbox {
             .await
             .map_err(map_error)?;
         let now = self.now();
-        let active: i64 = sqlx::query_scalar(statement(&self.sql.count_active))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        let mut active = u64::try_from(active).unwrap_or(0);
+        // The estimate of unfinished records, as the accept function keeps it.
+        let (mut estimate, version): (Option<i64>, Option<i64>) =
+            sqlx::query_as(statement(&self.sql.bound_read))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?
+                .unwrap_or((None, None));
+        let mut counted: Option<i64> = None;
+        let mut added = 0i64;
         let mut answers = Vec::with_capacity(records.len());
         for (record, limit) in records {
-            if active < *limit {
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            if counted.is_none() && estimate.is_none_or(|e| e >= limit) {
+                // Counts this transaction's own inserts too: they are in `exact`.
+                let exact: i64 = sqlx::query_scalar(statement(&self.sql.count_active))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+                (counted, estimate, added) = (Some(exact), Some(exact), 0);
+            }
+            if estimate.is_some_and(|e| e < limit) {
                 // Stores a new key or replaces an expired done record; nothing for a live one.
                 let stored = self
                     .insert_query(&self.sql.insert, record, now)
@@ -636,7 +701,8 @@ impl PostgresInbox {
                     .await
                     .map_err(map_error)?;
                 answers.push(Some(if stored.is_some() {
-                    active += 1;
+                    estimate = estimate.map(|e| e + 1);
+                    added += 1;
                     Accepted::Stored
                 } else {
                     Accepted::Duplicate
@@ -656,6 +722,17 @@ impl PostgresInbox {
                 ),
             };
             answers.push(live(status.as_deref(), deadline, now).then_some(Accepted::Duplicate));
+        }
+        let keep = match counted {
+            // Unless a replay changed the records meanwhile (then the estimate stays unknown).
+            Some(exact) => sqlx::query(statement(&self.sql.bound_counted))
+                .bind(exact)
+                .bind(added)
+                .bind(version),
+            None => sqlx::query(statement(&self.sql.bound_add)).bind(added),
+        };
+        if counted.is_some() || added > 0 {
+            keep.execute(&mut *tx).await.map_err(map_error)?;
         }
         tx.commit().await.map_err(map_error)?;
         Ok(answers)
@@ -809,23 +886,23 @@ impl InboxEngine for PostgresInbox {
     }
 
     async fn replay(&self, key: &str) -> Result<bool, InboxError> {
-        let done = sqlx::query(statement(&self.sql.replay))
+        let revived: i64 = sqlx::query_scalar(statement(&self.sql.replay))
             .bind(row_id(key).into_owned())
             .bind(self.now())
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(map_error)?;
-        Ok(done.rows_affected() == 1)
+        Ok(revived == 1)
     }
 
     async fn replay_dead_since(&self, since: OffsetDateTime) -> Result<u64, InboxError> {
-        let done = sqlx::query(statement(&self.sql.replay_since))
+        let revived: i64 = sqlx::query_scalar(statement(&self.sql.replay_since))
             .bind(unix_millis(since))
             .bind(self.now())
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(map_error)?;
-        Ok(done.rows_affected())
+        Ok(u64::try_from(revived).unwrap_or(0))
     }
 
     async fn purge(&self) -> Result<u64, InboxError> {
