@@ -6,7 +6,9 @@
 //! size), writes them in one call, hands each caller its answer, and steps down. Callers that
 //! arrive meanwhile queue up; the next of them to get the turn leads the next batch. A single
 //! caller therefore writes alone, at the cost of a lock and a channel; sixteen concurrent
-//! callers share one round trip and one commit.
+//! callers share one round trip and one commit. With several turns (`leaders`), a caller that
+//! gets one and finds the queue empty has its record in another leader's batch: it waits for
+//! that answer, and never writes the record a second time.
 //!
 //! A caller learns `None` — "write it alone" — when its batch failed as a whole for a reason
 //! that may be another record's (an engine error), or when the leader carrying its record was
@@ -27,19 +29,21 @@ struct Waiting<T, R> {
 }
 
 /// Groups concurrent submissions into batches of at most `max_items` items and, past the first
-/// item, `max_weight` in total weight (bytes).
+/// item, `max_weight` in total weight (bytes), with at most `leaders` batches written at once.
 pub(crate) struct Batcher<T, R> {
     queue: Mutex<Vec<Waiting<T, R>>>,
-    turn: tokio::sync::Mutex<()>,
+    turn: tokio::sync::Semaphore,
     max_items: usize,
     max_weight: usize,
 }
 
 impl<T, R> Batcher<T, R> {
-    pub(crate) fn new(max_items: usize, max_weight: usize) -> Self {
+    /// `leaders` above one lets a batch be prepared and sent while the engine still runs the
+    /// previous one (for engines that pipeline calls on one connection).
+    pub(crate) fn new(max_items: usize, max_weight: usize, leaders: usize) -> Self {
         Self {
             queue: Mutex::new(Vec::new()),
-            turn: tokio::sync::Mutex::new(()),
+            turn: tokio::sync::Semaphore::new(leaders.max(1)),
             max_items: max_items.max(1),
             max_weight,
         }
@@ -61,14 +65,17 @@ impl<T, R> Batcher<T, R> {
             weight,
             reply,
         });
-        // Bounded: each turn writes the first `max_items` queued items, so a caller's item is
-        // written within (items queued before it) / max_items + 1 turns; the queue is finite.
+        // Bounded: a turn either answers this caller, or writes a non-empty batch of the queue
+        // (in arrival order, so this caller's item within (items queued before it) /
+        // max_items + 1 turns), or finds its item in flight and waits for it.
         loop {
             let turn = tokio::select! {
                 biased;
                 answered = &mut answer => return answered.ok().flatten(),
-                turn = self.turn.lock() => turn,
+                turn = self.turn.acquire() => turn,
             };
+            // The semaphore is never closed; if it were, write alone.
+            let Ok(turn) = turn else { return None };
             match answer.try_recv() {
                 Ok(answered) => return answered,
                 Err(oneshot::error::TryRecvError::Closed) => return None,
@@ -76,8 +83,9 @@ impl<T, R> Batcher<T, R> {
             }
             let batch = self.take();
             if batch.is_empty() {
-                // Unreachable (an unanswered, open item is still queued); write it alone.
-                return None;
+                // Not queued and not answered: another leader is writing it.
+                drop(turn);
+                return answer.await.ok().flatten();
             }
             let (items, replies): (Vec<T>, Vec<_>) =
                 batch.into_iter().map(|w| (w.item, w.reply)).unzip();
@@ -174,7 +182,7 @@ mod tests {
     #[test]
     fn concurrent_submissions_share_batches_and_each_gets_its_own_answer() {
         runtime().block_on(async {
-            let batcher = Arc::new(Batcher::<u32, u32>::new(8, usize::MAX));
+            let batcher = Arc::new(Batcher::<u32, u32>::new(8, usize::MAX, 1));
             let calls = Arc::new(AtomicUsize::new(0));
             let sizes = Arc::new(Mutex::new(Vec::new()));
             let tasks: Vec<_> = (0..40u32)
@@ -209,8 +217,43 @@ mod tests {
     }
 
     #[test]
+    fn with_several_leaders_each_item_is_written_exactly_once() {
+        runtime().block_on(async {
+            let batcher = Arc::new(Batcher::<u32, u32>::new(4, usize::MAX, 3));
+            let written = Arc::new(Mutex::new(Vec::new()));
+            let tasks: Vec<_> = (0..200u32)
+                .map(|i| {
+                    let (batcher, written) = (batcher.clone(), written.clone());
+                    tokio::spawn(async move {
+                        batcher
+                            .submit(i, 1, |items: Vec<u32>| {
+                                let written = written.clone();
+                                async move {
+                                    tokio::time::sleep(Duration::from_millis(1)).await;
+                                    written.lock().unwrap().extend(items.iter().copied());
+                                    Some(items.iter().map(|i| i + 1000).collect())
+                                }
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            for (i, task) in tasks.into_iter().enumerate() {
+                assert_eq!(task.await.unwrap(), Some(i as u32 + 1000));
+            }
+            let mut written = written.lock().unwrap().clone();
+            written.sort_unstable();
+            assert_eq!(
+                written,
+                (0..200).collect::<Vec<_>>(),
+                "each item written once"
+            );
+        });
+    }
+
+    #[test]
     fn weight_bounds_a_batch_but_never_below_one_item() {
-        let batcher = Batcher::<u32, u32>::new(10, 100);
+        let batcher = Batcher::<u32, u32>::new(10, 100, 1);
         for weight in [60, 30, 20, 500] {
             let (reply, _answer) = oneshot::channel();
             batcher.lock_queue().push(Waiting {
@@ -232,7 +275,7 @@ mod tests {
     #[test]
     fn a_failed_batch_or_a_short_answer_tells_callers_to_write_alone() {
         runtime().block_on(async {
-            let batcher = Batcher::<u32, u32>::new(4, usize::MAX);
+            let batcher = Batcher::<u32, u32>::new(4, usize::MAX, 1);
             let failed = batcher.submit(1, 1, |_| async { None }).await;
             assert_eq!(failed, None);
             let short = batcher.submit(2, 1, |_| async { Some(Vec::new()) }).await;
@@ -243,7 +286,7 @@ mod tests {
     #[test]
     fn a_cancelled_leader_releases_its_followers() {
         runtime().block_on(async {
-            let batcher = Arc::new(Batcher::<u32, u32>::new(4, usize::MAX));
+            let batcher = Arc::new(Batcher::<u32, u32>::new(4, usize::MAX, 1));
             let leader = {
                 let batcher = batcher.clone();
                 tokio::spawn(async move {

@@ -410,7 +410,8 @@ const ACCEPT_BATCH: usize = 64;
 const ACCEPT_BATCH_BYTES: usize = 1 << 20;
 
 fn bounded_batcher() -> Arc<BoundedBatcher> {
-    Arc::new(Batcher::new(ACCEPT_BATCH, ACCEPT_BATCH_BYTES))
+    // One at a time: groups take the table's accept lock in turn anyway.
+    Arc::new(Batcher::new(ACCEPT_BATCH, ACCEPT_BATCH_BYTES, 1))
 }
 
 impl fmt::Debug for PostgresInbox {

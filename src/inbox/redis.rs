@@ -451,7 +451,7 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 /// checks the bound (`ZCARD` of the pending and running sets: O(1)), writes the hash and
 /// `XADD`s the key to the ready stream, in one script. Concurrent accepts of one engine (and
 /// its clones) share a script call, up to 64 records or 1 MiB of bodies, each checked and
-/// written in arrival order as if alone; a call that fails for a reason other than an
+/// written in arrival order as if alone, with up to 4 such calls in flight; a call that fails for a reason other than an
 /// unreachable server is retried record by record, so one record's error is never another's.
 /// `lease` moves due retries from the
 /// delayed set to the stream, takes over an expired lease if there is one, else reads the next
@@ -550,9 +550,15 @@ type AcceptBatcher = Batcher<(NewRecord, i64), Answer<i64>>;
 /// The most records in one accept call, and their most body bytes past the first record.
 const ACCEPT_BATCH: usize = 64;
 const ACCEPT_BATCH_BYTES: usize = 1 << 20;
+/// Script calls of accepts in flight at once: one runs while the next is prepared and sent.
+const ACCEPT_LEADERS: usize = 4;
 
 fn accept_batcher() -> Arc<AcceptBatcher> {
-    Arc::new(Batcher::new(ACCEPT_BATCH, ACCEPT_BATCH_BYTES))
+    Arc::new(Batcher::new(
+        ACCEPT_BATCH,
+        ACCEPT_BATCH_BYTES,
+        ACCEPT_LEADERS,
+    ))
 }
 
 impl<C> fmt::Debug for RedisInbox<C> {
