@@ -555,6 +555,28 @@ async fn outages_are_unavailable_quickly_never_a_hang() {
         .unwrap_err();
     assert!(matches!(err, InboxError::Unavailable(_)), "{err:?}");
     assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Concurrent accepts (grouped into shared script calls) all learn it too, quickly.
+    let started = Instant::now();
+    let results = within(
+        10,
+        "concurrent accepts",
+        futures_util::future::join_all((0..16).map(|i| {
+            let engine = engine.clone();
+            async move { engine.accept(&record(&format!("during{i}")), None).await }
+        })),
+    )
+    .await;
+    for result in &results {
+        assert!(
+            matches!(result, Err(InboxError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "16 accepts in groups took {:?}",
+        started.elapsed()
+    );
     let err = within(10, "lease", engine.lease(lease)).await.unwrap_err();
     assert!(matches!(err, InboxError::Unavailable(_)), "{err:?}");
     let err = within(10, "done", engine.done("before", LeaseToken::random()))
