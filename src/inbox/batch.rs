@@ -121,14 +121,14 @@ impl<T, R> Batcher<T, R> {
 /// Per item, the engine's answer, or an error the whole group met.
 pub(crate) type Answer<A> = Result<A, Arc<InboxError>>;
 
-impl<T: Clone, A> Batcher<T, Answer<A>> {
-    /// Writes `item` through `write`, grouped with concurrent items: one answer per item, in
-    /// order. When the group fails because the engine cannot be reached, every item of it
+impl<T, A> Batcher<T, Answer<A>> {
+    /// Writes the item `make` makes through `write`, grouped with concurrent items: one answer
+    /// per item, in order. `make` is called once, and once more only to write the item alone. When the group fails because the engine cannot be reached, every item of it
     /// gets that error; when it fails otherwise (maybe for another item), each item is written
     /// again alone, so one item's error is never another's.
     pub(crate) async fn write<F, Fut>(
         &self,
-        item: T,
+        make: impl Fn() -> T,
         weight: usize,
         write: F,
     ) -> Result<A, InboxError>
@@ -137,7 +137,7 @@ impl<T: Clone, A> Batcher<T, Answer<A>> {
         Fut: Future<Output = Result<Vec<A>, InboxError>>,
     {
         let grouped = self
-            .submit(item.clone(), weight, |group| {
+            .submit(make(), weight, |group| {
                 let count = group.len();
                 let written = write(group);
                 async move {
@@ -155,7 +155,7 @@ impl<T: Clone, A> Batcher<T, Answer<A>> {
         match grouped {
             Some(Ok(answer)) => Ok(answer),
             Some(Err(shared)) => Err(InboxError::unavailable(shared)),
-            None => write(vec![item])
+            None => write(vec![make()])
                 .await?
                 .pop()
                 .ok_or_else(|| InboxError::backend("the engine gave no answer for the record")),

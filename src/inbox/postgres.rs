@@ -625,7 +625,7 @@ impl PostgresInbox {
         let answer = self
             .bounded
             .write(
-                (record.clone(), limit),
+                || (record.clone(), limit),
                 record.body.len(),
                 |group| async move { self.accept_bounded_all(&group).await },
             )

@@ -798,7 +798,7 @@ where
         let answer = self
             .accepts
             .write(
-                (record.clone(), max),
+                || (record.clone(), max),
                 record.body.len(),
                 |group| async move { self.accept_all(&group).await },
             )
