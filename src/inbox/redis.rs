@@ -58,6 +58,7 @@ const FIELDS: [&str; 16] = [
 const META_FIELDS: usize = 14;
 
 /// Shared by every script: `ARGV[1]` is the key prefix. Helpers:
+/// * `ready_entry`: adds a key to the ready stream (making the stream and its group if gone);
 /// * `enqueue`: a pending record goes to the ready stream if due, else to the delayed set;
 /// * `settle`: a running record stops running: its stream entry is acknowledged and deleted,
 ///   its lease dropped; returns its ordering key;
@@ -68,14 +69,16 @@ local P = ARGV[1]
 local READY, GROUP = P .. 'ready', 'workers'
 local function rk(k) return P .. 'r:' .. k end
 local function n(x) return string.format('%.0f', x) end
+local function ready_entry(k)
+  if redis.call('EXISTS', READY) == 0 then
+    redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
+  end
+  return redis.call('XADD', READY, '*', 'k', k)
+end
 local function enqueue(r, k, now)
   local due = tonumber(redis.call('HGET', r, 'deadline'))
   if due <= now then
-    if redis.call('EXISTS', READY) == 0 then
-      redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
-    end
-    local id = redis.call('XADD', READY, '*', 'k', k)
-    redis.call('HSET', r, 'q', 's', 'entry', id)
+    redis.call('HSET', r, 'q', 's', 'entry', ready_entry(k))
   else
     redis.call('ZADD', P .. 'delayed', due, k)
     redis.call('HSET', r, 'q', 'z')
@@ -117,11 +120,10 @@ end
 const ACCEPT_LUA: &str = r"
 local now, count = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
--- Once per call: the received-order numbers of the records (gaps are harmless), the number of
--- unfinished records (for the bound; counted up as records are stored), the consumer group.
+-- Once per call: the received-order numbers of the records (gaps are harmless) and the number
+-- of unfinished records (for the bound; counted up as records are stored).
 local seq = redis.call('INCRBY', P .. 'seq', count) - count
 local unfinished
-local grouped = false
 local i = 4
 for _ = 1, count do
   local b = i
@@ -163,15 +165,11 @@ for _ = 1, count do
       ready = redis.call('ZCARD', o) == 1
     end
     if ready then
-      -- Due now: straight to the ready stream (what `enqueue` does), in the same HSET.
-      if not grouped and redis.call('EXISTS', READY) == 0 then
-        redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
-      end
-      grouped = true
+      -- Due now: `enqueue`'s ready branch, its fields written with the record's.
       fields[#fields + 1] = 'q'
       fields[#fields + 1] = 's'
       fields[#fields + 1] = 'entry'
-      fields[#fields + 1] = redis.call('XADD', READY, '*', 'k', k)
+      fields[#fields + 1] = ready_entry(k)
     end
     redis.call('HSET', r, unpack(fields))
     out[#out + 1] = 1
