@@ -40,8 +40,12 @@ const META: &str = "key, endpoint, provider, event_id, signed_at, key_label, ord
 
 type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
-/// The statements for one table, shared cheaply with every query (sqlx takes them by value).
+/// One table: its name, its accept lock and its statements, shared cheaply with every query
+/// (sqlx takes statements by value).
 struct Sql {
+    table: Box<str>,
+    /// The advisory lock serializing bounded accepts into the table.
+    accept_lock: i64,
     migrate: Vec<Arc<str>>,
     insert: Arc<str>,
     count_active: Arc<str>,
@@ -111,6 +115,8 @@ impl Sql {
              SELECT count(*) FROM revived"
         );
         Self {
+            table: table.into(),
+            accept_lock: accept_lock(table),
             migrate: vec![
                 format!(
                     "CREATE TABLE IF NOT EXISTS {t} (\
@@ -392,10 +398,8 @@ impl Sql {
 #[derive(Clone)]
 pub struct PostgresInbox {
     pool: PgPool,
-    table: Arc<str>,
     sql: Arc<Sql>,
     clock: Arc<dyn Clock>,
-    accept_lock: i64,
     /// Concurrent bounded accepts of this engine (and its clones) share one transaction.
     bounded: Arc<BoundedBatcher>,
 }
@@ -419,7 +423,7 @@ impl fmt::Debug for PostgresInbox {
     /// password).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresInbox")
-            .field("table", &self.table)
+            .field("table", &self.sql.table)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
@@ -443,10 +447,8 @@ impl PostgresInbox {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            table: Arc::from(DEFAULT_TABLE),
             sql: Arc::new(Sql::new(DEFAULT_TABLE)),
             clock: Arc::new(SystemClock),
-            accept_lock: accept_lock(DEFAULT_TABLE),
             bounded: bounded_batcher(),
         }
     }
@@ -461,9 +463,7 @@ impl PostgresInbox {
     /// other name is accepted.)
     pub fn with_table(mut self, name: &str) -> Result<Self, ConfigError> {
         validate_table(name)?;
-        self.table = Arc::from(name);
         self.sql = Arc::new(Sql::new(name));
-        self.accept_lock = accept_lock(name);
         // Batches are written into one table.
         self.bounded = bounded_batcher();
         Ok(self)
@@ -482,7 +482,7 @@ impl PostgresInbox {
 
     /// The table's name.
     pub fn table(&self) -> &str {
-        &self.table
+        &self.sql.table
     }
 
     /// The pool.
@@ -644,7 +644,7 @@ impl PostgresInbox {
         let row = self
             .insert_query(&self.sql.accept_bounded, record, now)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .bind(self.accept_lock)
+            .bind(self.sql.accept_lock)
             .fetch_one(&self.pool)
             .await
             .map_err(map_error)?;
@@ -669,7 +669,7 @@ impl PostgresInbox {
         }
         let mut tx = self.pool.begin().await.map_err(map_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(self.accept_lock)
+            .bind(self.sql.accept_lock)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
@@ -881,7 +881,7 @@ impl InboxEngine for PostgresInbox {
             let status: String = row.try_get(0).map_err(map_error)?;
             let n: i64 = row.try_get(1).map_err(map_error)?;
             let oldest: Option<i64> = row.try_get(2).map_err(map_error)?;
-            counts.add(&status, n, oldest, &self.table)?;
+            counts.add(&status, n, oldest, &self.sql.table)?;
         }
         Ok(counts)
     }
@@ -1008,7 +1008,7 @@ impl<H: TransactionalHandler> Handler for Transactional<H> {
                     "the record is no longer running under this attempt's lease in table `{}` \
                      (the lease was taken over, or the worker's inbox uses another table); \
                      the handler's writes were rolled back",
-                    engine.table
+                    engine.sql.table
                 )));
             }
             tx.commit().await.map_err(map_error)?;
