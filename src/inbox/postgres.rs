@@ -14,11 +14,11 @@ use sqlx::{PgConnection, PgPool, Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
 use super::batch::{Answer, Batcher};
-use super::record::{datetime, millis};
+use super::record::{self, millis};
 use super::worker::Handler;
 use super::{
     Accepted, Counts, HandlerError, InboxEngine, InboxError, Job, Leased, ListQuery, NewRecord,
-    Record, RecordMeta, Status, decode_headers, encode_headers,
+    Record, RecordMeta, decode_headers, encode_headers,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::dedup::LeaseToken;
@@ -35,8 +35,8 @@ const MIGRATE_LOCK: i64 = 0x696e_626f_7821_2121;
 
 /// Metadata columns, in the order [`meta_from_row`] reads them.
 const META: &str = "key, endpoint, provider, event_id, signed_at, key_label, ordering_key, \
-                    received_at, status, attempts, deadline, updated_at, last_error, \
-                    octet_length(body)::int8 AS body_len, retain_ms";
+                    received_at, status, attempts::int8 AS attempts, deadline, updated_at, \
+                    last_error, octet_length(body)::int8 AS body_len, retain_ms";
 
 type Query = sqlx::query::Query<'static, Postgres, PgArguments>;
 
@@ -1091,47 +1091,7 @@ fn meta_from_row(row: &PgRow) -> Result<RecordMeta, InboxError> {
     let key: Vec<u8> = row.try_get("key").map_err(map_error)?;
     let key = String::from_utf8(key)
         .map_err(|_| InboxError::corrupt("(not UTF-8)", "the stored key is not UTF-8"))?;
-    let get_time = |column: &str| -> Result<Option<OffsetDateTime>, InboxError> {
-        let ms: Option<i64> = row.try_get(column).map_err(map_error)?;
-        ms.map(|ms| datetime(&key, ms)).transpose()
-    };
-    let received_at =
-        get_time("received_at")?.ok_or_else(|| InboxError::corrupt(&key, "no received_at"))?;
-    let updated_at =
-        get_time("updated_at")?.ok_or_else(|| InboxError::corrupt(&key, "no updated_at"))?;
-    let deadline = get_time("deadline")?;
-    let status: String = row.try_get("status").map_err(map_error)?;
-    let status: Status = status
-        .parse()
-        .map_err(|_| InboxError::corrupt(&key, "unknown status"))?;
-    let attempts: i32 = row.try_get("attempts").map_err(map_error)?;
-    let body_len: i64 = row.try_get("body_len").map_err(map_error)?;
-    let retain_ms: i64 = row.try_get("retain_ms").map_err(map_error)?;
-    let mut meta = RecordMeta::new(
-        key.clone(),
-        row.try_get::<String, _>("endpoint").map_err(map_error)?,
-        row.try_get::<String, _>("provider").map_err(map_error)?,
-        received_at,
-    );
-    meta.event_id = row.try_get("event_id").map_err(map_error)?;
-    meta.signed_at = row.try_get("signed_at").map_err(map_error)?;
-    meta.key_label = row.try_get("key_label").map_err(map_error)?;
-    meta.ordering_key = row.try_get("ordering_key").map_err(map_error)?;
-    meta.status = status;
-    meta.attempts = u32::try_from(attempts).unwrap_or(0);
-    meta.run_at = match status {
-        Status::Pending | Status::Running => deadline,
-        _ => None,
-    };
-    meta.expires_at = match status {
-        Status::Done => deadline,
-        _ => None,
-    };
-    meta.updated_at = updated_at;
-    meta.last_error = row.try_get("last_error").map_err(map_error)?;
-    meta.body_len = u64::try_from(body_len).unwrap_or(0);
-    meta.retain = Duration::from_millis(u64::try_from(retain_ms).unwrap_or(0));
-    Ok(meta)
+    record::meta_from_row(row, key, map_error)
 }
 
 fn record_from_row(row: &PgRow) -> Result<Record, InboxError> {
@@ -1194,7 +1154,7 @@ mod tests {
     #[test]
     fn times_out_of_range_are_corrupt_not_panics() {
         assert!(matches!(
-            datetime("k", i64::MAX),
+            record::datetime("k", i64::MAX),
             Err(InboxError::Corrupt { .. })
         ));
         assert_eq!(millis(Duration::MAX), crate::clock::MAX_STORED_MILLIS);

@@ -23,6 +23,60 @@ pub(crate) fn datetime(key: &str, ms: i64) -> Result<OffsetDateTime, InboxError>
         .map_err(|_| InboxError::corrupt(key, "a stored time is out of range"))
 }
 
+/// A record's metadata from a row of an SQL engine's metadata columns (`key` decoded by the
+/// caller: its column type differs between engines; `attempts` as a 64-bit integer).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn meta_from_row<R>(
+    row: &R,
+    key: String,
+    map_error: fn(sqlx::Error) -> InboxError,
+) -> Result<RecordMeta, InboxError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let get_time = |column: &str| -> Result<Option<OffsetDateTime>, InboxError> {
+        let ms: Option<i64> = row.try_get(column).map_err(map_error)?;
+        ms.map(|ms| datetime(&key, ms)).transpose()
+    };
+    let received_at =
+        get_time("received_at")?.ok_or_else(|| InboxError::corrupt(&key, "no received_at"))?;
+    let updated_at =
+        get_time("updated_at")?.ok_or_else(|| InboxError::corrupt(&key, "no updated_at"))?;
+    let deadline = get_time("deadline")?;
+    let status: String = row.try_get("status").map_err(map_error)?;
+    let status: Status = status
+        .parse()
+        .map_err(|_| InboxError::corrupt(&key, "unknown status"))?;
+    let attempts: i64 = row.try_get("attempts").map_err(map_error)?;
+    let body_len: i64 = row.try_get("body_len").map_err(map_error)?;
+    let retain_ms: i64 = row.try_get("retain_ms").map_err(map_error)?;
+    let endpoint: String = row.try_get("endpoint").map_err(map_error)?;
+    let provider: String = row.try_get("provider").map_err(map_error)?;
+    let mut meta = RecordMeta::new(key, endpoint, provider, received_at);
+    meta.event_id = row.try_get("event_id").map_err(map_error)?;
+    meta.signed_at = row.try_get("signed_at").map_err(map_error)?;
+    meta.key_label = row.try_get("key_label").map_err(map_error)?;
+    meta.ordering_key = row.try_get("ordering_key").map_err(map_error)?;
+    meta.status = status;
+    meta.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+    meta.run_at = match status {
+        Status::Pending | Status::Running => deadline,
+        _ => None,
+    };
+    meta.expires_at = match status {
+        Status::Done => deadline,
+        _ => None,
+    };
+    meta.updated_at = updated_at;
+    meta.last_error = row.try_get("last_error").map_err(map_error)?;
+    meta.body_len = u64::try_from(body_len).unwrap_or(0);
+    meta.retain = Duration::from_millis(u64::try_from(retain_ms).unwrap_or(0));
+    Ok(meta)
+}
+
 /// Where a record is in its life.
 ///
 /// ```text

@@ -13,10 +13,10 @@ use sqlx::sqlite::{
 };
 use time::OffsetDateTime;
 
-use super::record::{datetime, millis};
+use super::record::{self, millis};
 use super::{
     Accepted, Counts, InboxEngine, InboxError, Leased, ListQuery, NewRecord, Record, RecordMeta,
-    Status, decode_headers, encode_headers,
+    decode_headers, encode_headers,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::dedup::LeaseToken;
@@ -653,47 +653,7 @@ impl InboxEngine for SqliteInbox {
 
 fn meta_from_row(row: &SqliteRow) -> Result<RecordMeta, InboxError> {
     let key: String = row.try_get("key").map_err(map_error)?;
-    let get_time = |column: &str| -> Result<Option<OffsetDateTime>, InboxError> {
-        let ms: Option<i64> = row.try_get(column).map_err(map_error)?;
-        ms.map(|ms| datetime(&key, ms)).transpose()
-    };
-    let received_at =
-        get_time("received_at")?.ok_or_else(|| InboxError::corrupt(&key, "no received_at"))?;
-    let updated_at =
-        get_time("updated_at")?.ok_or_else(|| InboxError::corrupt(&key, "no updated_at"))?;
-    let deadline = get_time("deadline")?;
-    let status: String = row.try_get("status").map_err(map_error)?;
-    let status: Status = status
-        .parse()
-        .map_err(|_| InboxError::corrupt(&key, "unknown status"))?;
-    let attempts: i64 = row.try_get("attempts").map_err(map_error)?;
-    let body_len: i64 = row.try_get("body_len").map_err(map_error)?;
-    let retain_ms: i64 = row.try_get("retain_ms").map_err(map_error)?;
-    let mut meta = RecordMeta::new(
-        key.clone(),
-        row.try_get::<String, _>("endpoint").map_err(map_error)?,
-        row.try_get::<String, _>("provider").map_err(map_error)?,
-        received_at,
-    );
-    meta.event_id = row.try_get("event_id").map_err(map_error)?;
-    meta.signed_at = row.try_get("signed_at").map_err(map_error)?;
-    meta.key_label = row.try_get("key_label").map_err(map_error)?;
-    meta.ordering_key = row.try_get("ordering_key").map_err(map_error)?;
-    meta.status = status;
-    meta.attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
-    meta.run_at = match status {
-        Status::Pending | Status::Running => deadline,
-        _ => None,
-    };
-    meta.expires_at = match status {
-        Status::Done => deadline,
-        _ => None,
-    };
-    meta.updated_at = updated_at;
-    meta.last_error = row.try_get("last_error").map_err(map_error)?;
-    meta.body_len = u64::try_from(body_len).unwrap_or(0);
-    meta.retain = Duration::from_millis(u64::try_from(retain_ms).unwrap_or(0));
-    Ok(meta)
+    record::meta_from_row(row, key, map_error)
 }
 
 fn record_from_row(row: &SqliteRow) -> Result<Record, InboxError> {
@@ -742,7 +702,7 @@ mod tests {
     #[test]
     fn times_out_of_range_are_corrupt_not_panics() {
         assert!(matches!(
-            datetime("k", i64::MAX),
+            record::datetime("k", i64::MAX),
             Err(InboxError::Corrupt { .. })
         ));
         assert_eq!(millis(Duration::MAX), crate::clock::MAX_STORED_MILLIS);
