@@ -23,6 +23,8 @@ pub mod inbox;
 pub mod keysource;
 pub mod providers;
 mod receiver;
+#[cfg(feature = "redis")]
+mod redis_conn;
 mod secret;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;

@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{ErrorKind, RedisError, Script, ScriptInvocation, ServerErrorKind};
 
 use super::{Claim, DedupStore, LeaseToken, StoreError};
+use crate::redis_conn;
 
 /// Default key prefix of [`RedisStore`].
 const DEFAULT_PREFIX: &str = "webhook-receiver:";
@@ -183,12 +184,7 @@ impl RedisStore<ConnectionManager> {
     /// the URL is invalid or the server refuses the connection (e.g. wrong password). The
     /// errors never contain the URL's password.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(map_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_with_config(client, config)
+        let manager = redis_conn::connect(url, redis_conn::reconnecting())
             .await
             .map_err(map_error)?;
         Ok(Self::new(manager))
@@ -287,22 +283,7 @@ fn token_hex(token: LeaseToken) -> String {
 /// Connection, I/O and time-out errors, and the server's transient states (loading, failover,
 /// cluster down), are [`StoreError::Unavailable`]; everything else is [`StoreError::Backend`].
 fn map_error(error: RedisError) -> StoreError {
-    let transient_server = matches!(
-        error.kind(),
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-                | ServerErrorKind::TryAgain
-                | ServerErrorKind::ClusterDown
-                | ServerErrorKind::MasterDown
-                | ServerErrorKind::ReadOnly
-        )
-    );
-    if error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || transient_server
-    {
+    if redis_conn::unavailable(&error) {
         StoreError::unavailable(error)
     } else {
         StoreError::backend(error)

@@ -6,8 +6,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{ErrorKind, RedisError, Script, ScriptInvocation, ServerErrorKind};
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::{RedisError, Script, ScriptInvocation};
 use time::OffsetDateTime;
 
 use super::batch::{Answer, Batcher};
@@ -19,6 +19,7 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::dedup::LeaseToken;
 use crate::error::ConfigError;
+use crate::redis_conn;
 use crate::verify::unix_millis;
 
 /// Default key prefix of [`RedisInbox`].
@@ -582,16 +583,10 @@ impl RedisInbox<ConnectionManager> {
     /// the URL is invalid or the server refuses the connection. The errors never contain the
     /// URL's password.
     pub async fn connect(url: &str) -> Result<Self, InboxError> {
-        let client = redis::Client::open(url).map_err(map_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500))
+        let config = redis_conn::reconnecting()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(2)));
-        let manager = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(map_error)?;
+        let manager = redis_conn::connect(url, config).await.map_err(map_error)?;
         Ok(Self::new(manager))
     }
 }
@@ -1088,22 +1083,7 @@ fn record_from_fields(mut fields: Vec<Option<Vec<u8>>>) -> Result<Record, InboxE
 /// cluster down, read-only replica), are [`InboxError::Unavailable`]; everything else is
 /// [`InboxError::Backend`].
 fn map_error(error: RedisError) -> InboxError {
-    let transient_server = matches!(
-        error.kind(),
-        ErrorKind::Server(
-            ServerErrorKind::BusyLoading
-                | ServerErrorKind::TryAgain
-                | ServerErrorKind::ClusterDown
-                | ServerErrorKind::MasterDown
-                | ServerErrorKind::ReadOnly
-        )
-    );
-    if error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || transient_server
-    {
+    if redis_conn::unavailable(&error) {
         InboxError::unavailable(error)
     } else {
         InboxError::backend(error)

@@ -1,0 +1,46 @@
+//! What `RedisStore` and `RedisInbox` share: how they connect, and which failures mean the
+//! server cannot be reached.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+/// Two quick reconnection attempts per call (50 to 500 ms apart) once the connection is lost,
+/// so that calls to a server that is down fail fast instead of holding deliveries.
+pub(crate) fn reconnecting() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(500))
+}
+
+/// A [`ConnectionManager`] for `url` with `config`.
+pub(crate) async fn connect(
+    url: &str,
+    config: ConnectionManagerConfig,
+) -> Result<ConnectionManager, RedisError> {
+    let client = redis::Client::open(url)?;
+    ConnectionManager::new_with_config(client, config).await
+}
+
+/// Whether `error` means the server cannot serve now (connection failures, time-outs, and the
+/// server states that pass: loading, `TRYAGAIN`, cluster or master down, read-only replica),
+/// rather than a refused or failed command.
+pub(crate) fn unavailable(error: &RedisError) -> bool {
+    let transient_server = matches!(
+        error.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ReadOnly
+        )
+    );
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || transient_server
+}
