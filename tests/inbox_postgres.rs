@@ -118,6 +118,14 @@ fn record(key: &str) -> NewRecord {
     NewRecord::new(key, "billing", "stripe", &br#"{"type":"invoice.paid"}"#[..])
 }
 
+/// How many of `results` stored their record.
+fn count_stored(results: &[Result<Accepted, InboxError>]) -> usize {
+    results
+        .iter()
+        .filter(|r| matches!(r, Ok(Accepted::Stored)))
+        .count()
+}
+
 /// Polls `done` every 20 ms until it holds, for at most `within`.
 async fn eventually<F, Fut>(within: Duration, what: &str, mut done: F)
 where
@@ -350,10 +358,7 @@ async fn racing_accepts_never_exceed_the_bound() {
         async move { engine.accept(&record(&format!("k{i}")), Some(10)).await }
     }))
     .await;
-    let stored = results
-        .iter()
-        .filter(|r| matches!(r, Ok(Accepted::Stored)))
-        .count();
+    let stored = count_stored(&results);
     let full = results
         .iter()
         .filter(|r| matches!(r, Err(InboxError::Full { limit: 10 })))
@@ -371,10 +376,7 @@ async fn racing_accepts_never_exceed_the_bound() {
         async move { engine.accept(&record(&format!("alone{i}")), Some(20)).await }
     }))
     .await;
-    let stored = results
-        .iter()
-        .filter(|r| matches!(r, Ok(Accepted::Stored)))
-        .count();
+    let stored = count_stored(&results);
     assert_eq!(stored, 10, "10 more fit under a bound of 20: {results:?}");
     assert_eq!(first.counts().await.unwrap().pending, 20);
     drop_tables(first.pool(), &[first.table()]).await;
@@ -460,10 +462,7 @@ async fn the_bound_counts_again_whenever_its_estimate_could_be_wrong() {
             .unwrap()
     );
     let results = futures_util::future::join_all((0..8).map(|i| bounded(format!("d{i}")))).await;
-    let stored = results
-        .iter()
-        .filter(|r| matches!(r, Ok(Accepted::Stored)))
-        .count();
+    let stored = count_stored(&results);
     assert_eq!(
         stored, 1,
         "4 unfinished after one died: room for 1 ({results:?})"
