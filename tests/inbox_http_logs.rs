@@ -4,11 +4,11 @@
 //! A binary of its own, where every test logs under a subscriber: tracing caches per call site
 //! whether anyone listens, and tests without a subscriber running alongside race with that cache.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod captured;
+
+use captured::Captured;
 
 use http::{HeaderMap, HeaderValue};
-use tracing_subscriber::fmt::MakeWriter;
 use webhook_receiver::Verifier;
 use webhook_receiver::inbox::{Inbox, InboxEndpoint, SqliteInbox};
 use webhook_receiver::providers::Stripe;
@@ -16,42 +16,6 @@ use webhook_receiver::testing::Signer;
 
 const STRIPE_SECRET: &str = "whsec_test_secret";
 const BODY_MARKER: &str = "TOP-SECRET-CARD-NUMBER-4242";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    /// Captures everything logged on this thread until the guard is dropped.
-    fn on_this_thread(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 /// A fresh directory, removed when dropped.
 struct TempDir(std::path::PathBuf);

@@ -1,12 +1,12 @@
 //! Feature `tracing`: one span per delivery with provider, event id and outcome — and never a
 //! secret or the body, not even when the body does not match the handler's type.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod captured;
+
+use captured::Captured;
 
 use axum::Router;
 use axum::routing::post;
-use tracing_subscriber::fmt::MakeWriter;
 use webhook_receiver::axum::{WebhookJson, WebhookLayer};
 use webhook_receiver::dedup::MemoryStore;
 use webhook_receiver::providers::StandardWebhooks;
@@ -15,42 +15,6 @@ use webhook_receiver::{Receiver, Verifier};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const BODY_MARKER: &str = "TOP-SECRET-CARD-NUMBER-4242";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    /// Captures everything logged on this thread until the guard is dropped.
-    fn on_this_thread(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 fn receiver() -> Receiver {
     let verifier = Verifier::builder(StandardWebhooks::new())
