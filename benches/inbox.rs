@@ -386,17 +386,7 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
 #[cfg(feature = "postgres")]
 async fn postgres_accept_throughput(n: usize, concurrency: usize, bounded: bool, run: usize) {
     use webhook_receiver::inbox::{InboxEngine, PostgresInbox, encode_headers};
-    let url = servers::database_url();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(20)
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot reach PostgreSQL at {}: {e}",
-                servers::without_password(&url)
-            )
-        });
+    let pool = servers::pg_pool(20).await;
     let suffix = format!("{}_{}_{run}_{}", concurrency, bounded, std::process::id());
     let engine = PostgresInbox::new(pool.clone())
         .with_table(&format!("bench_inbox_{suffix}"))
@@ -566,12 +556,7 @@ async fn http_latencies(scale: usize) {
         #[cfg(feature = "postgres")]
         {
             use webhook_receiver::inbox::PostgresInbox;
-            let url = servers::database_url();
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(70)
-                .connect(&url)
-                .await
-                .unwrap();
+            let pool = servers::pg_pool(70).await;
             let table = format!("bench_http_{concurrency}_{}", std::process::id());
             let engine = PostgresInbox::new(pool.clone()).with_table(&table).unwrap();
             engine.migrate().await.unwrap();

@@ -30,7 +30,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
-use sqlx::postgres::PgPoolOptions;
 use webhook_receiver::dedup::{Claim, DedupStore, LeaseToken, PostgresStore, RedisStore};
 
 /// Claims per measurement.
@@ -241,18 +240,7 @@ async fn redis_bench(run: &str) {
 }
 
 async fn postgres_bench(run: &str) {
-    let url = servers::database_url();
-    let pool = PgPoolOptions::new()
-        .max_connections(64)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot reach PostgreSQL at {}: {e}",
-                servers::without_password(&url)
-            )
-        });
+    let pool = servers::pg_pool(64).await;
     let store_table = format!("wr_bench_store_{run}");
     let raw_table = format!("wr_bench_raw_{run}");
     let store = PostgresStore::new(pool.clone())

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use http::HeaderMap;
-use servers::{database_url, redis_url, without_password};
+use servers::{redis_url, without_password};
 use webhook_receiver::axum::{VerifiedBody, WebhookLayer};
 use webhook_receiver::dedup::{DedupStore, LeaseToken, PostgresStore, RedisStore};
 use webhook_receiver::providers::StandardWebhooks;
@@ -174,13 +174,7 @@ async fn two_instances_sharing_redis_process_each_event_once() {
 }
 
 async fn postgres_store(table: &str) -> PostgresStore {
-    let url = database_url();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {}: {e}", without_password(&url)));
+    let pool = servers::pg_pool(8).await;
     let store = PostgresStore::new(pool).with_table(table).unwrap();
     store.migrate().await.unwrap();
     store

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue};
-use sqlx::postgres::PgPoolOptions;
 use webhook_receiver::Verifier;
 use webhook_receiver::axum::InboxService;
 use webhook_receiver::dedup::LeaseToken;
@@ -243,20 +242,7 @@ fn unique(what: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_receivers_sharing_postgres_store_every_event_once_and_write_its_effect_once() {
-    let url = servers::database_url();
-    let pool = || async {
-        PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
-            .connect(&url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot reach PostgreSQL at {}: {e}",
-                    servers::without_password(&url)
-                )
-            })
-    };
+    let pool = || servers::pg_pool(16);
     let table = unique("wr_fleet_inbox");
     let effects = unique("wr_fleet_effects");
     let (pool_a, pool_b) = (pool().await, pool().await);

@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use servers::database_url;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{Notify, oneshot};
 use webhook_receiver::ManualClock;
 use webhook_receiver::dedup::LeaseToken;
@@ -28,22 +26,7 @@ use webhook_receiver::testing::{InboxContractConfig, inbox_contract};
 /// A pool on the test database (`DATABASE_URL`, or this binary's own cluster), or a loud
 /// failure. Each call is a separate pool: a separate "instance" of a fleet.
 async fn pool() -> PgPool {
-    let url = database_url();
-    let connect = PgPoolOptions::new()
-        .max_connections(24)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(&url);
-    let why = match tokio::time::timeout(Duration::from_secs(30), connect).await {
-        Ok(Ok(pool)) => return pool,
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "timed out after 30 s".to_owned(),
-    };
-    panic!(
-        "cannot reach PostgreSQL at {}: {why}.\n\
-         Unset DATABASE_URL to let the tests create their own cluster, or point it at a running \
-         server (whose user may create tables).",
-        servers::without_password(&url)
-    )
+    servers::pg_pool(24).await
 }
 
 /// A table name no other test or run uses.
@@ -856,7 +839,7 @@ async fn long_and_nul_keys_are_stored_whole_and_distinct() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_unavailable() {
     let port = servers::free_port();
-    let pool = PgPoolOptions::new()
+    let pool = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy(&format!("postgres://postgres@127.0.0.1:{port}/test"))
         .unwrap();

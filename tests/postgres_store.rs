@@ -14,9 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use servers::{PostgresCluster, database_url, process_gone};
+use servers::{PostgresCluster, process_gone};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use webhook_receiver::dedup::{
     Claim, DedupStore, DynDedupStore, LeaseToken, PostgresStore, StoreError,
 };
@@ -30,22 +29,7 @@ const BODY: &[u8] = br#"{"type":"invoice.paid"}"#;
 /// A pool on the test database (`DATABASE_URL`, or this binary's own cluster), or a loud
 /// failure.
 async fn pool() -> PgPool {
-    let url = database_url();
-    let connect = PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect(&url);
-    let why = match tokio::time::timeout(Duration::from_secs(30), connect).await {
-        Ok(Ok(pool)) => return pool,
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "timed out after 30 s".to_owned(),
-    };
-    panic!(
-        "cannot reach PostgreSQL at {}: {why}.\n\
-         Unset DATABASE_URL to let the tests create their own cluster, or point it at a running \
-         server (whose user may create tables).",
-        servers::without_password(&url)
-    )
+    servers::pg_pool(16).await
 }
 
 /// A table name no other test or run uses.
@@ -276,7 +260,7 @@ async fn errors_are_typed_and_never_show_the_password() {
         .local_addr()
         .unwrap()
         .port();
-    let dead = PgPoolOptions::new()
+    let dead = sqlx::postgres::PgPoolOptions::new()
         .acquire_timeout(Duration::from_secs(1))
         .connect_lazy(&format!(
             "postgres://postgres:hunter2@127.0.0.1:{port}/test"

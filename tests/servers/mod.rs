@@ -76,6 +76,28 @@ pub(crate) fn database_url() -> String {
     }
 }
 
+/// A pool of at most `max_connections` on the test database ([`database_url`]), or a loud
+/// failure that says why and how to fix it (never the URL's password).
+#[cfg(feature = "postgres")]
+pub(crate) async fn pg_pool(max_connections: u32) -> sqlx::PgPool {
+    let url = database_url();
+    let connect = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(&url);
+    let why = match tokio::time::timeout(Duration::from_secs(30), connect).await {
+        Ok(Ok(pool)) => return pool,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timed out after 30 s".to_owned(),
+    };
+    panic!(
+        "cannot reach PostgreSQL at {}: {why}.\n\
+         Unset DATABASE_URL to let the tests create their own cluster, or point it at a running \
+         server (whose user may create tables).",
+        without_password(&url)
+    )
+}
+
 /// `url` with its password, if any, replaced: for failure messages.
 pub(crate) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
