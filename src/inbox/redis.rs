@@ -710,12 +710,14 @@ where
         let mut invocation = self.prepare(&ACCEPT);
         invocation.arg(self.now()).arg(records.len());
         for (record, max) in records {
-            let optional = [
-                ("event_id", record.event_id.clone()),
-                ("signed_at", record.signed_at.map(|s| s.to_string())),
-                ("key_label", record.key_label.clone()),
-                ("ordering_key", record.ordering_key.clone()),
+            // The optional fields that are set, borrowed (`signed_at` is written as its digits).
+            let text = [
+                ("event_id", record.event_id.as_deref()),
+                ("key_label", record.key_label.as_deref()),
+                ("ordering_key", record.ordering_key.as_deref()),
             ];
+            let set = text.iter().filter(|(_, v)| v.is_some()).count()
+                + usize::from(record.signed_at.is_some());
             invocation
                 .arg(record.key.as_str())
                 .arg(*max)
@@ -724,8 +726,11 @@ where
                 .arg(record.provider.as_str())
                 .arg(encode_headers(&record.headers))
                 .arg(&record.body[..])
-                .arg(optional.iter().filter(|(_, v)| v.is_some()).count());
-            for (field, value) in optional {
+                .arg(set);
+            if let Some(signed_at) = record.signed_at {
+                invocation.arg("signed_at").arg(signed_at);
+            }
+            for (field, value) in text {
                 if let Some(value) = value {
                     invocation.arg(field).arg(value);
                 }
