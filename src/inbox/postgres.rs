@@ -48,11 +48,6 @@ struct Sql {
     accept_lock: i64,
     migrate: Vec<Arc<str>>,
     insert: Arc<str>,
-    count_active: Arc<str>,
-    bound_read: Arc<str>,
-    bound_counted: Arc<str>,
-    bound_add: Arc<str>,
-    existing: Arc<str>,
     accept_bounded: Arc<str>,
     lease: Arc<str>,
     older_active: Arc<str>,
@@ -219,17 +214,7 @@ impl Sql {
                 "INSERT INTO {t} AS r ({columns}) VALUES ({values}) {replace} RETURNING 1"
             )
             .into(),
-            // Run under the table's accept lock (see `accept_bounded`), so the count sees
-            // every bounded accept that committed before: the bound is exact.
-            count_active: format!("SELECT count(*) FROM {t} WHERE {active}").into(),
-            bound_read: format!("SELECT counted + accepted, version FROM {bound}").into(),
-            bound_counted: format!(
-                "UPDATE {bound} SET counted = $1, accepted = $2 WHERE version = $3"
-            )
-            .into(),
-            bound_add: format!("UPDATE {bound} SET accepted = accepted + $1").into(),
-            // A bounded accept refused for room: a duplicate if the key is live, else full.
-            existing: format!("SELECT status, deadline FROM {t} WHERE id = $1").into(),
+            // A bounded accept: the function `migrate` makes (see above).
             accept_bounded: format!(
                 "SELECT stored, status, deadline FROM \"{table}_accept_bounded\"(\
                  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -327,9 +312,9 @@ impl Sql {
 ///   run in a short transaction holding an advisory lock of the table, so concurrent accepts
 ///   cannot all see room for one more. A lone accept is one round trip: a PL/pgSQL function
 ///   (`<table>_accept_bounded`, made by [`migrate`](Self::migrate)) takes the lock, then
-///   counts and inserts. Concurrent bounded accepts of one engine (and its clones) share one
-///   transaction — one lock, one count and one commit for up to 64 records or 1 MiB of
-///   bodies — so the bound does not serialize every commit; a transaction that fails for a
+///   counts if needed and inserts. Concurrent bounded accepts of one engine (and its clones)
+///   call it in one transaction — the lock held once and one commit for up to 64 records or
+///   1 MiB of bodies — so the bound does not serialize every commit; a transaction that fails for a
 ///   reason other than an unreachable server is retried record by record, so one record's
 ///   error is never another's. (Accepts without a bound take no lock.) Counting reads every
 ///   unfinished record's index entry (about 10–25 ms at 100 000 on a small server), so it is
@@ -634,9 +619,10 @@ impl PostgresInbox {
     }
 
     /// One bounded accept in one round trip, through the table's accept function (see
-    /// [`migrate`](Self::migrate)).
+    /// [`migrate`](Self::migrate)), on the pool or inside a group's transaction.
     async fn accept_bounded_one(
         &self,
+        executor: impl sqlx::PgExecutor<'_>,
         record: &NewRecord,
         limit: u64,
     ) -> Result<Option<Accepted>, InboxError> {
@@ -645,7 +631,7 @@ impl PostgresInbox {
             .insert_query(&self.sql.accept_bounded, record, now)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .bind(self.sql.accept_lock)
-            .fetch_one(&self.pool)
+            .fetch_one(executor)
             .await
             .map_err(map_error)?;
         if row.try_get::<bool, _>(0).map_err(map_error)? {
@@ -656,84 +642,23 @@ impl PostgresInbox {
         Ok(live(status.as_deref(), deadline, now).then_some(Accepted::Duplicate))
     }
 
-    /// Accepts `records` in one transaction holding the table's accept lock: bounded accepts
-    /// of every process take turns, and each turn counts the unfinished records once, after
-    /// the previous turn committed, so the bound is exact. One answer per record, in order:
-    /// stored or duplicate, `None` when full.
+    /// Accepts `records` through the accept function, a group in one transaction: the table's
+    /// accept lock, taken by the first record, is held until the commit, so bounded accepts of
+    /// every process take turns and each turn sees the previous one committed; the bound is
+    /// exact. One answer per record, in order: stored or duplicate, `None` when full.
     async fn accept_bounded_all(
         &self,
         records: &[(NewRecord, u64)],
     ) -> Result<Vec<Option<Accepted>>, InboxError> {
         if let [(record, limit)] = records {
-            return Ok(vec![self.accept_bounded_one(record, *limit).await?]);
+            return Ok(vec![
+                self.accept_bounded_one(&self.pool, record, *limit).await?,
+            ]);
         }
         let mut tx = self.pool.begin().await.map_err(map_error)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(self.sql.accept_lock)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        let now = self.now();
-        // The estimate of unfinished records, as the accept function keeps it.
-        let (mut estimate, version): (Option<i64>, Option<i64>) =
-            sqlx::query_as(statement(&self.sql.bound_read))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_error)?
-                .unwrap_or((None, None));
-        let mut counted: Option<i64> = None;
-        let mut added = 0i64;
         let mut answers = Vec::with_capacity(records.len());
         for (record, limit) in records {
-            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
-            if counted.is_none() && estimate.is_none_or(|e| e >= limit) {
-                // Counts this transaction's own inserts too: they are in `exact`.
-                let exact: i64 = sqlx::query_scalar(statement(&self.sql.count_active))
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-                (counted, estimate, added) = (Some(exact), Some(exact), 0);
-            }
-            if estimate.is_some_and(|e| e < limit) {
-                // Stores a new key or replaces an expired done record; nothing for a live one.
-                let stored = self
-                    .insert_query(&self.sql.insert, record, now)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_error)?;
-                answers.push(Some(if stored.is_some() {
-                    estimate = estimate.map(|e| e + 1);
-                    added += 1;
-                    Accepted::Stored
-                } else {
-                    Accepted::Duplicate
-                }));
-                continue;
-            }
-            let row = sqlx::query(statement(&self.sql.existing))
-                .bind(row_id(&record.key).into_owned())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_error)?;
-            let (status, deadline) = match row {
-                None => (None, None),
-                Some(row) => (
-                    row.try_get::<Option<String>, _>(0).map_err(map_error)?,
-                    row.try_get::<Option<i64>, _>(1).map_err(map_error)?,
-                ),
-            };
-            answers.push(live(status.as_deref(), deadline, now).then_some(Accepted::Duplicate));
-        }
-        let keep = match counted {
-            // Unless a replay changed the records meanwhile (then the estimate stays unknown).
-            Some(exact) => sqlx::query(statement(&self.sql.bound_counted))
-                .bind(exact)
-                .bind(added)
-                .bind(version),
-            None => sqlx::query(statement(&self.sql.bound_add)).bind(added),
-        };
-        if counted.is_some() || added > 0 {
-            keep.execute(&mut *tx).await.map_err(map_error)?;
+            answers.push(self.accept_bounded_one(&mut *tx, record, *limit).await?);
         }
         tx.commit().await.map_err(map_error)?;
         Ok(answers)
