@@ -286,7 +286,8 @@ async fn drain(workers: usize, n: usize) -> f64 {
 }
 
 /// `RedisInbox::accept` (one script: dedup, bound, hash, `XADD`) against a raw `XADD` of the
-/// same fields over the same connection.
+/// same fields over the same connection; with the Redis server's CPU time per record of each
+/// (from `INFO cpu`), which shows whether the server is what limits the rate.
 #[cfg(feature = "redis")]
 async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
     use webhook_receiver::inbox::RedisInbox;
@@ -308,6 +309,8 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
         .build()
         .unwrap();
     let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(body).collect());
+    let mut info = engine.connection().clone();
+    let cpu_before = redis_server_cpu(&mut info).await;
     let inbox_rate = {
         let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
         throughput(n, concurrency, move |i| {
@@ -320,6 +323,7 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
         })
         .await
     };
+    let cpu_inbox = redis_server_cpu(&mut info).await;
     let conn = engine.connection().clone();
     let raw_stream = format!("{prefix}raw");
     let raw_rate = {
@@ -347,14 +351,19 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
         })
         .await
     };
+    let cpu_raw = redis_server_cpu(&mut info).await;
+    let per_record = |seconds: f64| seconds * 1e6 / n as f64;
     println!(
-        "  {:>4}   {:>12.0} {:>12.0}   {:>5.2}",
+        "  {:>4}   {:>12.0} {:>12.0}   {:>5.2}   {:>11.1} {:>9.1}",
         concurrency,
         inbox_rate,
         raw_rate,
-        inbox_rate / raw_rate
+        inbox_rate / raw_rate,
+        per_record(cpu_inbox - cpu_before),
+        per_record(cpu_raw - cpu_inbox),
     );
-    // Leave nothing behind on a shared server.
+    // Leave nothing behind on a shared server; `DEL`, not `UNLINK`, so that no background
+    // freeing competes with the next measurement.
     let mut conn = engine.connection().clone();
     let mut cursor = 0u64;
     for _ in 0..100_000 {
@@ -368,7 +377,7 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
             .await
             .unwrap();
         if !keys.is_empty() {
-            redis::cmd("UNLINK")
+            redis::cmd("DEL")
                 .arg(keys)
                 .query_async::<()>(&mut conn)
                 .await
@@ -379,6 +388,21 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
             break;
         }
     }
+}
+
+/// The Redis server's CPU time so far, user plus system, in seconds (`INFO cpu`).
+#[cfg(feature = "redis")]
+async fn redis_server_cpu(conn: &mut redis::aio::ConnectionManager) -> f64 {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| matches!(*name, "used_cpu_user" | "used_cpu_sys"))
+        .map(|(_, seconds)| seconds.trim().parse::<f64>().unwrap())
+        .sum()
 }
 
 /// Accepts per second into `PostgresInbox` (bounded or not) and of a raw `INSERT` of the same
@@ -622,7 +646,11 @@ fn main() {
         #[cfg(feature = "redis")]
         if part("redis") {
             println!("\naccept throughput (records/s), RedisInbox accept vs raw XADD of the same fields, same connection:");
-            println!("  {:>4}   {:>12} {:>12}   {:>5}", "conc", "inbox", "raw XADD", "ratio");
+            println!(
+                "  {:>4}   {:>12} {:>12}   {:>5}   {:>21}",
+                "conc", "inbox", "raw XADD", "ratio", "server µs/record"
+            );
+            println!("  {:>4}   {:>12} {:>12}   {:>5}   {:>11} {:>9}", "", "", "", "", "inbox", "raw");
             for run in 0..2 {
                 redis_accept_throughput(5000 / scale, 1, run).await;
                 redis_accept_throughput(20000 / scale, 16, run).await;
