@@ -530,17 +530,35 @@ async fn a_replay_racing_leases_never_runs_two_records_of_one_ordering_key() {
 }
 
 /// Concurrent bounded accepts are written together (one transaction per turn): a record the
-/// server refuses (a NUL in a text field) fails alone, and the records it was grouped with
-/// are stored; duplicates in one group are stored once.
+/// server refuses (here by a trigger) fails alone, and the records it was grouped with are
+/// stored; duplicates in one group are stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_record_in_a_group_of_bounded_accepts_fails_alone() {
     let engine = engine("group").await;
+    let refuse = format!("{}_refuse", engine.table());
+    for statement in [
+        format!(
+            "CREATE FUNCTION \"{refuse}\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.event_id = 'evt_refused' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+             RETURN NEW; END $$"
+        ),
+        format!(
+            "CREATE TRIGGER refuse BEFORE INSERT ON \"{}\" FOR EACH ROW \
+             EXECUTE FUNCTION \"{refuse}\"()",
+            engine.table()
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(engine.pool())
+            .await
+            .unwrap();
+    }
     let results = futures_util::future::join_all((0..48).map(|i| {
         let engine = engine.clone();
         async move {
             let mut record = record(&format!("k{}", i % 24));
             if i == 5 {
-                record.event_id = Some("evt_\0nul".to_owned());
+                record.event_id = Some("evt_refused".to_owned());
             }
             (i, engine.accept(&record, Some(1000)).await)
         }
@@ -549,7 +567,7 @@ async fn a_bad_record_in_a_group_of_bounded_accepts_fails_alone() {
     for (i, result) in &results {
         match (i, result) {
             (5, Err(InboxError::Backend(_))) => {}
-            (5, other) => panic!("the NUL record must fail: {other:?}"),
+            (5, other) => panic!("the refused record must fail: {other:?}"),
             (_, Ok(_)) => {}
             (i, Err(e)) => panic!("record {i} failed with another record's error: {e:?}"),
         }
@@ -561,6 +579,88 @@ async fn a_bad_record_in_a_group_of_bounded_accepts_fails_alone() {
     // 24 keys, each sent twice; key k5 is stored by its good twin (i = 29).
     assert_eq!(stored, 24, "{results:?}");
     assert_eq!(engine.counts().await.unwrap().pending, 24);
+    drop_tables(engine.pool(), &[engine.table()]).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP FUNCTION \"{refuse}\"")))
+        .execute(engine.pool())
+        .await
+        .unwrap();
+}
+
+/// PostgreSQL `text` cannot hold a NUL, but a signed event id can (a JSON `\u0000`), and so
+/// can a secret label, an ordering key or a handler's error: the record is still accepted, on
+/// the unbounded and the bounded path, those NULs read back as U+FFFD, the key and body stay
+/// exact, and the record runs and dies like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_in_text_fields_is_stored_as_a_replacement_character() {
+    let engine = engine("nul_text").await;
+    for (key, bound) in [("billing:evt_\0a", None), ("billing:evt_\0b", Some(100))] {
+        let mut nul = record(key);
+        nul.event_id = Some(key["billing:".len()..].to_owned());
+        nul.key_label = Some("current\0".to_owned());
+        nul.ordering_key = Some("cus_\01".to_owned());
+        nul.body = bytes::Bytes::from_static(b"{\"id\":\"evt_\\u0000\"}\0");
+        assert_eq!(
+            engine.accept(&nul, bound).await.unwrap(),
+            Accepted::Stored,
+            "{bound:?}"
+        );
+        assert_eq!(
+            engine.accept(&nul, bound).await.unwrap(),
+            Accepted::Duplicate,
+            "{bound:?}"
+        );
+        let stored = engine.get(key).await.unwrap().expect("stored");
+        assert_eq!(stored.meta.key, key);
+        assert_eq!(
+            stored.meta.event_id.as_deref(),
+            Some(key["billing:".len()..].replace('\0', "\u{fffd}").as_str())
+        );
+        assert_eq!(stored.meta.key_label.as_deref(), Some("current\u{fffd}"));
+        assert_eq!(stored.meta.ordering_key.as_deref(), Some("cus_\u{fffd}1"));
+        assert_eq!(stored.body, nul.body);
+    }
+    // Both records share the (replaced) ordering key: they run one after the other.
+    let first = engine
+        .lease(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.record.meta.key, "billing:evt_\0a");
+    assert!(
+        engine
+            .lease(Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        engine
+            .dead(
+                &first.record.meta.key,
+                first.token,
+                "bad byte \0 in the payload"
+            )
+            .await
+            .unwrap()
+    );
+    let dead = engine.get("billing:evt_\0a").await.unwrap().unwrap();
+    assert_eq!(dead.meta.status, Status::Dead);
+    assert_eq!(
+        dead.meta.last_error.as_deref(),
+        Some("bad byte \u{fffd} in the payload")
+    );
+    let second = engine
+        .lease(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.record.meta.key, "billing:evt_\0b");
+    assert!(
+        engine
+            .done(&second.record.meta.key, second.token)
+            .await
+            .unwrap()
+    );
     drop_tables(engine.pool(), &[engine.table()]).await;
 }
 

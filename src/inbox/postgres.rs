@@ -332,9 +332,11 @@ impl Sql {
 ///   Leases and retry delays tolerate skews well below the lease.
 /// * **Keys of any length and content**: the unique index is on a row id, the key itself, or
 ///   its SHA-256 when it is longer than 512 bytes or contains a NUL; the full key is kept
-///   (`bytea`) and returned. The other text fields (endpoint, provider, event id, secret
-///   label, ordering key) cannot hold a NUL (a PostgreSQL `text` limit): such an accept fails
-///   with [`InboxError::Backend`]. A NUL in an error message is stored as U+FFFD.
+///   (`bytea`) and returned, as are the body and headers. The other text fields (endpoint,
+///   provider, event id, secret label, ordering key, last error) cannot hold a NUL (a
+///   PostgreSQL `text` limit): each NUL in them is stored as U+FFFD, so a signed event id
+///   with an escaped NUL is still accepted (two ordering keys that differ only there are
+///   ordered as one).
 /// * Pool errors (time-out, closed pool, I/O) and the server's connection and resource errors
 ///   (SQLSTATE classes 08, 53, 57) are [`InboxError::Unavailable`] (an endpoint answers 503);
 ///   other database errors are [`InboxError::Backend`].
@@ -591,12 +593,12 @@ impl PostgresInbox {
         sqlx::query(statement(sql))
             .bind(row_id(&record.key).into_owned())
             .bind(record.key.as_bytes().to_vec())
-            .bind(record.endpoint.clone())
-            .bind(record.provider.clone())
-            .bind(record.event_id.clone())
+            .bind(text(&record.endpoint))
+            .bind(text(&record.provider))
+            .bind(record.event_id.as_deref().map(text))
             .bind(record.signed_at)
-            .bind(record.key_label.clone())
-            .bind(record.ordering_key.clone())
+            .bind(record.key_label.as_deref().map(text))
+            .bind(record.ordering_key.as_deref().map(text))
             .bind(encode_headers(&record.headers))
             .bind(record.body.to_vec())
             .bind(now)
@@ -745,7 +747,7 @@ impl InboxEngine for PostgresInbox {
         delay: Duration,
         error: &str,
     ) -> Result<bool, InboxError> {
-        let error = error_text(error);
+        let error = text(error);
         self.owned_update(&self.sql.retry, key, token, |q| {
             q.bind(millis(delay)).bind(error)
         })
@@ -753,7 +755,7 @@ impl InboxEngine for PostgresInbox {
     }
 
     async fn dead(&self, key: &str, token: LeaseToken, error: &str) -> Result<bool, InboxError> {
-        let error = error_text(error);
+        let error = text(error);
         self.owned_update(&self.sql.dead, key, token, |q| q.bind(error))
             .await
     }
@@ -1008,8 +1010,9 @@ fn live(status: Option<&str>, deadline: Option<i64>, now: i64) -> bool {
     }
 }
 
-fn error_text(error: &str) -> String {
-    error.replace('\0', "\u{fffd}")
+/// `value` for a `text` column, which cannot hold a NUL: each NUL becomes U+FFFD.
+fn text(value: &str) -> String {
+    value.replace('\0', "\u{fffd}")
 }
 
 fn meta_from_row(row: &PgRow) -> Result<RecordMeta, InboxError> {
@@ -1083,6 +1086,6 @@ mod tests {
             Err(InboxError::Corrupt { .. })
         ));
         assert_eq!(millis(Duration::MAX), crate::clock::MAX_STORED_MILLIS);
-        assert_eq!(error_text("a\0b"), "a\u{fffd}b");
+        assert_eq!(text("a\0b\0"), "a\u{fffd}b\u{fffd}");
     }
 }
