@@ -67,9 +67,11 @@ pub(crate) fn row_id(key: &str) -> std::borrow::Cow<'_, str> {
     Cow::Owned(format!("{DIGEST_PREFIX}{}", hex::encode(digest)))
 }
 
-/// Whether a PostgreSQL failure means "not reachable now": pool and connection failures, and
-/// the server's connection exceptions (class 08), insufficient resources (53, e.g. too many
-/// connections) and operator intervention (57: shutdown, cancelled statement).
+/// Whether a PostgreSQL failure means "not now, try again": pool and connection failures, and
+/// the server's connection exceptions (class 08), transaction rollbacks (40: a deadlock or a
+/// serialization failure, which the same statement survives when run again), insufficient
+/// resources (53, e.g. too many connections) and operator intervention (57: shutdown,
+/// cancelled statement).
 #[cfg(feature = "postgres")]
 pub(crate) fn pg_unavailable(error: &sqlx::Error) -> bool {
     match error {
@@ -80,7 +82,7 @@ pub(crate) fn pg_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db
             .code()
-            .is_some_and(|code| ["08", "53", "57"].iter().any(|c| code.starts_with(c))),
+            .is_some_and(|code| ["08", "40", "53", "57"].iter().any(|c| code.starts_with(c))),
         _ => false,
     }
 }

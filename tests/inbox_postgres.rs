@@ -1,7 +1,7 @@
 //! `PostgresInbox` against a real PostgreSQL: the inbox contract on a manual clock and on real
 //! time, two instances draining thousands of records, the exact bound under racing accepts,
 //! the transactional handler mode (exactly-once effects), killed workers, long and NUL keys,
-//! and an unreachable server.
+//! NULs in text fields, deadlocks (injected by triggers), and an unreachable server.
 //!
 //! Runs against PostgreSQL at `DATABASE_URL`, or, when it is unset, a private cluster that this
 //! test binary creates and starts (see `servers/mod.rs`). Missing PostgreSQL programs fail the
@@ -584,6 +584,72 @@ async fn a_bad_record_in_a_group_of_bounded_accepts_fails_alone() {
         .execute(engine.pool())
         .await
         .unwrap();
+}
+
+/// A deadlock or a serialization failure is transient: an accept meeting one is
+/// `Unavailable` (503 + Retry-After, the sender tries again), bounded or not, and a worker's
+/// transition meeting one is tried again by the worker rather than left to its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlocks_and_serialization_failures_are_transient() {
+    let engine = engine("rollback").await;
+    let (table, fault) = (engine.table(), format!("{}_fault", engine.table()));
+    for statement in [
+        // `nextval` is not rolled back with the failed statement: the first `done` fails.
+        format!("CREATE SEQUENCE \"{fault}_n\""),
+        format!(
+            "CREATE FUNCTION \"{fault}\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF TG_OP = 'INSERT' AND NEW.event_id = 'evt_deadlock' THEN \
+               RAISE EXCEPTION 'injected' USING ERRCODE = 'deadlock_detected'; END IF; \
+             IF TG_OP = 'UPDATE' AND NEW.status = 'done' AND nextval('\"{fault}_n\"') = 1 THEN \
+               RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure'; END IF; \
+             RETURN NEW; END $$"
+        ),
+        format!(
+            "CREATE TRIGGER fault BEFORE INSERT OR UPDATE ON \"{table}\" FOR EACH ROW \
+             EXECUTE FUNCTION \"{fault}\"()"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(engine.pool())
+            .await
+            .unwrap();
+    }
+    for bound in [None, Some(100)] {
+        let mut deadlocked = record("billing:evt_deadlock");
+        deadlocked.event_id = Some("evt_deadlock".to_owned());
+        let error = engine.accept(&deadlocked, bound).await.unwrap_err();
+        assert!(
+            matches!(error, InboxError::Unavailable(_)) && error.status() == 503,
+            "{bound:?}: {error:?}"
+        );
+    }
+    engine.accept(&record("billing:evt_1"), None).await.unwrap();
+    let leased = engine
+        .lease(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let error = engine
+        .done(&leased.record.meta.key, leased.token)
+        .await
+        .unwrap_err();
+    assert!(error.is_transient(), "{error:?}");
+    assert!(
+        engine
+            .done(&leased.record.meta.key, leased.token)
+            .await
+            .unwrap()
+    );
+    drop_tables(engine.pool(), &[table]).await;
+    for drop in [
+        format!("DROP FUNCTION \"{fault}\""),
+        format!("DROP SEQUENCE \"{fault}_n\""),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(drop))
+            .execute(engine.pool())
+            .await
+            .unwrap();
+    }
 }
 
 /// PostgreSQL `text` cannot hold a NUL, but a signed event id can (a JSON `\u0000`), and so

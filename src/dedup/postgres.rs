@@ -124,7 +124,8 @@ impl Drop for PurgeGuard {
 ///   [`purge_every`](Self::with_purge_every) claims (a bounded, non-blocking `DELETE` that never
 ///   fails a claim), and by [`purge`](Self::purge), which you may run on a schedule.
 /// * Pool errors (time-out, closed pool, I/O) and the server's connection and resource errors
-///   (SQLSTATE classes 08, 53, 57) are [`StoreError::Unavailable`]; other database errors are
+///   (SQLSTATE classes 08, 53, 57), deadlocks and serialization failures (40) are
+///   [`StoreError::Unavailable`]; other database errors are
 ///   [`StoreError::Backend`].
 ///
 /// Run [`migrate`](Self::migrate) once (at start-up, from any number of receivers) to create
@@ -177,9 +178,9 @@ impl fmt::Debug for PostgresStore {
 }
 
 /// Pool and connection failures are [`StoreError::Unavailable`], as are the server's
-/// connection exceptions (class 08), insufficient resources (53, e.g. too many connections)
-/// and operator intervention (57: shutdown, cancelled statement); everything else is
-/// [`StoreError::Backend`].
+/// connection exceptions (class 08), transaction rollbacks (40: deadlock, serialization
+/// failure), insufficient resources (53, e.g. too many connections) and operator intervention
+/// (57: shutdown, cancelled statement); everything else is [`StoreError::Backend`].
 fn map_error(error: sqlx::Error) -> StoreError {
     if pg_unavailable(&error) {
         StoreError::unavailable(error)

@@ -338,8 +338,9 @@ impl Sql {
 ///   with an escaped NUL is still accepted (two ordering keys that differ only there are
 ///   ordered as one).
 /// * Pool errors (time-out, closed pool, I/O) and the server's connection and resource errors
-///   (SQLSTATE classes 08, 53, 57) are [`InboxError::Unavailable`] (an endpoint answers 503);
-///   other database errors are [`InboxError::Backend`].
+///   (SQLSTATE classes 08, 53, 57), deadlocks and serialization failures (40) are
+///   [`InboxError::Unavailable`] (an endpoint answers 503, a worker tries its transition
+///   again); other database errors are [`InboxError::Backend`].
 ///
 /// Run [`migrate`](Self::migrate) once (at start-up, from any number of processes) to create
 /// the table and its indexes:
@@ -1031,9 +1032,9 @@ fn record_from_row(row: &PgRow) -> Result<Record, InboxError> {
 }
 
 /// Pool and connection failures are [`InboxError::Unavailable`], as are the server's
-/// connection exceptions (class 08), insufficient resources (53, e.g. too many connections)
-/// and operator intervention (57: shutdown, cancelled statement); everything else is
-/// [`InboxError::Backend`].
+/// connection exceptions (class 08), transaction rollbacks (40: deadlock, serialization
+/// failure), insufficient resources (53, e.g. too many connections) and operator intervention
+/// (57: shutdown, cancelled statement); everything else is [`InboxError::Backend`].
 fn map_error(error: sqlx::Error) -> InboxError {
     if pg_unavailable(&error) {
         InboxError::unavailable(error)
