@@ -658,13 +658,23 @@ impl PostgresInbox {
                 self.accept_bounded_one(&self.pool, record, *limit).await?,
             ]);
         }
-        let mut tx = self.pool.begin().await.map_err(map_error)?;
-        let mut answers = Vec::with_capacity(records.len());
-        for (record, limit) in records {
-            answers.push(self.accept_bounded_one(&mut *tx, record, *limit).await?);
-        }
-        tx.commit().await.map_err(map_error)?;
-        Ok(answers)
+        let group = async {
+            let mut tx = self.pool.begin().await.map_err(map_error)?;
+            let mut answers = Vec::with_capacity(records.len());
+            for (record, limit) in records {
+                answers.push(self.accept_bounded_one(&mut *tx, record, *limit).await?);
+            }
+            tx.commit().await.map_err(map_error)?;
+            Ok(answers)
+        };
+        // A group rolled back by a deadlock or a serialization failure is written again record
+        // by record (as after any failure that may be one record's), not answered 503 whole.
+        group.await.map_err(|error| match error {
+            InboxError::Unavailable(source) if rolled_back(source.as_ref()) => {
+                InboxError::Backend(source)
+            }
+            other => other,
+        })
     }
 }
 
@@ -1035,6 +1045,16 @@ fn record_from_row(row: &PgRow) -> Result<Record, InboxError> {
 /// connection exceptions (class 08), transaction rollbacks (40: deadlock, serialization
 /// failure), insufficient resources (53, e.g. too many connections) and operator intervention
 /// (57: shutdown, cancelled statement); everything else is [`InboxError::Backend`].
+/// Whether `error` is PostgreSQL's transaction rollback (SQLSTATE class 40: a deadlock or a
+/// serialization failure).
+fn rolled_back(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    error
+        .downcast_ref::<sqlx::Error>()
+        .and_then(sqlx::Error::as_database_error)
+        .and_then(|db| db.code())
+        .is_some_and(|code| code.starts_with("40"))
+}
+
 fn map_error(error: sqlx::Error) -> InboxError {
     if pg_unavailable(&error) {
         InboxError::unavailable(error)
