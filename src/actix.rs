@@ -268,7 +268,7 @@ where
     // down, or a store that panicked.
     adapter::detach(task, spawn)
         .await
-        .unwrap_or_else(|_| Err(failed()))
+        .unwrap_or_else(|| Err(failed()))
 }
 
 /// Reads the body up to the verifier's limit: 413 beyond it (at once for a declared
@@ -541,5 +541,5 @@ async fn accept<E: InboxEngine>(
     // acknowledged.
     adapter::detach(task, spawn)
         .await
-        .unwrap_or_else(|_| adapter::accept_failed())
+        .unwrap_or_else(adapter::accept_failed)
 }

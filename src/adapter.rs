@@ -573,20 +573,34 @@ pub(crate) fn accept_failed<R: Render>() -> R {
 /// Runs `task` out of reach of the request's future: polled once here, and if that does not
 /// finish it, handed to `spawn` — a task of its own, which dropping the request's future does not
 /// cancel — whose output is then awaited. A task that finishes at once (an in-memory store and a
-/// quick handler) costs no spawn; `Err` is the spawned task's failure (its runtime shut down).
+/// quick handler) costs no spawn. `None` if the task panicked, on this first poll or in its own
+/// task, or if that task died otherwise (its runtime shut down).
 pub(crate) async fn detach<F, J, E>(
     mut task: Pin<Box<F>>,
     spawn: impl FnOnce(Pin<Box<F>>) -> J,
-) -> Result<F::Output, E>
+) -> Option<F::Output>
 where
     F: Future + ?Sized,
     J: Future<Output = Result<F::Output, E>>,
 {
     // This await never suspends (the poll_fn is ready at once), nor does `spawn(task).await`
     // before spawning: nothing can drop the request's future between the poll and the spawn.
-    match poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx))).await {
-        Poll::Ready(output) => Ok(output),
-        Poll::Pending => spawn(task).await,
+    // A panic on this first poll is caught as the spawned task would catch it; the task is
+    // dropped, never polled again.
+    let first = poll_fn(|cx| {
+        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+            task.as_mut().poll(cx)
+        })))
+    })
+    .await;
+    match first {
+        Ok(Poll::Ready(output)) => Some(output),
+        Ok(Poll::Pending) => spawn(task).await.ok(),
+        Err(_) => {
+            // Not the panic's message: it may quote anything, the body included.
+            log_warn!("a webhook request's task panicked; answering 503");
+            None
+        }
     }
 }
 

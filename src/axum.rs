@@ -294,7 +294,7 @@ where
     // down, or a store that panicked.
     Ok(detached(process(inner, config, parts, body), span)
         .await
-        .unwrap_or_else(|()| adapter::failed()))
+        .unwrap_or_else(adapter::failed))
 }
 
 /// Reads the body up to the verifier's limit: 413 beyond it (at once for a declared
@@ -318,9 +318,9 @@ where
 }
 
 /// Runs `task` out of the request's reach (see [`adapter::detach`]): a Tokio task of its own,
-/// in `span`, as soon as it would wait; `Err` if that task died. Outside a Tokio runtime it
-/// runs in the request's own future.
-async fn detached<F>(task: F, span: Span) -> Result<F::Output, ()>
+/// in `span`, as soon as it would wait; `None` if it panicked or that task died. Outside a
+/// Tokio runtime it runs in the request's own future.
+async fn detached<F>(task: F, span: Span) -> Option<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -573,5 +573,5 @@ where
     // acknowledged.
     Ok(detached(task, span)
         .await
-        .unwrap_or_else(|()| adapter::accept_failed()))
+        .unwrap_or_else(adapter::accept_failed))
 }

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -36,6 +36,8 @@ struct Wrapped {
     gate: Semaphore,
     /// When set, `accept` fails with a backend error (answered 500).
     broken: AtomicBool,
+    /// 1: `accept` panics at once, on its first poll; 2: after yielding once.
+    panicking: AtomicU8,
     started: AtomicUsize,
     finished: AtomicUsize,
 }
@@ -47,6 +49,7 @@ impl Wrapped {
             gated: AtomicBool::new(false),
             gate: Semaphore::new(0),
             broken: AtomicBool::new(false),
+            panicking: AtomicU8::new(0),
             started: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
         }
@@ -60,6 +63,14 @@ impl InboxEngine for Wrapped {
         max_unfinished: Option<u64>,
     ) -> Result<Accepted, InboxError> {
         self.started.fetch_add(1, Ordering::SeqCst);
+        match self.panicking.load(Ordering::SeqCst) {
+            0 => {}
+            1 => panic!("an engine bug"),
+            _ => {
+                tokio::task::yield_now().await;
+                panic!("an engine bug");
+            }
+        }
         if self.gated.load(Ordering::SeqCst) {
             self.gate.acquire().await.expect("never closed").forget();
         }
@@ -521,6 +532,27 @@ async fn an_engine_down_is_503(framework: Framework) {
     assert_eq!(inbox.engine().finished.load(Ordering::SeqCst), 1);
 }
 
+/// An engine that panics — on the accept's first poll, or once it has waited — is answered
+/// 503 + `Retry-After`, like one that is down: nothing was acknowledged, the sender retries,
+/// and the route goes on serving.
+async fn an_engine_that_panics_is_503(framework: Framework) {
+    let dir = TempDir::new("panics");
+    let inbox = inbox(&dir, None).await;
+    let addr = serve(framework, vec![route("/stripe", stripe_endpoint(&inbox))]);
+    let body = stripe_body("evt_panics");
+    for mode in [1, 2] {
+        inbox.engine().panicking.store(mode, Ordering::SeqCst);
+        let r = post(addr, "/stripe", stripe_signed(&body), &body).await;
+        assert_eq!(r.status, 503, "mode {mode}");
+        assert_eq!(r.retry_after.as_deref(), Some("5"), "mode {mode}");
+        assert!(!r.text.contains("engine bug"), "{}", r.text);
+    }
+    inbox.engine().panicking.store(0, Ordering::SeqCst);
+    let r = post(addr, "/stripe", stripe_signed(&body), &body).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(counts(&inbox).await.pending, 1);
+}
+
 /// A sender that hangs up while the engine is still accepting: the accept goes on, the record
 /// is stored, and the sender's retry is answered 200 as a duplicate.
 async fn a_sender_hanging_up_mid_accept_loses_nothing(framework: Framework) {
@@ -706,6 +738,7 @@ on_both_frameworks!(
     an_oversized_body_is_413,
     a_full_inbox_is_503_with_retry_after,
     an_engine_down_is_503,
+    an_engine_that_panics_is_503,
     a_sender_hanging_up_mid_accept_loses_nothing,
     a_url_signing_provider_verifies_behind_a_public_url,
     the_success_status_is_configurable,
