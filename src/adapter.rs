@@ -598,7 +598,7 @@ where
         Ok(Poll::Pending) => spawn(task).await.ok(),
         Err(_) => {
             // Not the panic's message: it may quote anything, the body included.
-            log_warn!("a webhook request's task panicked; answering 503");
+            log_warn!("a webhook request's task panicked");
             None
         }
     }
