@@ -306,6 +306,34 @@ async fn shutdown_lets_running_handlers_finish_within_the_grace() {
     assert_eq!((counts.done, counts.pending, counts.running), (1, 1, 0));
 }
 
+/// "However long it takes": a lease and a shutdown grace of `Duration::MAX` are valid settings.
+/// Nothing overflows when they are added to the clock: the handler runs to its end during the
+/// grace, and its record is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unbounded_lease_and_grace_let_the_handler_finish() {
+    let dir = TempDir::new("unbounded");
+    let inbox = Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap())
+        .lease(Duration::MAX)
+        .build()
+        .unwrap();
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let handler = move |_job: Job| {
+        let started_tx = started_tx.clone();
+        async move {
+            let _ = started_tx.send(());
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(())
+        }
+    };
+    inbox.accept(&record("forever", "{}")).await.unwrap();
+    let (stop, worker) = spawn_worker(inbox.worker(handler).shutdown_grace(Duration::MAX));
+    started.recv().await.unwrap();
+    stop.send(()).unwrap();
+    let report = worker.await.unwrap();
+    assert_eq!((report.done, report.handed_back, report.lost), (1, 0, 0));
+    assert_eq!(status(&inbox, "test:forever").await, (Status::Done, 1));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_keep_a_long_handler_s_lease_from_a_second_worker() {
     let dir = TempDir::new("heartbeat");

@@ -153,8 +153,11 @@ impl RetryPolicy {
         } else {
             0.0
         };
-        self.delay(attempt)
-            .mul_f64(1.0 - self.jitter.clamp(0.0, 1.0) * unit)
+        let delay = self.delay(attempt);
+        let scale = 1.0 - self.jitter.clamp(0.0, 1.0) * unit;
+        // Not `Duration::mul_f64`, which panics past `Duration::MAX` (an unbounded cap).
+        Duration::try_from_secs_f64(delay.as_secs_f64() * scale)
+            .map_or(delay, |jittered| jittered.min(delay))
     }
 
     /// Whether a record leased `attempts` times must not be retried again.
@@ -198,6 +201,24 @@ mod tests {
             last = policy.delay(attempt);
         }
         assert_eq!(policy.delay_jittered(1, f64::NAN), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn an_unbounded_cap_never_panics() {
+        let policy = RetryPolicy::new()
+            .base(Duration::from_secs(1))
+            .cap(Duration::MAX)
+            .jitter(0.0);
+        assert!(policy.validate().is_ok());
+        for attempt in [1, 64, 65, 1000, u32::MAX] {
+            for unit in [0.0, 0.5, 1.0] {
+                assert!(policy.delay_jittered(attempt, unit) <= policy.delay(attempt));
+            }
+        }
+        assert_eq!(policy.delay(u32::MAX), Duration::MAX);
+        assert_eq!(policy.delay_jittered(u32::MAX, 0.0), Duration::MAX);
+        let jittered = policy.jitter(0.5).delay_jittered(u32::MAX, 1.0);
+        assert!(jittered < Duration::MAX && jittered > Duration::from_secs(1 << 62));
     }
 
     #[test]

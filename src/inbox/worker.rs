@@ -584,7 +584,7 @@ async fn run_attempt<E: InboxEngine>(
     let mut task = AbortOnDrop(tokio::spawn(handler.call(job)));
 
     let every = shared.lease / 3;
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut heartbeat = tokio::time::interval_at(after(every), every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut stop, grace) = match stop {
         Some((stop, grace)) => (Some(stop), grace),
@@ -613,7 +613,7 @@ async fn run_attempt<E: InboxEngine>(
                 }
             }, if !stopping => {
                 stopping = true;
-                grace_end.as_mut().reset(tokio::time::Instant::now() + grace);
+                grace_end.as_mut().reset(after(grace));
             }
             () = &mut grace_end, if stopping => break Ending::HandBack,
         }
@@ -673,6 +673,14 @@ async fn run_attempt<E: InboxEngine>(
             )
         }
     }
+}
+
+/// `wait` from now, or about a century when that is past what the clock can hold: a lease or
+/// a grace of `Duration::MAX` means "however long it takes".
+fn after(wait: Duration) -> tokio::time::Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = tokio::time::Instant::now();
+    now.checked_add(wait.min(CENTURY)).unwrap_or(now)
 }
 
 /// `outcome` if the transition applied, `Lost` if the token no longer held the record,
