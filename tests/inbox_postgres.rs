@@ -1,7 +1,8 @@
 //! `PostgresInbox` against a real PostgreSQL: the inbox contract on a manual clock and on real
 //! time, two instances draining thousands of records, the exact bound under racing accepts,
 //! the transactional handler mode (exactly-once effects), killed workers, long and NUL keys,
-//! NULs in text fields, deadlocks (injected by triggers), and an unreachable server.
+//! NULs in text fields, long ordering keys, deadlocks (injected by triggers), and an
+//! unreachable server.
 //!
 //! Runs against PostgreSQL at `DATABASE_URL`, or, when it is unset, a private cluster that this
 //! test binary creates and starts (see `servers/mod.rs`). Missing PostgreSQL programs fail the
@@ -679,10 +680,11 @@ async fn deadlocks_and_serialization_failures_are_transient() {
 
 /// PostgreSQL `text` cannot hold a NUL, but a signed event id can (a JSON `\u0000`), and so
 /// can a secret label, an ordering key or a handler's error: the record is still accepted, on
-/// the unbounded and the bounded path, those NULs read back as U+FFFD, the key and body stay
-/// exact, and the record runs and dies like any other.
+/// the unbounded and the bounded path, those NULs read back as U+FFFD (the ordering key as its
+/// digest), the key and body stay exact, and the record runs and dies like any other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nul_in_text_fields_is_stored_as_a_replacement_character() {
+    use sha2::Digest as _;
     let engine = engine("nul_text").await;
     for (key, bound) in [("billing:evt_\0a", None), ("billing:evt_\0b", Some(100))] {
         let mut nul = record(key);
@@ -707,10 +709,11 @@ async fn nul_in_text_fields_is_stored_as_a_replacement_character() {
             Some(key["billing:".len()..].replace('\0', "\u{fffd}").as_str())
         );
         assert_eq!(stored.meta.key_label.as_deref(), Some("current\u{fffd}"));
-        assert_eq!(stored.meta.ordering_key.as_deref(), Some("cus_\u{fffd}_1"));
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest("cus_\0_1")));
+        assert_eq!(stored.meta.ordering_key.as_deref(), Some(digest.as_str()));
         assert_eq!(stored.body, nul.body);
     }
-    // Both records share the (replaced) ordering key: they run one after the other.
+    // Both records share the ordering key: they run one after the other.
     let first = engine
         .lease(Duration::from_secs(30))
         .await
@@ -1022,6 +1025,60 @@ async fn long_and_nul_keys_are_stored_whole_and_distinct() {
     leased.sort();
     assert_eq!(leased, expected);
     assert_eq!(engine.counts().await.unwrap().done, keys.len() as u64);
+    drop_tables(engine.pool(), &[engine.table()]).await;
+}
+
+/// Ordering keys longer than an index entry can hold are accepted (as their digest) and still
+/// order their records: a 10 KB key of random text, and two long keys that differ only at the
+/// end, which must stay apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_ordering_keys_are_accepted_and_order_exactly() {
+    let engine = engine("long_ordering").await;
+    let random: String = (0..10_000)
+        .map(|_| char::from(b'!' + (LeaseToken::random().get() % 90) as u8))
+        .collect();
+    let (a, b) = (format!("{random}a"), format!("{random}b"));
+    for (key, ordering, bound) in [("k1", &a, None), ("k2", &a, Some(100)), ("k3", &b, None)] {
+        let mut long = record(key);
+        long.ordering_key = Some(ordering.clone());
+        assert_eq!(
+            engine.accept(&long, bound).await.unwrap(),
+            Accepted::Stored,
+            "{key}"
+        );
+    }
+    // k1 and k3 have different keys: both run; k2 waits behind k1.
+    let first = engine
+        .lease(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = engine
+        .lease(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            first.record.meta.key.as_str(),
+            second.record.meta.key.as_str()
+        ),
+        ("k1", "k3")
+    );
+    assert!(
+        engine
+            .lease(Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(engine.done("k1", first.token).await.unwrap());
+    let third = engine
+        .lease(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.record.meta.key, "k2");
     drop_tables(engine.pool(), &[engine.table()]).await;
 }
 

@@ -332,11 +332,12 @@ impl Sql {
 ///   Leases and retry delays tolerate skews well below the lease.
 /// * **Keys of any length and content**: the unique index is on a row id, the key itself, or
 ///   its SHA-256 when it is longer than 512 bytes or contains a NUL; the full key is kept
-///   (`bytea`) and returned, as are the body and headers. The other text fields (endpoint,
-///   provider, event id, secret label, ordering key, last error) cannot hold a NUL (a
-///   PostgreSQL `text` limit): each NUL in them is stored as U+FFFD, so a signed event id
-///   with an escaped NUL is still accepted (two ordering keys that differ only there are
-///   ordered as one).
+///   (`bytea`) and returned, as are the body and headers. An ordering key is indexed too: one
+///   longer than 512 bytes, holding a NUL or starting with `sha256:` is stored, and read back,
+///   as `sha256:<hex>` of it, which orders its records exactly as the key would. The other
+///   text fields (endpoint, provider, event id, secret label, last error) cannot hold a NUL (a
+///   PostgreSQL `text` limit): each NUL in them is stored as U+FFFD, so a signed event id with
+///   an escaped NUL is still accepted.
 /// * Pool errors (time-out, closed pool, I/O) and the server's connection and resource errors
 ///   (SQLSTATE classes 08, 53, 57), deadlocks and serialization failures (40) are
 ///   [`InboxError::Unavailable`] (an endpoint answers 503, a worker tries its transition
@@ -355,7 +356,7 @@ impl Sql {
 ///     event_id     text,
 ///     signed_at    bigint,
 ///     key_label    text,
-///     ordering_key text COLLATE "C",
+///     ordering_key text COLLATE "C",          -- or sha256:<hex> of a long one
 ///     headers      bytea NOT NULL,
 ///     body         bytea NOT NULL,
 ///     status       text NOT NULL CHECK (status IN ('pending', 'running', 'done', 'dead')),
@@ -599,7 +600,13 @@ impl PostgresInbox {
             .bind(record.event_id.as_deref().map(text))
             .bind(record.signed_at)
             .bind(record.key_label.as_deref().map(text))
-            .bind(record.ordering_key.as_deref().map(text))
+            // Indexed: long ones (and ones a `text` cannot hold) as their digest.
+            .bind(
+                record
+                    .ordering_key
+                    .as_deref()
+                    .map(|k| row_id(k).into_owned()),
+            )
             .bind(encode_headers(&record.headers))
             .bind(record.body.to_vec())
             .bind(now)
