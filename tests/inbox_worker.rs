@@ -1,6 +1,6 @@
 //! Workers over the SQLite inbox: retries with growing delays, dead letters and replay, graceful
-//! shutdown, heartbeats, dispatch, per-key ordering, concurrency, and a worker process killed
-//! mid-handler.
+//! shutdown, heartbeats (and failing ones), dispatch, per-key ordering, concurrency, and a
+//! worker process killed mid-handler.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use webhook_receiver::ManualClock;
+use webhook_receiver::dedup::LeaseToken;
 use webhook_receiver::inbox::{
-    HandlerError, Inbox, Job, NewRecord, RetryPolicy, SqliteInbox, Status, WorkerReport,
+    Accepted, AttemptOutcome, Counts, HandlerError, Inbox, InboxEngine, InboxError, Job, Leased,
+    ListQuery, NewRecord, Record, RecordMeta, RetryPolicy, SqliteInbox, Status, WorkerReport,
 };
 
 /// A fresh directory, removed when dropped.
@@ -82,7 +84,7 @@ fn spawn_worker(
     (stop, task)
 }
 
-async fn status(inbox: &Inbox<SqliteInbox>, key: &str) -> (Status, u32) {
+async fn status<E: InboxEngine>(inbox: &Inbox<E>, key: &str) -> (Status, u32) {
     let meta = inbox.inspect(key).await.unwrap().expect("stored").meta;
     (meta.status, meta.attempts)
 }
@@ -332,6 +334,120 @@ async fn an_unbounded_lease_and_grace_let_the_handler_finish() {
     let report = worker.await.unwrap();
     assert_eq!((report.done, report.handed_back, report.lost), (1, 0, 0));
     assert_eq!(status(&inbox, "test:forever").await, (Status::Done, 1));
+}
+
+/// SQLite whose heartbeats can be made to fail, as when the engine is unreachable.
+struct FailingHeartbeats {
+    inner: SqliteInbox,
+    failing: AtomicBool,
+}
+
+impl InboxEngine for FailingHeartbeats {
+    async fn accept(&self, record: &NewRecord, max: Option<u64>) -> Result<Accepted, InboxError> {
+        self.inner.accept(record, max).await
+    }
+    async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
+        self.inner.lease(lease).await
+    }
+    async fn heartbeat(
+        &self,
+        key: &str,
+        token: LeaseToken,
+        lease: Duration,
+    ) -> Result<bool, InboxError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(InboxError::unavailable("the engine is unreachable (test)"));
+        }
+        self.inner.heartbeat(key, token, lease).await
+    }
+    async fn done(&self, key: &str, token: LeaseToken) -> Result<bool, InboxError> {
+        self.inner.done(key, token).await
+    }
+    async fn retry(
+        &self,
+        key: &str,
+        token: LeaseToken,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool, InboxError> {
+        self.inner.retry(key, token, delay, error).await
+    }
+    async fn dead(&self, key: &str, token: LeaseToken, error: &str) -> Result<bool, InboxError> {
+        self.inner.dead(key, token, error).await
+    }
+    async fn release(&self, key: &str, token: LeaseToken) -> Result<bool, InboxError> {
+        self.inner.release(key, token).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Record>, InboxError> {
+        self.inner.get(key).await
+    }
+    async fn list(&self, query: &ListQuery) -> Result<Vec<RecordMeta>, InboxError> {
+        self.inner.list(query).await
+    }
+    async fn counts(&self) -> Result<Counts, InboxError> {
+        self.inner.counts().await
+    }
+    async fn replay(&self, key: &str) -> Result<bool, InboxError> {
+        self.inner.replay(key).await
+    }
+    async fn replay_dead_since(&self, since: time::OffsetDateTime) -> Result<u64, InboxError> {
+        self.inner.replay_dead_since(since).await
+    }
+    async fn purge(&self) -> Result<u64, InboxError> {
+        self.inner.purge().await
+    }
+}
+
+/// A worker whose heartbeats fail cancels its handler before the lease lapses — after which
+/// another worker may take the record — so the record never runs twice at once; once the
+/// lease has expired the record runs again, to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_heartbeats_cancel_the_handler_before_the_lease_lapses() {
+    let dir = TempDir::new("lapsing");
+    let lease = Duration::from_millis(600);
+    let inbox = Inbox::builder(FailingHeartbeats {
+        inner: SqliteInbox::open(dir.db()).await.unwrap(),
+        failing: AtomicBool::new(true),
+    })
+    .lease(lease)
+    .build()
+    .unwrap();
+    inbox.accept(&record("lapsing", "{}")).await.unwrap();
+    let finished = Arc::new(AtomicBool::new(false));
+    let slow = {
+        let finished = Arc::clone(&finished);
+        move |_job: Job| {
+            let finished = Arc::clone(&finished);
+            async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                finished.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    let attempt = inbox.process_next(slow).await.unwrap().expect("leased");
+    assert_eq!(attempt.outcome, AttemptOutcome::Lost);
+    // Due about a third of a lease before it lapses (not asserted: a loaded machine is late).
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "not run to its end"
+    );
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        !finished.load(Ordering::SeqCst),
+        "the handler was cancelled"
+    );
+
+    // The lease has expired: with the engine back, the record runs again and is done.
+    inbox.engine().failing.store(false, Ordering::SeqCst);
+    let attempt = inbox
+        .process_next(|_job: Job| async { Ok(()) })
+        .await
+        .unwrap()
+        .expect("leased again after the lease expired");
+    assert_eq!(attempt.outcome, AttemptOutcome::Done);
+    assert_eq!(status(&inbox, "test:lapsing").await, (Status::Done, 2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

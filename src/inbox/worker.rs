@@ -167,8 +167,10 @@ pub enum AttemptOutcome {
     },
     /// The record is dead: a permanent error, or the attempts are exhausted.
     Dead,
-    /// The lease was lost (it expired and another worker took the record); this attempt's
-    /// outcome was discarded.
+    /// The lease was lost: it expired and another worker took the record, or heartbeats failed
+    /// (the engine unreachable) until it was about to lapse, and the handler was cancelled so
+    /// that two workers never run the record at once. This attempt's outcome was discarded; the
+    /// record runs again once its lease has expired.
     Lost,
     /// The worker shut down before the handler finished; the record is pending again.
     HandedBack,
@@ -502,6 +504,8 @@ impl<T> Drop for AbortOnDrop<T> {
 enum Ending {
     Finished(Result<Result<(), HandlerError>, tokio::task::JoinError>),
     Lost,
+    /// Heartbeats failed until the lease was about to lapse.
+    Lapsing,
     HandBack,
 }
 
@@ -584,6 +588,9 @@ async fn run_attempt<E: InboxEngine>(
     let mut task = AbortOnDrop(tokio::spawn(handler.call(job)));
 
     let every = shared.lease / 3;
+    // When the lease lapses unless renewed: counted from about when it was taken, and from
+    // before each heartbeat that renewed it (the engine's deadline is a little later).
+    let mut held_until = after(shared.lease);
     let mut heartbeat = tokio::time::interval_at(after(every), every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut stop, grace) = match stop {
@@ -597,14 +604,22 @@ async fn run_attempt<E: InboxEngine>(
     let ending = loop {
         tokio::select! {
             joined = &mut task.0 => break Ending::Finished(joined),
-            _ = heartbeat.tick() => match engine.heartbeat(&key, token, shared.lease).await {
-                Ok(true) => {}
-                Ok(false) => break Ending::Lost,
-                Err(error) => {
-                    telemetry::log_warn!(error = %ErrorChain(&error), "inbox heartbeat failed");
-                    let _ = error;
+            _ = heartbeat.tick() => {
+                let asked = after(shared.lease);
+                match engine.heartbeat(&key, token, shared.lease).await {
+                    Ok(true) => held_until = asked,
+                    Ok(false) => break Ending::Lost,
+                    Err(error) => {
+                        telemetry::log_warn!(error = %ErrorChain(&error), "inbox heartbeat failed");
+                        let _ = error;
+                        // The lease would lapse before the next heartbeat: another worker may
+                        // take the record then, so this one stops its handler now.
+                        if after(every) >= held_until {
+                            break Ending::Lapsing;
+                        }
+                    }
                 }
-            },
+            }
             () = async {
                 match stop.as_mut() {
                     // A dropped sender also means stop.
@@ -628,6 +643,12 @@ async fn run_attempt<E: InboxEngine>(
     match ending {
         Ending::Lost => {
             telemetry::log_warn!("inbox lease lost: another worker took the record over");
+            AttemptOutcome::Lost
+        }
+        Ending::Lapsing => {
+            telemetry::log_warn!(
+                "inbox heartbeats failed until the lease was about to lapse; handler cancelled"
+            );
             AttemptOutcome::Lost
         }
         Ending::HandBack => settle(
