@@ -25,8 +25,9 @@ pub(crate) async fn connect(
 }
 
 /// Whether `error` means the server cannot serve now (connection failures, time-outs, and the
-/// server states that pass: loading, `TRYAGAIN`, cluster or master down, read-only replica),
-/// rather than a refused or failed command.
+/// server states that pass: loading, `TRYAGAIN`, cluster or master down, read-only replica,
+/// `OOM` — memory full under `maxmemory-policy noeviction`, until something is freed), rather
+/// than a refused or failed command.
 pub(crate) fn unavailable(error: &RedisError) -> bool {
     let transient_server = matches!(
         error.kind(),
@@ -43,4 +44,26 @@ pub(crate) fn unavailable(error: &RedisError) -> bool {
         || error.is_connection_dropped()
         || error.is_connection_refusal()
         || transient_server
+        || error.code() == Some("OOM")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_server_is_unavailable_and_a_refused_command_is_not() {
+        let full = redis::make_extension_error(
+            "OOM".to_owned(),
+            Some("command not allowed when used memory > 'maxmemory'.".to_owned()),
+        );
+        assert!(unavailable(&full));
+        let wrong_type = redis::make_extension_error(
+            "WRONGTYPE".to_owned(),
+            Some("Operation against a key holding the wrong kind of value".to_owned()),
+        );
+        assert!(!unavailable(&wrong_type));
+        let refused = RedisError::from((ErrorKind::Server(ServerErrorKind::ResponseError), "no"));
+        assert!(!unavailable(&refused));
+    }
 }

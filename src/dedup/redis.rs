@@ -131,8 +131,8 @@ static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LUA));
 ///
 /// Redis must keep the keys for as long as they are live:
 /// * use `maxmemory-policy noeviction` (every key here has an expiry, so `volatile-*` policies
-///   would evict live ones too); a full Redis then refuses writes, the claim fails with
-///   [`StoreError::Backend`] and the delivery is answered 503;
+///   would evict live ones too); a full Redis then refuses writes (`OOM`), the claim fails
+///   with [`StoreError::Unavailable`] and the delivery is answered 503;
 /// * a Redis restarted without persistence (AOF or RDB) forgets completed keys, so a replay or
 ///   a late retry inside the retention would be processed again.
 ///

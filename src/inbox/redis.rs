@@ -501,8 +501,9 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 ///
 /// Redis keeps every record in memory, body included: size it for the unfinished records plus
 /// the done ones inside their retention, and call [`Inbox::purge`](super::Inbox::purge)
-/// regularly. Use `maxmemory-policy noeviction`: records must never be evicted. A full Redis refuses the
-/// accept (an error, answered 500), never drops records.
+/// regularly. Use `maxmemory-policy noeviction`: records must never be evicted. A full Redis
+/// refuses the accept (`OOM`: [`InboxError::Unavailable`], answered 503 + `Retry-After`) and
+/// never drops records.
 ///
 /// # Redis Cluster
 ///
@@ -1085,8 +1086,8 @@ fn record_from_fields(mut fields: Vec<Option<Vec<u8>>>) -> Result<Record, InboxE
 }
 
 /// Connection, I/O and time-out errors, and the server's transient states (loading, failover,
-/// cluster down, read-only replica), are [`InboxError::Unavailable`]; everything else is
-/// [`InboxError::Backend`].
+/// cluster down, read-only replica, memory full), are [`InboxError::Unavailable`]; everything
+/// else is [`InboxError::Backend`].
 fn map_error(error: RedisError) -> InboxError {
     if redis_conn::unavailable(&error) {
         InboxError::unavailable(error)
