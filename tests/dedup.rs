@@ -270,6 +270,38 @@ async fn full_store_refuses_clearly_and_evicts_only_expired_entries() {
     ));
 }
 
+/// A completion whose retention is shorter than the lease it ends moves the entry's deadline
+/// earlier; a full store must still see that the entry is past it and drop it for a new key.
+#[tokio::test]
+async fn a_full_store_drops_an_entry_completed_with_a_retention_shorter_than_its_lease() {
+    let clock = ManualClock::at_unix(T0);
+    let store = MemoryStore::builder()
+        .capacity(2)
+        .clock(clock.clone())
+        .build();
+    let acquired = |claim: Claim| match claim {
+        Claim::Acquired(token) => token,
+        other => panic!("expected a new claim, got {other:?}"),
+    };
+    let _long = acquired(store.claim("long", Duration::from_secs(100)).await.unwrap());
+    let _short = acquired(store.claim("short", Duration::from_secs(1)).await.unwrap());
+    clock.advance(Duration::from_secs(2));
+    // Full: the claim sweeps `short` away and keeps `long`.
+    let done = acquired(store.claim("done", Duration::from_secs(100)).await.unwrap());
+    assert!(
+        store
+            .complete("done", done, Duration::from_secs(1))
+            .await
+            .unwrap()
+    );
+    clock.advance(Duration::from_secs(5));
+    // `done` is past its retention: a new key takes its place.
+    assert!(matches!(
+        store.claim("new", Duration::from_secs(100)).await,
+        Ok(Claim::Acquired(_))
+    ));
+}
+
 #[tokio::test]
 async fn untimestamped_schemes_keep_keys_longer_and_bind_to_the_mac() {
     let verifier = Verifier::builder(GitHub::new())

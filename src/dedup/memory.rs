@@ -302,10 +302,13 @@ impl MemoryStore {
         let now = self.inner.clock.unix_millis();
         let (key, shard) = self.locate(key);
         let mut shard = lock(shard);
+        let shard = &mut *shard;
         match shard.map.get_mut(&key) {
             Some(entry) if entry.token == token && !entry.completed => {
                 entry.completed = true;
                 entry.deadline = now.saturating_add(millis(retain));
+                // A retention shorter than the lease moves the deadline earlier.
+                shard.earliest_deadline = shard.earliest_deadline.min(entry.deadline);
                 true
             }
             _ => false,
