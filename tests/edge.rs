@@ -108,6 +108,45 @@ fn a_hop_that_is_not_an_address_stops_the_walk() {
     assert_eq!(source.resolve(lb, &HeaderMap::new()).ip(), lb);
 }
 
+/// A quote the client writes, or leaves open, in its part of the list must not swallow the hops
+/// the proxies appended after it: the client chooses neither the address the allowlist checks
+/// nor its rate-limit key.
+#[test]
+fn a_quote_in_the_client_s_part_cannot_hide_the_hops_appended_after_it() {
+    let lb = ip("10.0.0.2");
+    let sources = [
+        (xff(&["10.0.0.0/8"]), "x-forwarded-for", ""),
+        (
+            ClientIpSource::forwarded(set(&["10.0.0.0/8"])).unwrap(),
+            "forwarded",
+            "for=",
+        ),
+    ];
+    for (source, header, prefix) in sources {
+        let policy = EdgePolicy::new(source)
+            .allow(IpSet::github_hooks())
+            .unwrap();
+        for client_part in [
+            r#"192.30.252.10:""#,
+            r#"[192.30.252.10]:""#,
+            r#"[192.30.252.10]:x""#,
+            r#"""#,
+            r#""192.30.252.10"#,
+            r#"for="[192.30.252.10]:x"#,
+            r#"192.30.252.10";x="#,
+        ] {
+            let value = format!("{prefix}{client_part}, {prefix}203.0.113.66");
+            let refusal = policy
+                .check(Some(lb), &headers(&[(header, value.as_str())]))
+                .unwrap_err();
+            assert!(
+                matches!(refusal, Refusal::NotAllowed { client } if client.ip() == ip("203.0.113.66")),
+                "{header}: {value}: {refusal:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn headers_from_an_untrusted_peer_are_ignored() {
     // The proxy is 10.0.0.0/8; this request came straight from the internet with a forged
@@ -439,4 +478,50 @@ fn debug_output_names_the_source_and_ranges() {
         format!("{:?}", ClientIpSource::connection()),
         "ClientIpSource::Connection"
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+    /// Whatever the client writes in its part of the list (any visible ASCII: quotes, commas,
+    /// brackets, `for=`), the hop the trusted proxy appended after it is the client.
+    #[test]
+    fn the_client_s_part_of_the_list_never_decides_the_address(client_part in "[ -~]{0,48}") {
+        let lb = ip("10.0.0.2");
+        let forwarded = ClientIpSource::forwarded(set(&["10.0.0.0/8"])).unwrap();
+        for (source, header, prefix) in [
+            (xff(&["10.0.0.0/8"]), "x-forwarded-for", ""),
+            (forwarded, "forwarded", "for="),
+        ] {
+            let value = format!("{client_part}, {prefix}203.0.113.66");
+            let resolved = source.resolve(lb, &headers(&[(header, value.as_str())]));
+            proptest::prop_assert_eq!(resolved.ip(), ip("203.0.113.66"), "{}", value);
+        }
+    }
+
+    /// Arbitrary header bytes, on any number of lines, resolve to some address without a panic;
+    /// from an untrusted peer, always to the peer.
+    #[test]
+    fn arbitrary_header_bytes_never_panic(
+        lines in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..4),
+    ) {
+        let mut map = HeaderMap::new();
+        for line in &lines {
+            if let Ok(value) = HeaderValue::from_bytes(line) {
+                map.append("x-forwarded-for", value.clone());
+                map.append("forwarded", value.clone());
+                map.append("cf-connecting-ip", value);
+            }
+        }
+        let trusted = set(&["10.0.0.0/8"]);
+        for source in [
+            xff(&["10.0.0.0/8"]),
+            ClientIpSource::forwarded(trusted.clone()).unwrap(),
+            ClientIpSource::header("cf-connecting-ip", trusted).unwrap(),
+        ] {
+            let _ = source.resolve(ip("10.0.0.2"), &map);
+            let outsider = ip("203.0.113.9");
+            proptest::prop_assert_eq!(source.resolve(outsider, &map).ip(), outsider);
+        }
+    }
 }

@@ -57,13 +57,12 @@
 //! rely on the signature and a rate limiter.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use std::sync::OnceLock;
 
 use http::{HeaderMap, HeaderName, StatusCode};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use ipware::{ClientIpResolver, ClientIpStrategy, IpRanges};
 use serde::Deserialize;
 
 use crate::ConfigError;
@@ -257,12 +256,6 @@ impl IpSet {
         };
         non_empty(SETTING, set)
     }
-
-    /// The set as `ipware`'s ranges, for the resolver.
-    fn to_ranges(&self) -> IpRanges {
-        IpRanges::parse(self.nets().map(|net| net.to_string()))
-            .expect("ipnet's CIDR notation parses")
-    }
 }
 
 impl Extend<IpNet> for IpSet {
@@ -390,9 +383,20 @@ enum SourceKind {
         name: HeaderName,
         how: &'static str,
         trusted: IpSet,
-        /// Boxed: much larger than the `Connection` variant.
-        resolver: Box<ClientIpResolver>,
+        format: Format,
     },
+}
+
+/// What a header holds.
+#[derive(Clone, Copy)]
+enum Format {
+    /// `X-Forwarded-For`: a list of addresses, each appended by a proxy.
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`: a list of elements, each appended by a proxy, whose `for=` is
+    /// the address it received the request from.
+    Forwarded,
+    /// One address, set by the proxy (the last line counts).
+    Single,
 }
 
 impl ClientIpSource {
@@ -410,7 +414,9 @@ impl ClientIpSource {
     ///
     /// The walk from the right stops at the first entry that is not an address (`unknown`,
     /// garbage): nothing to its left can be believed. When every hop is a trusted proxy, or
-    /// the header is missing, the connection's address is the client.
+    /// the header is missing, the connection's address is the client. The list is split at
+    /// every comma, so nothing the client writes in its part (a quote left open, say) can join
+    /// it with the hops appended after it.
     ///
     /// # Errors
     ///
@@ -420,7 +426,7 @@ impl ClientIpSource {
         Self::with_header(
             HeaderName::from_static("x-forwarded-for"),
             "rightmost hop not a trusted proxy",
-            ClientIpStrategy::rightmost_trusted_range("x-forwarded-for"),
+            Format::XForwardedFor,
             trusted_proxies,
         )
     }
@@ -437,7 +443,7 @@ impl ClientIpSource {
         Self::with_header(
             http::header::FORWARDED,
             "rightmost `for=` not a trusted proxy",
-            ClientIpStrategy::rightmost_trusted_range("forwarded"),
+            Format::Forwarded,
             trusted_proxies,
         )
     }
@@ -466,14 +472,18 @@ impl ClientIpSource {
                 ),
             ));
         }
-        let strategy = ClientIpStrategy::single_header(name.as_str().to_owned());
-        Self::with_header(name, "set by a trusted proxy", strategy, trusted_proxies)
+        Self::with_header(
+            name,
+            "set by a trusted proxy",
+            Format::Single,
+            trusted_proxies,
+        )
     }
 
     fn with_header(
         name: HeaderName,
         how: &'static str,
-        strategy: ClientIpStrategy,
+        format: Format,
         trusted: IpSet,
     ) -> Result<Self, ConfigError> {
         if trusted.is_empty() {
@@ -483,13 +493,12 @@ impl ClientIpSource {
                  ClientIpSource::connection())",
             ));
         }
-        let resolver = ClientIpResolver::new(strategy).trusted_proxies(trusted.to_ranges());
         Ok(Self {
             kind: SourceKind::Header {
                 name,
                 how,
                 trusted,
-                resolver: Box::new(resolver),
+                format,
             },
         })
     }
@@ -499,11 +508,33 @@ impl ClientIpSource {
         let peer = peer.to_canonical();
         let ip = match &self.kind {
             SourceKind::Connection => peer,
-            SourceKind::Header { resolver, .. } => resolver
-                .resolve(headers, Some(peer))
-                .map_or(peer, |resolved| resolved.ip.to_canonical()),
+            SourceKind::Header { .. } if !self.trusts(peer) => peer,
+            SourceKind::Header {
+                name,
+                format: Format::Single,
+                ..
+            } => headers
+                .get_all(name)
+                .iter()
+                .next_back()
+                .and_then(|line| line.to_str().ok())
+                .and_then(node)
+                .map_or(peer, |ip| ip.to_canonical()),
+            SourceKind::Header {
+                name,
+                trusted,
+                format,
+                ..
+            } => rightmost_untrusted(headers, name, *format, trusted).unwrap_or(peer),
         };
         ClientIp { ip, peer }
+    }
+
+    fn trusts(&self, peer: IpAddr) -> bool {
+        match &self.kind {
+            SourceKind::Connection => false,
+            SourceKind::Header { trusted, .. } => trusted.contains(peer),
+        }
     }
 
     /// The header this source reads, if any (adapters copy only that one).
@@ -513,6 +544,93 @@ impl ClientIpSource {
             SourceKind::Header { name, .. } => Some(name),
         }
     }
+}
+
+/// The rightmost hop of the `name` list that is not in `trusted`, walking from the right (the
+/// hops the proxies appended) and stopping at the first that is not an address: what is left
+/// of it was written by someone we cannot trust, in a form we cannot read. Lines are one list,
+/// in order. `None` when the walk stops, or finds only trusted proxies, or there is no header.
+///
+/// Elements are split at every comma, quotes or not: an address holds none, and a quote the
+/// client wrote (or left open) must not join its part of the list with the hops the proxies
+/// appended after it.
+fn rightmost_untrusted(
+    headers: &HeaderMap,
+    name: &HeaderName,
+    format: Format,
+    trusted: &IpSet,
+) -> Option<IpAddr> {
+    // Bounded: each line is split once, and each element looked at once.
+    for line in headers.get_all(name).iter().rev() {
+        let line = line.to_str().ok()?;
+        for element in line.rsplit(',') {
+            let ip = match format {
+                Format::Forwarded => forwarded_for(element),
+                Format::XForwardedFor | Format::Single => node(element),
+            }?
+            .to_canonical();
+            if !trusted.contains(ip) {
+                return Some(ip);
+            }
+        }
+    }
+    None
+}
+
+/// The address of one `Forwarded` element's `for=` parameter (RFC 7239: a token, or a quoted
+/// string holding `"[v6]:port"`), if it has exactly one that is an address; `for=unknown` and
+/// obfuscated identifiers (`for=_hidden`) are not.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let mut found = None;
+    for pair in element.split(';') {
+        let (key, value) = pair.split_once('=')?;
+        if !key.trim().eq_ignore_ascii_case("for") {
+            continue;
+        }
+        if found.is_some() {
+            return None;
+        }
+        let value = value.trim();
+        let value = match value.strip_prefix('"') {
+            Some(quoted) => quoted.strip_suffix('"').filter(|v| !v.contains('"'))?,
+            None if value.contains('"') => return None,
+            None => value,
+        };
+        found = Some(node(value)?);
+    }
+    found
+}
+
+/// One hop's address: `192.0.2.7`, `2001:db8::7`, `[2001:db8::7]`, with a port or not
+/// (`192.0.2.7:443`, `[2001:db8::7]:443`; an obfuscated `Forwarded` port such as `:_p1` too).
+/// Anything else — `unknown`, a name, a zone index, a list — is not an address.
+fn node(value: &str) -> Option<IpAddr> {
+    let value = value.trim();
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let (ip, port) = match value.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, after) = rest.split_once(']')?;
+            let ip = IpAddr::V6(ip.parse::<Ipv6Addr>().ok()?);
+            if after.is_empty() {
+                return Some(ip);
+            }
+            (ip, after.strip_prefix(':')?)
+        }
+        None => {
+            let (ip, port) = value.rsplit_once(':')?;
+            (IpAddr::V4(ip.parse::<Ipv4Addr>().ok()?), port)
+        }
+    };
+    let port_ok = port.parse::<u16>().is_ok() && port.bytes().all(|b| b.is_ascii_digit())
+        || port.strip_prefix('_').is_some_and(|obfuscated| {
+            !obfuscated.is_empty()
+                && obfuscated
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        });
+    port_ok.then_some(ip)
 }
 
 impl Default for ClientIpSource {
