@@ -3,7 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use crate::dedup::DedupStore;
 use crate::error::ConfigError;
@@ -84,7 +85,7 @@ pub struct EndpointConfig {
     pub webhook_id: Option<String>,
     /// The keys, as the provider shows them, in the order they are tried. Default: none, which
     /// only providers whose keys are fetched at run time accept.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "key_list")]
     pub keys: Vec<KeyConfig>,
     /// How old a signed timestamp may be, in seconds. Default: the provider's.
     #[serde(default)]
@@ -126,9 +127,9 @@ impl fmt::Debug for EndpointConfig {
 }
 
 /// A key in an [`EndpointConfig`]: the text itself, or the name of an environment variable that
-/// holds it, with an optional label. A bare string is a key without a label.
-#[derive(Clone, Deserialize)]
-#[serde(untagged)]
+/// holds it, with an optional label. A bare string is a key without a label; an object takes
+/// `label` and exactly one of `value` and `env`, nothing else.
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum KeyConfig {
     /// The key as the provider shows it.
@@ -147,6 +148,79 @@ pub enum KeyConfig {
         /// The variable's name.
         env: String,
     },
+}
+
+impl<'de> Deserialize<'de> for KeyConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+/// A key entry: a string, or an object. Its errors never quote a value (it may be a secret).
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = KeyConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key: a string, or an object with `value` or `env` and an optional `label`")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<KeyConfig, E> {
+        Ok(KeyConfig::Plain(key.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, key: String) -> Result<KeyConfig, E> {
+        Ok(KeyConfig::Plain(key))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<KeyConfig, A::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            label: Option<String>,
+            value: Option<String>,
+            env: Option<String>,
+        }
+        let Entry { label, value, env } =
+            Entry::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        match (value, env) {
+            (Some(value), None) => Ok(KeyConfig::Value { label, value }),
+            (None, Some(env)) => Ok(KeyConfig::Env { label, env }),
+            (Some(_), Some(_)) => Err(de::Error::custom("a key takes `value` or `env`, not both")),
+            (None, None) => Err(de::Error::custom("a key needs `value` or `env`")),
+        }
+    }
+}
+
+/// `keys`: a list. A lone string is refused without quoting it (it is likely a secret).
+fn key_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<KeyConfig>, D::Error> {
+    struct Keys;
+
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Vec<KeyConfig>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of keys")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut keys = Vec::new();
+            // Bounded by the input.
+            while let Some(key) = seq.next_element()? {
+                keys.push(key);
+            }
+            Ok(keys)
+        }
+
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Err(E::custom(
+                "`keys` must be a list of keys, not a string: write `[\"…\"]`",
+            ))
+        }
+    }
+
+    deserializer.deserialize_any(Keys)
 }
 
 impl fmt::Debug for KeyConfig {
@@ -477,6 +551,66 @@ mod tests {
             parse(r#"{"provider":"stripe","keys":[]}"#).verifier(),
             Err(ConfigError::NoSecret)
         ));
+    }
+
+    #[test]
+    fn malformed_keys_and_urls_are_refused_without_quoting_a_key() {
+        const SECRET: &str = "whsec_Sup3rS3cr3tValue42";
+        let refused = |json: String| match serde_json::from_str::<EndpointConfig>(&json) {
+            Ok(config) => panic!("accepted: {config:?}"),
+            Err(error) => {
+                assert!(!error.to_string().contains(SECRET), "{error}");
+                error.to_string()
+            }
+        };
+        // A key where a list belongs.
+        let error = refused(format!(r#"{{"provider":"stripe","keys":"{SECRET}"}}"#));
+        assert!(error.contains("list"), "{error}");
+        // A misspelt field, and both or neither of `value` and `env`.
+        let error = refused(format!(
+            r#"{{"provider":"stripe","keys":[{{"lable":"2026-11","value":"{SECRET}"}}]}}"#
+        ));
+        assert!(error.contains("lable"), "{error}");
+        refused(format!(
+            r#"{{"provider":"stripe","keys":[{{"label":"k","value":"{SECRET}","env":"VAR"}}]}}"#
+        ));
+        refused(r#"{"provider":"stripe","keys":[{"label":"k"}]}"#.to_owned());
+        // Public URLs that no request could match are refused when the endpoint is built.
+        for url in [
+            r#"{"base":""}"#,
+            r#"{"base":"hooks.example.com"}"#,
+            r#"{"base":"https://hooks.example.com?x=1"}"#,
+            r#"{"exact":"ftp://hooks.example.com/sq"}"#,
+            r#"{"exact":"https://hooks.example.com/sq#frag"}"#,
+        ] {
+            let config = parse(&format!(
+                r#"{{"provider":"square","keys":["k"],"public_url":{url}}}"#
+            ));
+            assert!(
+                matches!(
+                    config.receiver(MemoryStore::new()),
+                    Err(ConfigError::Invalid { .. })
+                ),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_custom_scheme_name_never_breaks_the_default_namespace() {
+        let config = parse(
+            r#"{"provider":"custom","keys":["k"],"custom":{"name":"acme:id:x y","signature_header":"x-sig","encoding":"hex"}}"#,
+        );
+        let receiver = config.receiver(MemoryStore::new()).unwrap();
+        let namespace = receiver.namespace();
+        assert!(namespace.starts_with("acme_id_x_y-"), "{namespace}");
+        assert!(namespace.bytes().all(|b| b.is_ascii_graphic() && b != b':'));
+        let long = format!(
+            r#"{{"provider":"custom","keys":["k"],"custom":{{"name":"{}","signature_header":"x-sig","encoding":"hex"}}}}"#,
+            "n".repeat(200)
+        );
+        let receiver = parse(&long).receiver(MemoryStore::new()).unwrap();
+        assert!(receiver.namespace().len() <= crate::receiver::MAX_NAMESPACE);
     }
 
     const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";

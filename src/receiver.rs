@@ -53,6 +53,33 @@ pub enum PublicUrl {
 }
 
 impl PublicUrl {
+    /// Refuses a base or exact URL that is not an absolute `http(s)` URL with a host (and, for
+    /// a base, no query or fragment): every delivery would otherwise fail verification.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let (url, base) = match self {
+            Self::FromHost => return Ok(()),
+            Self::Base(url) => (url, true),
+            Self::Exact(url) => (url, false),
+        };
+        let uri = url.parse::<http::Uri>().ok();
+        let absolute = uri.as_ref().is_some_and(|uri| {
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.authority().is_some_and(|a| !a.host().is_empty())
+                && !(base && uri.query().is_some())
+        });
+        if !absolute || url.contains('#') {
+            return Err(ConfigError::invalid(
+                "public_url",
+                if base {
+                    "a base must be an absolute http(s) URL with a host and no query or fragment"
+                } else {
+                    "an exact URL must be an absolute http(s) URL with a host and no fragment"
+                },
+            ));
+        }
+        Ok(())
+    }
+
     /// The URL for a request to `path_and_query` with `host`; `None` when it cannot be told
     /// (no `Host` for [`FromHost`](Self::FromHost)).
     pub fn resolve(&self, host: Option<&str>, path_and_query: &str) -> Option<String> {
@@ -224,7 +251,8 @@ impl<St: DedupStore> ReceiverBuilder<St> {
 
     /// Builds the receiver. Errors (naming the setting) on a lease out of range, a retention not
     /// longer than the replay window (`past + future` tolerance, which would let replays
-    /// through) or out of range, or a namespace that is empty, too long or not visible ASCII.
+    /// through) or out of range, a namespace that is empty, too long or not visible ASCII, or a
+    /// public URL that is not an absolute `http(s)` URL.
     pub fn build(self) -> Result<Receiver<St>, ConfigError> {
         if self.lease.is_zero() || self.lease > MAX_LEASE {
             return Err(ConfigError::invalid(
@@ -233,6 +261,9 @@ impl<St: DedupStore> ReceiverBuilder<St> {
             ));
         }
         let (namespace, retain) = endpoint_settings(&self.verifier, self.namespace, self.retain)?;
+        if let Some(url) = &self.public_url {
+            url.validate()?;
+        }
         Ok(Receiver {
             inner: Arc::new(Inner {
                 verifier: self.verifier,
@@ -541,9 +572,20 @@ pub(crate) fn endpoint_settings(
             }
             ns
         }
+        // A custom scheme's name may hold anything: what a namespace may not is replaced.
         None => format!(
             "{}-{}",
-            verifier.scheme().name(),
+            verifier
+                .scheme()
+                .name()
+                .chars()
+                .map(|c| if c.is_ascii_graphic() && c != ':' {
+                    c
+                } else {
+                    '_'
+                })
+                .take(MAX_NAMESPACE - 17)
+                .collect::<String>(),
             verifier.key_fingerprint()
         ),
     };

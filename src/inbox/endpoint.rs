@@ -284,13 +284,17 @@ impl<E: InboxEngine> InboxEndpointBuilder<E> {
     /// # Errors
     ///
     /// A refused [`keep_header`](Self::keep_header), an empty namespace or one containing
-    /// `:`, a zero retention, or one shorter than the replay window.
+    /// `:`, a zero retention, or one shorter than the replay window, or a public URL that is
+    /// not an absolute `http(s)` URL.
     pub fn build(self) -> Result<InboxEndpoint<E>, ConfigError> {
         if let Some(error) = self.errors.into_iter().next() {
             return Err(error);
         }
         let (namespace, retain) =
             crate::receiver::endpoint_settings(&self.verifier, self.namespace, self.retain)?;
+        if let Some(url) = &self.public_url {
+            url.validate()?;
+        }
         let mut kept = self.kept;
         kept.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         kept.dedup();
