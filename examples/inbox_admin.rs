@@ -37,7 +37,15 @@ async fn main() -> ExitCode {
     match run(&args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            // The error and its causes (`file is not a database`, …).
+            let mut message = error.to_string();
+            let mut cause = error.source();
+            while let Some(inner) = cause {
+                message.push_str(": ");
+                message.push_str(&inner.to_string());
+                cause = inner.source();
+            }
+            eprintln!("error: {message}");
             if error.to_string().starts_with("usage") {
                 eprintln!();
             }
@@ -52,6 +60,10 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     };
     if !std::path::Path::new(file).exists() {
         return Err(format!("no inbox file at {file}").into());
+    }
+    // Opening migrates: never turn another application's database into an inbox.
+    if !has_inbox_table(file).await? {
+        return Err(format!("{file} holds no inbox (no table `webhook_inbox`)").into());
     }
     let inbox = Inbox::new(SqliteInbox::open(file).await?);
     match (command.as_str(), rest) {
@@ -72,7 +84,9 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 None => Status::Dead,
             };
             let limit: u32 = match rest.get(1) {
-                Some(text) => text.parse().map_err(|_| "the limit must be a number")?,
+                Some(text) => text
+                    .parse()
+                    .map_err(|_| "the limit must be a whole number up to 4294967295")?,
                 None => 20,
             };
             let records = inbox.list(&ListQuery::new(status).limit(limit)).await?;
@@ -156,23 +170,40 @@ fn time_text(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
 
+/// Whether the SQLite file at `path` has the inbox's table, read without changing the file.
+async fn has_inbox_table(path: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    use sqlx::ConnectOptions as _;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .bind("webhook_inbox")
+            .fetch_optional(&mut conn)
+            .await?;
+    Ok(found.is_some())
+}
+
 /// An RFC 3339 time, or a duration ago: `90s`, `30m`, `2h`, `1d`.
 fn parse_since(text: &str) -> Result<OffsetDateTime, Box<dyn std::error::Error>> {
     if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(at);
     }
-    let split = text.len().saturating_sub(1);
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
+    let unit = text.chars().next_back().unwrap_or(' ');
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err("expected an RFC 3339 time or a duration like 30m, 2h, 1d".into()),
+    };
+    let number: u64 = text[..text.len() - 1]
         .parse()
         .map_err(|_| "expected an RFC 3339 time or a duration like 30m, 2h, 1d")?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err("a duration ends in s, m, h or d".into()),
-    };
     let ago = Duration::from_secs(number.saturating_mul(seconds));
-    Ok(OffsetDateTime::now_utc() - ago)
+    let too_far = "that is further back than a date can be";
+    let ago = time::Duration::try_from(ago).map_err(|_| too_far)?;
+    Ok(OffsetDateTime::now_utc().checked_sub(ago).ok_or(too_far)?)
 }

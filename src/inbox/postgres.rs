@@ -443,7 +443,10 @@ impl PostgresInbox {
     }
 
     /// Keeps the records in the table `name` (in the connection's `search_path`). Default:
-    /// `webhook_inbox`.
+    /// `webhook_inbox`. What [`migrate`](Self::migrate) makes beside it is named `name` +
+    /// `_due`, `_ordering`, `_list`, `_expiry`, `_dead` (indexes), `_bound` (a table) and
+    /// `_accept_bounded` (a function): two inboxes in one schema must not be named `billing`
+    /// and `billing_due`, say.
     ///
     /// # Errors
     ///

@@ -281,7 +281,9 @@ pub struct SqliteInboxBuilder {
 }
 
 impl SqliteInboxBuilder {
-    /// Keeps the records in the table `name`. Default: `webhook_inbox`.
+    /// Keeps the records in the table `name`. Default: `webhook_inbox`. Its indexes are named
+    /// `name` + `_due`, `_ordering`, `_list`, `_expiry` and `_dead`: two inboxes in one file
+    /// must not be named `billing` and `billing_due`, say.
     ///
     /// # Errors
     ///
