@@ -480,8 +480,19 @@ fn debug_output_names_the_source_and_ranges() {
     );
 }
 
+/// 256 cases per property, or `PROPTEST_CASES`; failures are saved to
+/// `proptest-regressions/edge.txt` (committed) and replayed first on every run.
+fn config() -> proptest::prelude::ProptestConfig {
+    proptest::prelude::ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/edge.txt"),
+        )),
+        ..proptest::prelude::ProptestConfig::default()
+    }
+}
+
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+    #![proptest_config(config())]
 
     /// Whatever the client writes in its part of the list (any visible ASCII: quotes, commas,
     /// brackets, `for=`), the hop the trusted proxy appended after it is the client.
