@@ -431,7 +431,9 @@ impl Verifier {
     /// Verifies a request as if it arrived at `now`.
     ///
     /// Order: body limit, parsing, timestamp window, then one check per key over the signed
-    /// bytes against every candidate, in constant time for shared secrets; then a timestamp
+    /// bytes against every candidate, in constant time for shared secrets (a candidate that is
+    /// not valid in the scheme's encoding and length is skipped, as the providers' SDKs never
+    /// match it; a header with none valid is malformed); then a timestamp
     /// read from the verified body, if the scheme keeps it there. No heap allocation on success
     /// for schemes that sign headers and body (an event id in the body is read later, only when
     /// asked for).
@@ -525,13 +527,17 @@ impl Verifier {
         let mut decoded = [Decoded::EMPTY; MAX_SIGNATURES];
         let mut count = 0;
         let encoding = self.scheme().encoding();
-        for (slot, (algorithm, text)) in decoded.iter_mut().zip(parsed.signatures()) {
-            if !slot.decode(algorithm, text, encoding) {
-                return Err(malformed_signature(&parsed));
+        // A candidate that is not valid in the encoding or length is skipped, as the providers'
+        // SDKs (which compare text) never match it; a header with none valid is malformed.
+        for (algorithm, text) in parsed.signatures().take(MAX_SIGNATURES) {
+            if decoded[count].decode(algorithm, text, encoding) {
+                count += 1;
             }
-            count += 1;
         }
         let candidates = &decoded[..count];
+        if candidates.is_empty() && parsed.signatures().next().is_some() {
+            return Err(malformed_signature(&parsed));
+        }
 
         // A fetched key, checked after the configured ones and labelled with what the request
         // named (a certificate URL, a key id).

@@ -127,12 +127,14 @@ fn header_shapes() {
         format!("{TS},,{SIG},"),
         format!("{TS},{}", SIG.to_uppercase()),
         format!("{TS},{SIG2},{SIG}"),
+        // A candidate that is not hex beside the valid one is skipped, as the SDK's text
+        // comparison never matches it.
+        format!("{TS},{SIG},nothex"),
     ] {
         assert!(v.verify_at(&rc(&ok), BODY, at_ms(TS)).is_ok(), "{ok}");
     }
     for bad in [
         format!("{TS},zz"),
-        format!("{TS},{SIG},nothex"),
         format!("0{TS},{SIG}"),
         format!("-{TS},{SIG}"),
         format!("{},{SIG}", TS / 1000), // seconds, a different signed text

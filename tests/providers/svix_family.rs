@@ -302,11 +302,9 @@ fn clerk_vector_and_reference_library() {
         "1767225600",
         &format!("v1,invalid_signature {CLERK_SIG}"),
     );
-    // `invalid_signature` is not base64 of 32 bytes: refused as malformed, not skipped.
-    assert!(matches!(
-        v.verify_at(&two, CLERK_BODY, at(CLERK_TS)),
-        Err(VerifyError::MalformedHeader { .. })
-    ));
+    // `invalid_signature` is not base64 of 32 bytes: skipped, and the valid entry verifies,
+    // as in Clerk's test.
+    assert!(v.verify_at(&two, CLERK_BODY, at(CLERK_TS)).is_ok());
     let two = svix(
         "msg_123",
         "1767225600",
