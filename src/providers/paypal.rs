@@ -127,8 +127,16 @@ fn cert_host(host: &str) -> bool {
 }
 
 fn cert_path(path: &str) -> bool {
+    // One plain segment (`CERT-360caa42-…`): no `/`, `%`, `;`, and not a dot segment, which a
+    // client would resolve outside the directory.
     path.strip_prefix("/v1/notifications/certs/")
-        .is_some_and(|rest| !rest.is_empty() && !rest.contains(['/', '%']))
+        .is_some_and(|rest| {
+            !rest.is_empty()
+                && rest.bytes().any(|b| b != b'.')
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
 }
 
 impl Scheme for PayPal {
@@ -361,6 +369,14 @@ mod tests {
             "https://api.paypal.com/v1/notifications/certs/a%2F..",
             "https://api.paypal.com/v1/other/CERT-1",
             "https://api.paypal.com:444/v1/notifications/certs/CERT-1",
+            // Port text that is not a port is a port all the same.
+            "https://api.paypal.com:65536/v1/notifications/certs/CERT-1",
+            "https://api.paypal.com:9x/v1/notifications/certs/CERT-1",
+            "https://api.paypal.com:/v1/notifications/certs/CERT-1",
+            // Dot segments resolve outside the directory.
+            "https://api.paypal.com/v1/notifications/certs/..",
+            "https://api.paypal.com/v1/notifications/certs/.",
+            "https://api.paypal.com/v1/notifications/certs/..;x",
             "https://api.paypal.com/v1/notifications/certs/CERT-1?x=1",
         ] {
             assert!(!check_https_url(bad, cert_host, cert_path), "{bad}");

@@ -239,8 +239,9 @@ fn check_url(
     let Some(authority) = uri.authority() else {
         return false;
     };
+    // No port text at all: `port()` is also `None` for one that is not a number (`:x`, `:`).
     uri.scheme_str() == Some("https")
-        && authority.port().is_none()
+        && authority.as_str() == authority.host()
         && (query || uri.query().is_none())
         && host_ok(authority.host())
         && path_ok(uri.path())
@@ -718,6 +719,10 @@ mod tests {
             "http://sns.us-east-1.amazonaws.com/a.pem",
             "https://sns.us-east-1.amazonaws.com/a.pem?x=.pem",
             "https://sns.us-east-1.amazonaws.com:8443/a.pem",
+            "https://sns.us-east-1.amazonaws.com:65536/a.pem",
+            "https://sns.us-east-1.amazonaws.com:44x/a.pem",
+            "https://sns.us-east-1.amazonaws.com:/a.pem",
+            "https://sns.us-east-1.amazonaws.com:443/a.pem",
             "https://user@sns.us-east-1.amazonaws.com/a.pem",
             "https://evil.com@sns.us-east-1.amazonaws.com/a.pem",
             "https://sns.us-east-1.amazonaws.com/a.pem#x",
