@@ -257,7 +257,7 @@ where
         Ok(body) => body,
         Err(rejection) => {
             return Ok(req
-                .into_response(config.reject(rejection))
+                .into_response(config.reject_unread(rejection))
                 .map_into_right_body());
         }
     };

@@ -342,6 +342,23 @@ impl<St, R: Render> Config<St, R> {
     }
 }
 
+impl<St: DedupStore, R: Render> Config<St, R> {
+    /// Like [`reject`](Self::reject), for a request refused while its body was read (it never
+    /// reached the receiver): also counted in the receiver's metrics, as the receiver counts its
+    /// own refusals.
+    pub(crate) fn reject_unread(&self, rejection: Rejection) -> R {
+        if let RejectionKind::Receive(ReceiveError::Verify(e)) = rejection.kind() {
+            let receiver = &self.0.receiver;
+            crate::telemetry::rejected(
+                receiver.namespace(),
+                receiver.verifier().scheme().name(),
+                crate::telemetry::verify_reason(e),
+            );
+        }
+        self.reject(rejection)
+    }
+}
+
 /// Logs the rejection, then renders it with the custom responder, or the default one.
 fn respond<R: Render>(on_rejection: Option<&Responder<R>>, rejection: &Rejection) -> R {
     log_rejection(rejection);

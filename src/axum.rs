@@ -288,7 +288,7 @@ where
     let (parts, body) = req.into_parts();
     let body = match read_body(config.receiver().verifier(), &parts.headers, body).await {
         Ok(body) => body,
-        Err(rejection) => return Ok(config.reject(rejection)),
+        Err(rejection) => return Ok(config.reject_unread(rejection)),
     };
     // The handler's panics are caught inside the task: an error here is the runtime shutting
     // down, or a store that panicked.
