@@ -180,12 +180,7 @@ pub enum ExtractError {
 }
 
 fn describe(category: &Category) -> &'static str {
-    match category {
-        Category::Syntax => "invalid JSON",
-        Category::Data => "a value of the wrong type or shape",
-        Category::Eof => "JSON cut short",
-        Category::Io => "a read error",
-    }
+    crate::encoding::json_mismatch(*category)
 }
 
 impl ExtractError {

@@ -279,3 +279,16 @@ mod tests {
         );
     }
 }
+
+/// What kind of mismatch serde found in a JSON body, for error messages that must not quote the
+/// body (serde's own message quotes the values it could not use).
+#[cfg(any(feature = "inbox", feature = "axum", feature = "actix-web"))]
+pub(crate) fn json_mismatch(category: serde_json::error::Category) -> &'static str {
+    use serde_json::error::Category;
+    match category {
+        Category::Syntax => "invalid JSON",
+        Category::Data => "a value of the wrong type or shape",
+        Category::Eof => "JSON cut short",
+        Category::Io => "a read error",
+    }
+}

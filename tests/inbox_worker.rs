@@ -252,6 +252,47 @@ async fn a_permanent_error_is_dead_at_once_and_replay_since_revives_it() {
     assert!(attempt.is_done());
 }
 
+/// A body that does not match the handler's type is dead at once, and its stored (and logged)
+/// error says what and where, never the body values serde's own message quotes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_of_the_wrong_type_is_dead_without_its_content_in_the_error() {
+    #[derive(serde::Deserialize)]
+    struct Payment {
+        #[allow(dead_code)]
+        card: u64,
+    }
+    let dir = TempDir::new("wrong-type");
+    let inbox = Inbox::new(SqliteInbox::open(dir.db()).await.unwrap());
+    inbox
+        .accept(&record(
+            "payment",
+            r#"{"card":"4111-1111-1111-1111 CARDHOLDER JANE DOE"}"#,
+        ))
+        .await
+        .unwrap();
+    let parse = |job: Job| async move {
+        let _: Payment = job.json()?;
+        Ok(())
+    };
+    let attempt = inbox.process_next(parse).await.unwrap().unwrap();
+    assert_eq!(
+        attempt.outcome,
+        webhook_receiver::inbox::AttemptOutcome::Dead
+    );
+    let record = inbox.inspect("test:payment").await.unwrap().unwrap();
+    let error = record.meta.last_error.clone().unwrap();
+    assert!(
+        error.contains("wrong type") && error.contains("line 1, column"),
+        "{error}"
+    );
+    for shown in [error, format!("{record:?}")] {
+        assert!(
+            !shown.contains("4111") && !shown.contains("JANE"),
+            "{shown}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_no_grace_hands_a_running_record_back() {
     let dir = TempDir::new("handback");

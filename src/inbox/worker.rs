@@ -113,10 +113,18 @@ impl Job {
     ///
     /// # Errors
     ///
-    /// [`HandlerError::permanent`] with serde's message (which names a position, never the
-    /// content).
+    /// [`HandlerError::permanent`] saying what kind of mismatch and where (line, column) —
+    /// never serde's own message, which quotes body values (it becomes the record's stored
+    /// last error, and is logged).
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, HandlerError> {
-        serde_json::from_slice(&self.record.body).map_err(HandlerError::permanent)
+        serde_json::from_slice(&self.record.body).map_err(|error| {
+            HandlerError::permanent(format!(
+                "the body does not match the handler's type: {} at line {}, column {}",
+                crate::encoding::json_mismatch(error.classify()),
+                error.line(),
+                error.column()
+            ))
+        })
     }
 
     /// This attempt's number, from 1.
