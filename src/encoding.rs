@@ -225,6 +225,19 @@ fn run<M: Mac + Clone>(keyed: &M, content: impl FnOnce(&mut dyn FnMut(&[u8]))) -
     }
 }
 
+/// What kind of mismatch serde found in a JSON body, for error messages that must not quote the
+/// body (serde's own message quotes the values it could not use).
+#[cfg(any(feature = "inbox", feature = "axum", feature = "actix-web"))]
+pub(crate) fn json_mismatch(category: serde_json::error::Category) -> &'static str {
+    use serde_json::error::Category;
+    match category {
+        Category::Syntax => "invalid JSON",
+        Category::Data => "a value of the wrong type or shape",
+        Category::Eof => "JSON cut short",
+        Category::Io => "a read error",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,18 +290,5 @@ mod tests {
             decode_into(&"A".repeat(1368), Encoding::Base64, &mut rsa),
             None
         );
-    }
-}
-
-/// What kind of mismatch serde found in a JSON body, for error messages that must not quote the
-/// body (serde's own message quotes the values it could not use).
-#[cfg(any(feature = "inbox", feature = "axum", feature = "actix-web"))]
-pub(crate) fn json_mismatch(category: serde_json::error::Category) -> &'static str {
-    use serde_json::error::Category;
-    match category {
-        Category::Syntax => "invalid JSON",
-        Category::Data => "a value of the wrong type or shape",
-        Category::Eof => "JSON cut short",
-        Category::Io => "a read error",
     }
 }
