@@ -47,19 +47,28 @@ async fn engine(what: &str) -> PostgresInbox {
     engine
 }
 
+/// Runs each statement, in order; any failure fails the test.
+async fn execute_all(pool: &PgPool, statements: impl IntoIterator<Item = String>) {
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
 async fn drop_tables(pool: &PgPool, tables: &[&str]) {
     for table in tables {
-        for drop in [
-            format!("DROP TABLE IF EXISTS \"{table}\""),
-            // What `PostgresInbox::migrate` makes beside an inbox table.
-            format!("DROP TABLE IF EXISTS \"{table}_bound\""),
-            format!("DROP FUNCTION IF EXISTS \"{table}_accept_bounded\""),
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(drop))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
+        execute_all(
+            pool,
+            [
+                format!("DROP TABLE IF EXISTS \"{table}\""),
+                // What `PostgresInbox::migrate` makes beside an inbox table.
+                format!("DROP TABLE IF EXISTS \"{table}_bound\""),
+                format!("DROP FUNCTION IF EXISTS \"{table}_accept_bounded\""),
+            ],
+        )
+        .await;
     }
 }
 
@@ -537,23 +546,22 @@ async fn a_replay_racing_leases_never_runs_two_records_of_one_ordering_key() {
 async fn a_bad_record_in_a_group_of_bounded_accepts_fails_alone() {
     let engine = engine("group").await;
     let refuse = format!("{}_refuse", engine.table());
-    for statement in [
-        format!(
-            "CREATE FUNCTION \"{refuse}\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+    execute_all(
+        engine.pool(),
+        [
+            format!(
+                "CREATE FUNCTION \"{refuse}\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
              IF NEW.event_id = 'evt_refused' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
              RETURN NEW; END $$"
-        ),
-        format!(
-            "CREATE TRIGGER refuse BEFORE INSERT ON \"{}\" FOR EACH ROW \
+            ),
+            format!(
+                "CREATE TRIGGER refuse BEFORE INSERT ON \"{}\" FOR EACH ROW \
              EXECUTE FUNCTION \"{refuse}\"()",
-            engine.table()
-        ),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(engine.pool())
-            .await
-            .unwrap();
-    }
+                engine.table()
+            ),
+        ],
+    )
+    .await;
     let results = futures_util::future::join_all((0..48).map(|i| {
         let engine = engine.clone();
         async move {
@@ -581,10 +589,7 @@ async fn a_bad_record_in_a_group_of_bounded_accepts_fails_alone() {
     assert_eq!(stored, 24, "{results:?}");
     assert_eq!(engine.counts().await.unwrap().pending, 24);
     drop_tables(engine.pool(), &[engine.table()]).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP FUNCTION \"{refuse}\"")))
-        .execute(engine.pool())
-        .await
-        .unwrap();
+    execute_all(engine.pool(), [format!("DROP FUNCTION \"{refuse}\"")]).await;
 }
 
 /// A deadlock or a serialization failure is transient: an accept meeting one is
@@ -594,27 +599,26 @@ async fn a_bad_record_in_a_group_of_bounded_accepts_fails_alone() {
 async fn deadlocks_and_serialization_failures_are_transient() {
     let engine = engine("rollback").await;
     let (table, fault) = (engine.table(), format!("{}_fault", engine.table()));
-    for statement in [
-        // `nextval` is not rolled back with the failed statement: the first `done` fails.
-        format!("CREATE SEQUENCE \"{fault}_n\""),
-        format!(
-            "CREATE FUNCTION \"{fault}\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+    execute_all(
+        engine.pool(),
+        [
+            // `nextval` is not rolled back with the failed statement: the first `done` fails.
+            format!("CREATE SEQUENCE \"{fault}_n\""),
+            format!(
+                "CREATE FUNCTION \"{fault}\"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
              IF TG_OP = 'INSERT' AND NEW.event_id = 'evt_deadlock' THEN \
                RAISE EXCEPTION 'injected' USING ERRCODE = 'deadlock_detected'; END IF; \
              IF TG_OP = 'UPDATE' AND NEW.status = 'done' AND nextval('\"{fault}_n\"') = 1 THEN \
                RAISE EXCEPTION 'injected' USING ERRCODE = 'serialization_failure'; END IF; \
              RETURN NEW; END $$"
-        ),
-        format!(
-            "CREATE TRIGGER fault BEFORE INSERT OR UPDATE ON \"{table}\" FOR EACH ROW \
+            ),
+            format!(
+                "CREATE TRIGGER fault BEFORE INSERT OR UPDATE ON \"{table}\" FOR EACH ROW \
              EXECUTE FUNCTION \"{fault}\"()"
-        ),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(engine.pool())
-            .await
-            .unwrap();
-    }
+            ),
+        ],
+    )
+    .await;
     for bound in [None, Some(100)] {
         let mut deadlocked = record("billing:evt_deadlock");
         deadlocked.event_id = Some("evt_deadlock".to_owned());
@@ -644,11 +648,7 @@ async fn deadlocks_and_serialization_failures_are_transient() {
         }
     }
     assert_eq!(engine.counts().await.unwrap().pending, 31);
-    let purge = format!("DELETE FROM \"{table}\"");
-    sqlx::query(sqlx::AssertSqlSafe(purge))
-        .execute(engine.pool())
-        .await
-        .unwrap();
+    execute_all(engine.pool(), [format!("DELETE FROM \"{table}\"")]).await;
     engine.accept(&record("billing:evt_1"), None).await.unwrap();
     let leased = engine
         .lease(Duration::from_secs(30))
@@ -667,15 +667,14 @@ async fn deadlocks_and_serialization_failures_are_transient() {
             .unwrap()
     );
     drop_tables(engine.pool(), &[table]).await;
-    for drop in [
-        format!("DROP FUNCTION \"{fault}\""),
-        format!("DROP SEQUENCE \"{fault}_n\""),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(drop))
-            .execute(engine.pool())
-            .await
-            .unwrap();
-    }
+    execute_all(
+        engine.pool(),
+        [
+            format!("DROP FUNCTION \"{fault}\""),
+            format!("DROP SEQUENCE \"{fault}_n\""),
+        ],
+    )
+    .await;
 }
 
 /// PostgreSQL `text` cannot hold a NUL, but a signed event id can (a JSON `\u0000`), and so
