@@ -321,42 +321,12 @@ async fn shutdown_with_no_grace_hands_a_running_record_back() {
     assert_eq!(status(&inbox, "test:slow").await, (Status::Pending, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_lets_running_handlers_finish_within_the_grace() {
-    let dir = TempDir::new("grace");
-    let inbox = Inbox::new(SqliteInbox::open(dir.db()).await.unwrap());
-    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let handler = move |_job: Job| {
-        let started_tx = started_tx.clone();
-        async move {
-            let _ = started_tx.send(());
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            Ok(())
-        }
-    };
-    inbox.accept(&record("finishing", "{}")).await.unwrap();
-    inbox.accept(&record("not-started", "{}")).await.unwrap();
-    let (stop, worker) = spawn_worker(
-        inbox
-            .worker(handler)
-            .shutdown_grace(Duration::from_secs(30)),
-    );
-    started.recv().await.unwrap();
-    stop.send(()).unwrap();
-    let report = worker.await.unwrap();
-    assert_eq!((report.done, report.handed_back), (1, 0));
-    let counts = inbox.counts().await.unwrap();
-    assert_eq!((counts.done, counts.pending, counts.running), (1, 1, 0));
-}
-
-/// "However long it takes": a lease and a shutdown grace of `Duration::MAX` are valid settings.
-/// Nothing overflows when they are added to the clock: the handler runs to its end during the
-/// grace, and its record is done.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unbounded_lease_and_grace_let_the_handler_finish() {
-    let dir = TempDir::new("unbounded");
+/// Shutdown while a handler runs, with this lease and grace: the running handler finishes within
+/// the grace and its record is done; the record not started stays pending.
+async fn shutdown_mid_handler(name: &str, lease: Duration, grace: Duration) {
+    let dir = TempDir::new(name);
     let inbox = Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap())
-        .lease(Duration::MAX)
+        .lease(lease)
         .build()
         .unwrap();
     let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<()>();
@@ -368,13 +338,29 @@ async fn an_unbounded_lease_and_grace_let_the_handler_finish() {
             Ok(())
         }
     };
-    inbox.accept(&record("forever", "{}")).await.unwrap();
-    let (stop, worker) = spawn_worker(inbox.worker(handler).shutdown_grace(Duration::MAX));
+    inbox.accept(&record("finishing", "{}")).await.unwrap();
+    inbox.accept(&record("not-started", "{}")).await.unwrap();
+    let (stop, worker) = spawn_worker(inbox.worker(handler).shutdown_grace(grace));
     started.recv().await.unwrap();
     stop.send(()).unwrap();
     let report = worker.await.unwrap();
     assert_eq!((report.done, report.handed_back, report.lost), (1, 0, 0));
-    assert_eq!(status(&inbox, "test:forever").await, (Status::Done, 1));
+    assert_eq!(status(&inbox, "test:finishing").await, (Status::Done, 1));
+    let counts = inbox.counts().await.unwrap();
+    assert_eq!((counts.done, counts.pending, counts.running), (1, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_running_handlers_finish_within_the_grace() {
+    shutdown_mid_handler("grace", Duration::from_secs(30), Duration::from_secs(30)).await;
+}
+
+/// "However long it takes": a lease and a shutdown grace of `Duration::MAX` are valid settings.
+/// Nothing overflows when they are added to the clock: the handler runs to its end during the
+/// grace, and its record is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unbounded_lease_and_grace_let_the_handler_finish() {
+    shutdown_mid_handler("unbounded", Duration::MAX, Duration::MAX).await;
 }
 
 /// SQLite whose heartbeats can be made to fail, as when the engine is unreachable.
