@@ -41,8 +41,12 @@ async fn main() -> ExitCode {
             let mut message = error.to_string();
             let mut cause = error.source();
             while let Some(inner) = cause {
-                message.push_str(": ");
-                message.push_str(&inner.to_string());
+                // Some errors already quote their cause in their own message.
+                let text = inner.to_string();
+                if !message.contains(&text) {
+                    message.push_str(": ");
+                    message.push_str(&text);
+                }
                 cause = inner.source();
             }
             eprintln!("error: {message}");
