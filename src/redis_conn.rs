@@ -27,24 +27,42 @@ pub(crate) async fn connect(
 /// Whether `error` means the server cannot serve now (connection failures, time-outs, and the
 /// server states that pass: loading, `TRYAGAIN`, cluster or master down, read-only replica,
 /// `OOM` — memory full under `maxmemory-policy noeviction`, until something is freed), rather
-/// than a refused or failed command.
+/// than a refused or failed command. A transaction (`MULTI`/`EXEC`) the server discarded
+/// because its commands were refused for such states is unavailable too.
 pub(crate) fn unavailable(error: &RedisError) -> bool {
-    let transient_server = matches!(
-        error.kind(),
-        ErrorKind::Server(
+    if error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+    {
+        return true;
+    }
+    if error.kind() == ErrorKind::Server(ServerErrorKind::ExecAbort) {
+        return error.clone().into_server_errors().is_some_and(|errors| {
+            !errors.is_empty()
+                && errors
+                    .iter()
+                    .all(|(_, e)| transient(e.kind(), Some(e.code())))
+        });
+    }
+    match error.kind() {
+        ErrorKind::Server(kind) => transient(Some(kind), error.code()),
+        _ => transient(None, error.code()),
+    }
+}
+
+/// A server error state that passes.
+fn transient(kind: Option<ServerErrorKind>, code: Option<&str>) -> bool {
+    matches!(
+        kind,
+        Some(
             ServerErrorKind::BusyLoading
                 | ServerErrorKind::TryAgain
                 | ServerErrorKind::ClusterDown
                 | ServerErrorKind::MasterDown
                 | ServerErrorKind::ReadOnly
         )
-    );
-    error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || transient_server
-        || error.code() == Some("OOM")
+    ) || code == Some("OOM")
 }
 
 #[cfg(test)]
