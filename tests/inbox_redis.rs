@@ -737,3 +737,236 @@ async fn grouped_accepts_keep_the_bound_duplicates_and_parking_exact() {
     }
     assert_eq!(seen.len(), 64);
 }
+
+/// `GET` of a raw key under the engine's prefix.
+async fn get_raw(engine: &RedisInbox, suffix: &str) -> Option<String> {
+    let mut conn = raw(engine).await;
+    redis::cmd("GET")
+        .arg(format!("{}{suffix}", engine.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Unbounded accepts are written without a script (a `SET NX` of the packed record and an
+/// `XADD` announcing it): a duplicate of a record no worker has seen yet, also two sent at
+/// once, is answered `Duplicate` and runs once; its extra announcements are dropped; the
+/// fresh record reads back whole before any worker turns it into its hash; after its
+/// retention it is a new record again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_of_fresh_records_run_once_and_leave_nothing_behind() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("fresh-dups"))
+        .await
+        .with_clock(clock.clone());
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-event-type", "invoice.paid".parse().unwrap());
+    let record = NewRecord::new("k\0ключ", "billing", "stripe", &b"{\"n\":1}"[..])
+        .with_event_id("evt_1")
+        .with_signed_at(1_767_225_599)
+        .with_key_label("2026-11")
+        .with_ordering_key("cus_1")
+        .with_headers(headers.clone())
+        .with_retain(Duration::from_secs(60));
+    assert_eq!(
+        engine.accept(&record, None).await.unwrap(),
+        Accepted::Stored
+    );
+    let again = futures_util::future::join_all((0..2).map(|_| engine.accept(&record, None))).await;
+    for answer in again {
+        assert_eq!(answer.unwrap(), Accepted::Duplicate);
+    }
+    let fresh = engine.get(&record.key).await.unwrap().unwrap();
+    assert_eq!(fresh.body, record.body);
+    assert_eq!(fresh.headers, headers);
+    let meta = &fresh.meta;
+    assert_eq!(
+        (meta.status, meta.attempts, meta.body_len),
+        (Status::Pending, 0, 7)
+    );
+    assert_eq!(meta.event_id.as_deref(), Some("evt_1"));
+    assert_eq!(meta.signed_at, Some(1_767_225_599));
+    assert_eq!(meta.key_label.as_deref(), Some("2026-11"));
+    assert_eq!(meta.ordering_key.as_deref(), Some("cus_1"));
+    assert_eq!(meta.retain, Duration::from_secs(60));
+    assert_eq!(meta.received_at.unix_timestamp(), 1_767_225_600);
+    assert_eq!(meta.run_at, Some(meta.received_at));
+
+    let lease = Duration::from_secs(30);
+    let leased = engine.lease(lease).await.unwrap().unwrap();
+    assert_eq!(leased.record.meta.key, record.key);
+    assert_eq!(leased.record.body, record.body);
+    assert_eq!(leased.record.meta.received_at, meta.received_at);
+    assert!(
+        engine.lease(lease).await.unwrap().is_none(),
+        "a duplicate's announcement leased the record twice"
+    );
+    assert!(engine.done(&record.key, leased.token).await.unwrap());
+    assert!(xrange(&engine, &engine.ready_stream()).await.is_empty());
+    assert_eq!(pending_entries(&engine).await, 0);
+    assert_eq!(
+        engine.accept(&record, None).await.unwrap(),
+        Accepted::Duplicate,
+        "a done record inside its retention"
+    );
+    assert!(engine.lease(lease).await.unwrap().is_none());
+
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        engine.accept(&record, None).await.unwrap(),
+        Accepted::Stored,
+        "a done record past its retention is replaced, purged or not"
+    );
+    let second = engine.lease(lease).await.unwrap().unwrap();
+    assert_eq!(second.record.meta.attempts, 1);
+    assert!(engine.done(&record.key, second.token).await.unwrap());
+    assert!(engine.lease(lease).await.unwrap().is_none());
+    let counts = engine.counts().await.unwrap();
+    assert_eq!((counts.pending, counts.running, counts.done), (0, 0, 1));
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(engine.purge().await.unwrap(), 1);
+    assert!(engine.get(&record.key).await.unwrap().is_none());
+    assert_eq!(
+        get_raw(&engine, &format!("n:{}", record.key)).await,
+        None,
+        "purge drops the key's marker with its record"
+    );
+}
+
+/// `counts` and `list` see records no worker has read yet, past one batch of announcements;
+/// leases take them exactly once, in the order they were accepted; the bound's count of
+/// fresh records returns to zero once they are read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_records_are_counted_listed_and_leased_in_order() {
+    let engine = engine(&unique_prefix("fresh-order")).await;
+    for i in 0..1200 {
+        let record = record(&format!("r{i:04}"));
+        assert_eq!(
+            engine.accept(&record, None).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+    let counts = engine.counts().await.unwrap();
+    assert_eq!(counts.pending, 1200);
+    assert!(counts.oldest_pending.is_some());
+    let listed = engine
+        .list(&ListQuery::new(Status::Pending).limit(2000))
+        .await
+        .unwrap();
+    let keys: Vec<String> = listed.into_iter().map(|m| m.key).collect();
+    let expected: Vec<String> = (0..1200).map(|i| format!("r{i:04}")).collect();
+    assert_eq!(keys, expected);
+    for i in 1200..1300 {
+        assert_eq!(
+            engine
+                .accept(&record(&format!("r{i:04}")), Some(10_000))
+                .await
+                .unwrap(),
+            Accepted::Stored
+        );
+    }
+    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("100"));
+    let mut order = Vec::new();
+    for _ in 0..1400 {
+        let Some(leased) = engine.lease(Duration::from_secs(30)).await.unwrap() else {
+            break;
+        };
+        assert!(
+            engine
+                .done(&leased.record.meta.key, leased.token)
+                .await
+                .unwrap()
+        );
+        order.push(leased.record.meta.key);
+    }
+    let expected: Vec<String> = (0..1300).map(|i| format!("r{i:04}")).collect();
+    assert_eq!(order, expected);
+    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("0"));
+    assert_eq!(engine.counts().await.unwrap().done, 1300);
+}
+
+/// A Redis that is full (`maxmemory` under `noeviction`) refuses an accept as a whole: 503,
+/// and nothing of it is written — the same record sent again once there is room is stored
+/// and runs, never taken for a duplicate of a half-written one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_redis_refuses_accepts_whole_and_loses_nothing() {
+    let server = RedisServer::start();
+    let engine = within(10, "connect", RedisInbox::connect(&server.url()))
+        .await
+        .unwrap()
+        .with_prefix(&unique_prefix("oom"))
+        .unwrap();
+    let mut conn = raw(&engine).await;
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let config = conn.clone();
+    let set_max = |max: u64| {
+        let mut conn = config.clone();
+        async move {
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("maxmemory")
+                .arg(max)
+                .query_async::<()>(&mut conn)
+                .await
+                .unwrap();
+        }
+    };
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    set_max(used + 4 * 1024 * 1024).await;
+    let body = vec![b'x'; 64 * 1024];
+    let record = |i: usize| NewRecord::new(format!("big{i}"), "e", "p", body.clone());
+    let mut stored = Vec::new();
+    let mut refused = None;
+    for i in 0..1000 {
+        match engine.accept(&record(i), None).await {
+            Ok(Accepted::Stored) => stored.push(i),
+            Ok(other) => panic!("record {i}: {other:?}"),
+            Err(e) => {
+                assert!(matches!(e, InboxError::Unavailable(_)), "{e:?}");
+                assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+                refused = Some(i);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a 4 MiB Redis took 64 MiB");
+    set_max(0).await;
+    assert_eq!(
+        engine.accept(&record(refused), None).await.unwrap(),
+        Accepted::Stored,
+        "the refused accept left something behind"
+    );
+    stored.push(refused);
+    let mut ran = Vec::new();
+    for _ in 0..1100 {
+        let Some(leased) = engine.lease(Duration::from_secs(30)).await.unwrap() else {
+            break;
+        };
+        assert!(
+            engine
+                .done(&leased.record.meta.key, leased.token)
+                .await
+                .unwrap()
+        );
+        ran.push(leased.record.meta.key);
+    }
+    let expected: Vec<String> = stored.iter().map(|i| format!("big{i}")).collect();
+    assert_eq!(ran, expected);
+}

@@ -60,15 +60,20 @@ const META_FIELDS: usize = 14;
 
 /// Shared by every script: `ARGV[1]` is the key prefix. Helpers:
 /// * `ready_entry`: adds a key to the ready stream (making the stream and its group if gone);
+/// * `is_fresh`: whether `n:<key>` holds a packed record (`F`, or `C` when a bounded accept
+///   counted it in `fresh`) rather than the marker `m`;
 /// * `enqueue`: a pending record goes to the ready stream if due, else to the delayed set;
 /// * `settle`: a running record stops running: its stream entry is acknowledged and deleted,
 ///   its lease dropped; returns its ordering key;
 /// * `wake`: the oldest unfinished record of an ordering key is queued if it was parked;
-/// * `owned`: whether the record is running under `token`.
+/// * `owned`: whether the record is running under `token`;
+/// * `materialize`: a fresh record (packed in `n:<key>` by `accept`) becomes its hash, queued
+///   under the stream entry `id` that announced it.
 const PRELUDE: &str = r"
 local P = ARGV[1]
 local READY, GROUP = P .. 'ready', 'workers'
 local function rk(k) return P .. 'r:' .. k end
+local function nk(k) return P .. 'n:' .. k end
 local function n(x) return string.format('%.0f', x) end
 local function ready_entry(k)
   if redis.call('EXISTS', READY) == 0 then
@@ -110,73 +115,160 @@ local function owned(r, token)
   local st, t = unpack(redis.call('HMGET', r, 'status', 'token'))
   return st == 'running' and t == token
 end
+local OPTIONAL = {[6] = 'event_id', [7] = 'signed_at', [8] = 'key_label', [9] = 'ordering_key'}
+local function unpack_fresh(s)
+  local items, pos = {}, 2
+  for i = 1, 10 do
+    if string.sub(s, pos, pos) == 'x' then
+      items[i] = false
+      pos = pos + 1
+    else
+      local colon = string.find(s, ':', pos, true)
+      local len = colon and tonumber(string.sub(s, pos, colon - 1))
+      if not len then return nil end
+      items[i] = string.sub(s, colon + 1, colon + len)
+      pos = colon + len + 1
+    end
+  end
+  return items
+end
+local function is_fresh(nkey)
+  local first = redis.call('GETRANGE', nkey, 0, 0)
+  return first == 'F' or first == 'C', first == 'C'
+end
+local function materialize(k, id)
+  local nkey = nk(k)
+  local fresh, counted = is_fresh(nkey)
+  if not fresh then return false end
+  if counted then redis.call('DECR', P .. 'fresh') end
+  local it = unpack_fresh(redis.call('GET', nkey))
+  -- A packed record that does not parse was written by hand: left as it is for `get` to
+  -- report.
+  if not it then return false end
+  redis.call('SET', nkey, 'm')
+  local r = rk(k)
+  if redis.call('EXISTS', r) == 1 then return false end
+  local seq = redis.call('INCR', P .. 'seq')
+  local at = it[1]
+  local fields = {'key', k, 'status', 'pending', 'attempts', '0', 'deadline', at,
+    'received_at', at, 'updated_at', at, 'retain_ms', it[2], 'endpoint', it[3],
+    'provider', it[4], 'headers', it[5], 'body', it[10], 'seq', seq, 'q', 's', 'entry', id}
+  for i = 6, 9 do
+    if it[i] then
+      fields[#fields + 1] = OPTIONAL[i]
+      fields[#fields + 1] = it[i]
+    end
+  end
+  redis.call('HSET', r, unpack(fields))
+  redis.call('ZADD', P .. 's:pending', at, k)
+  if it[9] then redis.call('ZADD', P .. 'o:' .. it[9], seq, k) end
+  return true
+end
 ";
 
-/// `ARGV`: prefix, now, the number of records, then for each record: key, max unfinished
-/// (-1: none), retain (ms), endpoint, provider, headers, body, the number of optional fields
-/// that are set, and their (field, value) pairs.
+/// The accepts the transaction could not settle: bounded ones, and those whose `SET NX` found
+/// the key taken. `ARGV`: prefix, now, the number of records, then for each record: key, max
+/// unfinished (-1: none), the packed record (`C…` when bounded: counted in `fresh`).
 ///
 /// Returns one answer per record, in order — 1: stored; 0: duplicate; -1: full. Records are
 /// taken in order, so a key twice in one call is stored once.
 const ACCEPT_LUA: &str = r"
 local now, count = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
--- Once per call: the received-order numbers of the records (gaps are harmless) and the number
--- of unfinished records (for the bound; counted up as records are stored).
-local seq = redis.call('INCRBY', P .. 'seq', count) - count
+-- Unfinished records for the bound, read once per call and counted up as records are stored:
+-- the pending and running ones, and the fresh ones stored by bounded accepts.
 local unfinished
-local i = 4
-for _ = 1, count do
-  local b = i
-  local k, max, nopt = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 7])
-  i = b + 8 + 2 * nopt
-  seq = seq + 1
+local counted = 0
+if redis.call('EXISTS', READY) == 0 then
+  redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
+end
+-- Whether a record with the key is retained (so this one is a duplicate). A done record past
+-- its retention that `purge` has not removed yet is removed here.
+local function retained(k, nkey)
+  if is_fresh(nkey) then return true end
   local r = rk(k)
   local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
+  if not st then return false end
+  if st == 'done' and tonumber(dl) <= now then
+    redis.call('DEL', r)
+    redis.call('ZREM', P .. 's:done', k)
+    redis.call('ZREM', P .. 'expiry', k)
+    return false
+  end
+  return true
+end
+for i = 0, count - 1 do
+  local k, max, packed = ARGV[4 + 3 * i], tonumber(ARGV[5 + 3 * i]), ARGV[6 + 3 * i]
+  local nkey = nk(k)
   if max >= 0 and not unfinished then
     unfinished = redis.call('ZCARD', P .. 's:pending') + redis.call('ZCARD', P .. 's:running')
+      + (tonumber(redis.call('GET', P .. 'fresh')) or 0)
   end
-  if st and not (st == 'done' and tonumber(dl) <= now) then
-    out[#out + 1] = 0
-  elseif max >= 0 and unfinished >= max then
-    out[#out + 1] = -1
+  local answer
+  if max >= 0 and unfinished >= max then
+    -- Full: only a duplicate is answered (as one).
+    if redis.call('EXISTS', nkey) == 1 and retained(k, nkey) then answer = 0 else answer = -1 end
   else
-    if st then
-      redis.call('DEL', r)
-      redis.call('ZREM', P .. 's:done', k)
-      redis.call('ZREM', P .. 'expiry', k)
+    local stored = redis.call('SET', nkey, packed, 'NX')
+    if not stored and not retained(k, nkey) then
+      redis.call('SET', nkey, packed)
+      stored = true
     end
-    local fields = {'key', k, 'status', 'pending', 'attempts', '0', 'deadline', ARGV[2],
-      'received_at', ARGV[2], 'updated_at', ARGV[2], 'retain_ms', ARGV[b + 2],
-      'endpoint', ARGV[b + 3], 'provider', ARGV[b + 4], 'headers', ARGV[b + 5],
-      'body', ARGV[b + 6], 'seq', seq}
-    local ok
-    for j = b + 8, i - 1, 2 do
-      fields[#fields + 1] = ARGV[j]
-      fields[#fields + 1] = ARGV[j + 1]
-      if ARGV[j] == 'ordering_key' then ok = ARGV[j + 1] end
+    if stored then
+      redis.call('XADD', READY, '*', 'k', k, 'f', '1')
+      if max >= 0 then
+        counted = counted + 1
+        unfinished = unfinished + 1
+      end
+      answer = 1
+    else
+      answer = 0
     end
-    redis.call('ZADD', P .. 's:pending', now, k)
-    if unfinished then unfinished = unfinished + 1 end
-    local ready = true
-    if ok then
-      local o = P .. 'o:' .. ok
-      redis.call('ZADD', o, seq, k)
-      -- Parked behind the older records of its ordering key: woken when they finish.
-      ready = redis.call('ZCARD', o) == 1
+  end
+  out[#out + 1] = answer
+end
+if counted > 0 then redis.call('INCRBY', P .. 'fresh', counted) end
+return out
+";
+
+/// Turns the fresh records announced after the last entry handed out (or turned) into hashes,
+/// at most `ARGV[2]` stream entries per call, so that `counts` and `list` see them.
+/// Returns {materialized, examined}.
+const MATERIALIZE_LUA: &str = r"
+if redis.call('EXISTS', READY) == 0 then return {0, 0} end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms) or 0, tonumber(seq) or 0
+end
+local function later(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am > bm or (am == bm and as > bs)
+end
+local from = redis.call('GET', P .. 'mat') or '0-0'
+local groups = redis.pcall('XINFO', 'GROUPS', READY)
+if type(groups) == 'table' and not groups.err then
+  for _, g in ipairs(groups) do
+    local name, last
+    for j = 1, #g - 1, 2 do
+      if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then last = g[j + 1] end
     end
-    if ready then
-      -- Due now: `enqueue`'s ready branch, its fields written with the record's.
-      fields[#fields + 1] = 'q'
-      fields[#fields + 1] = 's'
-      fields[#fields + 1] = 'entry'
-      fields[#fields + 1] = ready_entry(k)
-    end
-    redis.call('HSET', r, unpack(fields))
-    out[#out + 1] = 1
+    if name == GROUP and last and later(last, from) then from = last end
   end
 end
-return out
+local batch = tonumber(ARGV[2])
+local entries = redis.call('XRANGE', READY, from, '+', 'COUNT', batch + 1)
+local count, examined = 0, 0
+for _, e in ipairs(entries) do
+  if e[1] ~= from and examined < batch then
+    examined = examined + 1
+    local f = e[2]
+    if f[3] == 'f' and materialize(f[2], e[1]) then count = count + 1 end
+    from = e[1]
+  end
+end
+redis.call('SET', P .. 'mat', from)
+return {count, examined}
 ";
 
 /// `ARGV`: prefix, now, lease (ms), token, consumer.
@@ -244,7 +336,9 @@ for _ = 1, 64 do
   end
   if not reply then return false end
   local entry = reply[1][2][1]
-  local id, k = entry[1], entry[2][2]
+  local id, f = entry[1], entry[2]
+  local k = f[2]
+  if f[3] == 'f' then materialize(k, id) end
   local r = rk(k)
   local st, q, current = unpack(redis.call('HMGET', r, 'status', 'q', 'entry'))
   if st == 'pending' and q == 's' and current == id then
@@ -391,6 +485,8 @@ for _, k in ipairs(keys) do
   local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
   if st == 'done' and tonumber(dl) <= now then
     redis.call('DEL', r)
+    local nkey = nk(k)
+    if not is_fresh(nkey) then redis.call('DEL', nkey) end
     redis.call('ZREM', P .. 's:done', k)
     count = count + 1
   end
@@ -420,6 +516,7 @@ static REPLAY: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, REPLAY_FN, 
 static REPLAY_SINCE: LazyLock<Script> =
     LazyLock::new(|| script(&[PRELUDE, REPLAY_FN, REPLAY_SINCE_LUA]));
 static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]));
+static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERIALIZE_LUA]));
 
 /// The inbox engine for fleets (features `redis` and `inbox`): every receiver and worker of
 /// the fleet shares one Redis.
@@ -431,8 +528,9 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 ///
 /// | key | type | holds |
 /// | --- | --- | --- |
-/// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** |
-/// | `ready` | stream | one entry (`k` = key) per record that is due; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
+/// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** once a worker has seen it |
+/// | `n:<key>` | string | the key is taken: a **fresh** record, packed (`F…`, or `C…` when a bounded accept counted it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
+/// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = `1`; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
 /// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
 /// | `leases` | sorted set | running records, scored by the end of their lease |
 /// | `dead` | stream | the **dead letters**: one entry (`k`, `error`, `attempts`, `at`) per dead record, removed when it is replayed — `XRANGE webhook-inbox:dead - +` lists them |
@@ -440,21 +538,41 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 /// | `deadsince`, `expiry` | sorted sets | dead records by time of death (`replay_dead_since`), done records by end of retention (`purge`) |
 /// | `o:<ordering key>`, `h:<ordering key>` | sorted sets | the unfinished records of an ordering key in received order, and its running ones by lease end |
 /// | `seq` | string | the received-order counter |
+/// | `fresh`, `mat` | strings | how many fresh records bounded accepts stored; the last stream entry whose fresh record was turned into its hash ahead of the workers |
+///
+/// # Accepting without a script
+///
+/// An accept without a bound is **one transaction** (`MULTI`/`EXEC`, so a dropped connection
+/// leaves nothing half-written) of two plain commands: `SET n:<key> <packed record> NX` and an
+/// `XADD` of the key to the ready stream. `SET … NX` answers whether the key was free: if so,
+/// the record is stored. Redis does little more work than for a raw `XADD` of the same bytes,
+/// where a script would cost it several times that (the Lua calls, not the data, were what
+/// limited throughput). The record becomes its hash (`r:<key>`, registered with its ordering
+/// key) when a worker reads its stream entry — which is in received order, so ordering keys
+/// keep received order — or when [`counts`](InboxEngine::counts) or a
+/// [`list`](InboxEngine::list) of pending records needs it; [`get`](InboxEngine::get) reads a
+/// fresh record as it is.
+///
+/// When the key is taken, the accept script decides: a duplicate (nothing changes), or a done
+/// record past its retention that `purge` has not removed yet (replaced). The entry the
+/// transaction added anyway is dropped by the worker that reads it: a key runs once.
+///
+/// A bounded accept is a script (it checks the bound — `ZCARD` of the pending and running
+/// sets plus the `fresh` count: O(1) — and writes the same two things); concurrent ones of
+/// one engine share a script call, up to 64 records or 1 MiB of bodies, each checked and
+/// written in arrival order as if alone, with up to 4 calls in flight. A call that fails for
+/// a reason other than an unreachable server is retried record by record, so one record's
+/// error is never another's. If receivers **with and without** a bound share one inbox, the
+/// bound counts the unbounded receivers' records only once a worker has seen them.
 ///
 /// # Transitions
 ///
-/// Every transition of the [`InboxEngine`] table is **one Lua script** (`EVALSHA`, reloaded
-/// after `NOSCRIPT`), so it is atomic against every other call of every process; the
-/// token-checked ones compare the token in the record's hash first and change nothing unless it
-/// matches. `accept` checks for a retained record with the key (a duplicate changes nothing),
-/// checks the bound (`ZCARD` of the pending and running sets: O(1)), writes the hash and
-/// `XADD`s the key to the ready stream, in one script. Concurrent accepts of one engine (and
-/// its clones) share a script call, up to 64 records or 1 MiB of bodies, each checked and
-/// written in arrival order as if alone, with up to 4 such calls in flight; a call that fails for a reason other than an
-/// unreachable server is retried record by record, so one record's error is never another's.
-/// `lease` moves due retries from the
-/// delayed set to the stream, takes over an expired lease if there is one, else reads the next
-/// entry with `XREADGROUP … >`.
+/// Every other transition of the [`InboxEngine`] table is **one Lua script** (`EVALSHA`,
+/// reloaded after `NOSCRIPT`), so it is atomic against every other call of every process; the
+/// token-checked ones compare the token in the record's hash first and change nothing unless
+/// it matches. `lease` moves due retries from the delayed set to the stream, takes over an
+/// expired lease if there is one, else reads the next entry with `XREADGROUP … >` (turning a
+/// fresh record into its hash).
 ///
 /// **Why leases are a sorted set on the engine's clock, not `XAUTOCLAIM` on idle time.** A
 /// stream's idle times are the server's clock, one lease length for every entry. The contract
@@ -500,16 +618,16 @@ static PURGE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, PURGE_LUA]))
 ///   primary run again when their lease ends.
 ///
 /// Redis keeps every record in memory, body included: size it for the unfinished records plus
-/// the done ones inside their retention, and call [`Inbox::purge`](super::Inbox::purge)
+/// the done ones inside their retention (each also keeps a small `n:<key>` marker), and call [`Inbox::purge`](super::Inbox::purge)
 /// regularly. Use `maxmemory-policy noeviction`: records must never be evicted. A full Redis
 /// refuses the accept (`OOM`: [`InboxError::Unavailable`], answered 503 + `Retry-After`) and
 /// never drops records.
 ///
 /// # Redis Cluster
 ///
-/// The scripts touch keys derived from the prefix (each declares the ready stream as its key,
-/// so a cluster client routes it to that key's node), so every key must live on one node: put
-/// a hash tag in the prefix (`{billing-inbox}:`). One inbox is then one slot; spread load by
+/// The scripts and the accept transaction touch keys derived from the prefix (each script
+/// declares the ready stream as its key, so a cluster client routes it to that key's node), so
+/// every key must live on one node: put a hash tag in the prefix (`{billing-inbox}:`). One inbox is then one slot; spread load by
 /// giving endpoints their own inboxes (prefixes). Any [`ConnectionLike`] works with
 /// [`new`](Self::new), e.g. a cluster connection from redis' `cluster-async` feature.
 ///
@@ -543,9 +661,9 @@ pub struct RedisInbox<C = ConnectionManager> {
     accepts: Arc<AcceptBatcher>,
 }
 
-/// A record to accept and its bound (-1: none); per record, the script's answer or an error
-/// shared by the whole call.
-type AcceptBatcher = Batcher<(NewRecord, i64), Answer<i64>>;
+/// A record for the accept script — key, bound (-1: none), packed record; per record, the
+/// script's answer or an error shared by the whole call.
+type AcceptBatcher = Batcher<(String, i64, Bytes), Answer<i64>>;
 
 /// The most records in one accept call, and their most body bytes past the first record.
 const ACCEPT_BATCH: usize = 64;
@@ -681,6 +799,16 @@ impl<C> RedisInbox<C> {
         invocation
     }
 
+    /// `{prefix}n:{key}`: the packed record until a worker (or `counts`) turns it into its
+    /// hash, then a marker that the key is taken.
+    fn fresh_key(&self, key: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prefix.len() + 2 + key.len());
+        out.extend_from_slice(self.prefix.as_bytes());
+        out.extend_from_slice(b"n:");
+        out.extend_from_slice(key.as_bytes());
+        out
+    }
+
     fn record_key(&self, key: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.prefix.len() + 2 + key.len());
         out.extend_from_slice(self.prefix.as_bytes());
@@ -705,37 +833,43 @@ where
             .map_err(map_error)
     }
 
-    /// Accepts `records` (each with its bound, -1 for none) in one script call; one answer
-    /// per record, in order.
-    async fn accept_all(&self, records: &[(NewRecord, i64)]) -> Result<Vec<i64>, InboxError> {
+    /// Stores a fresh record unless its key is taken, in one transaction (`MULTI`/`EXEC`): a
+    /// `SET n:<key> <packed> NX` and an `XADD` announcing it to the workers. No script, so
+    /// Redis does little more than for a raw `XADD`. `false`: the key is taken (the accept
+    /// script decides whether that is a duplicate); the announcement is then dropped by the
+    /// worker that reads it.
+    async fn accept_fresh(&self, key: &str, packed: &[u8]) -> Result<bool, InboxError> {
+        let mut conn = self.conn.clone();
+        let (set,): (Option<String>,) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(self.fresh_key(key))
+            .arg(packed)
+            .arg("NX")
+            .cmd("XADD")
+            .arg(self.ready_stream())
+            .arg("*")
+            .arg("k")
+            .arg(key)
+            .arg("f")
+            .arg("1")
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(map_error)?;
+        Ok(set.is_some())
+    }
+
+    /// Settles `records` (key, bound or -1, packed record) in one accept script call; one
+    /// answer per record, in order.
+    async fn accept_script(
+        &self,
+        records: &[(String, i64, Bytes)],
+    ) -> Result<Vec<i64>, InboxError> {
         let mut invocation = self.prepare(&ACCEPT);
         invocation.arg(self.now()).arg(records.len());
-        for (record, max) in records {
-            // The optional fields that are set, borrowed (`signed_at` is written as its digits).
-            let text = [
-                ("event_id", record.event_id.as_deref()),
-                ("key_label", record.key_label.as_deref()),
-                ("ordering_key", record.ordering_key.as_deref()),
-            ];
-            let set = text.iter().filter(|(_, v)| v.is_some()).count()
-                + usize::from(record.signed_at.is_some());
-            invocation
-                .arg(record.key.as_str())
-                .arg(*max)
-                .arg(millis(record.retain))
-                .arg(record.endpoint.as_str())
-                .arg(record.provider.as_str())
-                .arg(encode_headers(&record.headers))
-                .arg(&record.body[..])
-                .arg(set);
-            if let Some(signed_at) = record.signed_at {
-                invocation.arg("signed_at").arg(signed_at);
-            }
-            for (field, value) in text {
-                if let Some(value) = value {
-                    invocation.arg(field).arg(value);
-                }
-            }
+        for (key, max, packed) in records {
+            invocation.arg(key.as_str()).arg(*max).arg(&packed[..]);
         }
         let answers: Vec<i64> = self.invoke(invocation).await?;
         if answers.len() != records.len() {
@@ -744,6 +878,15 @@ where
             ));
         }
         Ok(answers)
+    }
+
+    /// Turns every fresh record into its hash, so that the status sets count it.
+    async fn materialize(&self) -> Result<(), InboxError> {
+        self.batches(&MATERIALIZE, |invocation| {
+            invocation.arg(BATCH);
+        })
+        .await
+        .map(|_| ())
     }
 
     /// A token-checked transition: `ARGV` = prefix, key, token, now, `extra`.
@@ -794,12 +937,17 @@ where
         max_unfinished: Option<u64>,
     ) -> Result<Accepted, InboxError> {
         let max = max_unfinished.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX));
+        let packed = Bytes::from(pack(record, self.now(), max >= 0));
+        if max < 0 && self.accept_fresh(&record.key, &packed).await? {
+            return Ok(Accepted::Stored);
+        }
+        // Bounded, or the key is taken: the script decides, grouped with concurrent accepts.
         let answer = self
             .accepts
             .write(
-                || (record.clone(), max),
-                record.body.len(),
-                |group| async move { self.accept_all(&group).await },
+                || (record.key.clone(), max, packed.clone()),
+                packed.len(),
+                |group| async move { self.accept_script(&group).await },
             )
             .await?;
         match answer {
@@ -862,19 +1010,30 @@ where
 
     async fn get(&self, key: &str) -> Result<Option<Record>, InboxError> {
         let mut conn = self.conn.clone();
-        let fields: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+        let (fields, fresh): (Vec<Option<Vec<u8>>>, Option<Vec<u8>>) = redis::pipe()
+            .cmd("HMGET")
             .arg(self.record_key(key))
             .arg(&FIELDS[..])
+            .cmd("GET")
+            .arg(self.fresh_key(key))
             .query_async(&mut conn)
             .await
             .map_err(map_error)?;
-        if fields.first().is_none_or(Option::is_none) {
-            return Ok(None);
+        if fields.first().is_some_and(Option::is_some) {
+            return record_from_fields(fields).map(Some);
         }
-        record_from_fields(fields).map(Some)
+        match fresh {
+            Some(packed) if matches!(packed.first(), Some(b'F' | b'C')) => {
+                unpack(key, &packed).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<RecordMeta>, InboxError> {
+        if query.status == Status::Pending {
+            self.materialize().await?;
+        }
         let limit = usize::try_from(query.limit.max(1)).unwrap_or(usize::MAX);
         let set = self.key(&format!("s:{}", query.status.as_str()));
         let mut conn = self.conn.clone();
@@ -944,6 +1103,7 @@ where
     }
 
     async fn counts(&self) -> Result<Counts, InboxError> {
+        self.materialize().await?;
         let mut conn = self.conn.clone();
         let (pending, running, done, dead, oldest): CountsReply = redis::pipe()
             .atomic()
@@ -993,6 +1153,95 @@ where
 
 /// The `counts` pipeline's reply: four `ZCARD`s and the oldest pending (key, received at).
 type CountsReply = (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>);
+
+/// A fresh record as `accept` stores it in `n:<key>` until it becomes its hash: `F` (`C` when
+/// a bounded accept counts it in `fresh`), then ten
+/// items in this order — received at (ms), retention (ms), endpoint, provider, headers, event
+/// id, signed at, key label, ordering key, body — each `<length>:<bytes>`, or `x` if absent.
+/// The scripts read it with `unpack_fresh`, [`unpack`] reads it for `get`.
+fn pack(record: &NewRecord, now: i64, counted: bool) -> Vec<u8> {
+    fn item(out: &mut Vec<u8>, value: Option<&[u8]>) {
+        match value {
+            None => out.push(b'x'),
+            Some(value) => {
+                out.extend_from_slice(value.len().to_string().as_bytes());
+                out.push(b':');
+                out.extend_from_slice(value);
+            }
+        }
+    }
+    let headers = encode_headers(&record.headers);
+    let mut out = Vec::with_capacity(
+        96 + record.endpoint.len() + record.provider.len() + headers.len() + record.body.len(),
+    );
+    out.push(if counted { b'C' } else { b'F' });
+    item(&mut out, Some(now.to_string().as_bytes()));
+    item(&mut out, Some(millis(record.retain).to_string().as_bytes()));
+    item(&mut out, Some(record.endpoint.as_bytes()));
+    item(&mut out, Some(record.provider.as_bytes()));
+    item(&mut out, Some(&headers));
+    item(&mut out, record.event_id.as_deref().map(str::as_bytes));
+    let signed_at = record.signed_at.map(|s| s.to_string());
+    item(&mut out, signed_at.as_deref().map(str::as_bytes));
+    item(&mut out, record.key_label.as_deref().map(str::as_bytes));
+    item(&mut out, record.ordering_key.as_deref().map(str::as_bytes));
+    item(&mut out, Some(&record.body));
+    out
+}
+
+/// A fresh record read back from its [`pack`]ed form: pending, never attempted.
+fn unpack(key: &str, packed: &[u8]) -> Result<Record, InboxError> {
+    let corrupt = || InboxError::corrupt(key, "a fresh record does not parse");
+    // `C`: the same, counted by a bounded accept.
+    let mut rest = packed
+        .strip_prefix(b"F")
+        .or_else(|| packed.strip_prefix(b"C"))
+        .ok_or_else(corrupt)?;
+    let mut items: Vec<Option<Vec<u8>>> = Vec::with_capacity(10);
+    for _ in 0..10 {
+        if let Some(after) = rest.strip_prefix(b"x") {
+            items.push(None);
+            rest = after;
+            continue;
+        }
+        let colon = rest.iter().position(|&b| b == b':').ok_or_else(corrupt)?;
+        let len: usize = std::str::from_utf8(&rest[..colon])
+            .ok()
+            .and_then(|digits| digits.parse().ok())
+            .ok_or_else(corrupt)?;
+        let value = rest
+            .get(colon + 1..)
+            .and_then(|after| after.get(..len))
+            .ok_or_else(corrupt)?;
+        items.push(Some(value.to_vec()));
+        rest = &rest[colon + 1 + len..];
+    }
+    if !rest.is_empty() {
+        return Err(corrupt());
+    }
+    let received_ms = number(key, &items[0])?.ok_or_else(corrupt)?;
+    let received_at = datetime(key, received_ms)?;
+    let mut meta = RecordMeta::new(
+        key,
+        text(key, &items[2], "no endpoint")?,
+        text(key, &items[3], "no provider")?,
+        received_at,
+    );
+    meta.event_id = optional_text(key, &items[5])?;
+    meta.signed_at = number(key, &items[6])?;
+    meta.key_label = optional_text(key, &items[7])?;
+    meta.ordering_key = optional_text(key, &items[8])?;
+    meta.status = Status::Pending;
+    meta.attempts = 0;
+    meta.run_at = Some(received_at);
+    meta.updated_at = received_at;
+    meta.retain =
+        Duration::from_millis(u64::try_from(number(key, &items[1])?.unwrap_or(0)).unwrap_or(0));
+    let body = items[9].take().unwrap_or_default();
+    meta.body_len = body.len() as u64;
+    let headers = decode_headers(key, items[4].as_deref().unwrap_or_default())?;
+    Ok(Record::new(meta, headers, Bytes::from(body)))
+}
 
 fn token_hex(token: LeaseToken) -> String {
     format!("{:032x}", token.get())
