@@ -285,15 +285,21 @@ async fn drain(workers: usize, n: usize) -> f64 {
     rate
 }
 
-/// `RedisInbox::accept` (one script: dedup, bound, hash, `XADD`) against a raw `XADD` of the
-/// same fields over the same connection; with the Redis server's CPU time per record of each
-/// (from `INFO cpu`), which shows whether the server is what limits the rate.
+/// `RedisInbox::accept` — unbounded (the default: a `SET NX` and an `XADD` per record in one
+/// transaction) or bounded (a script) — against a raw `XADD` of the same fields over the same
+/// connection; with the Redis server's CPU time per record of each (from `INFO cpu`), which
+/// shows whether the server is what limits the rate. The two alternate for `ROUNDS` rounds
+/// and the medians are compared, so that a slow moment of the machine hits both alike.
 #[cfg(feature = "redis")]
-async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
+async fn redis_accept_throughput(n: usize, concurrency: usize, bounded: bool) {
     use webhook_receiver::inbox::RedisInbox;
+    const ROUNDS: usize = 5;
 
     let url = servers::redis_url();
-    let prefix = format!("wr-bench-inbox:{}:{run}:{concurrency}:", std::process::id());
+    let prefix = format!(
+        "wr-bench-inbox:{}:{concurrency}:{bounded}:",
+        std::process::id()
+    );
     let engine = RedisInbox::connect(&url)
         .await
         .unwrap_or_else(|e| {
@@ -304,63 +310,101 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
         })
         .with_prefix(&prefix)
         .unwrap();
-    let inbox = Inbox::builder(engine.clone())
-        .max_pending(1_000_000)
-        .build()
-        .unwrap();
+    let builder = Inbox::builder(engine.clone());
+    let builder = if bounded {
+        builder.max_pending(1_000_000)
+    } else {
+        builder
+    };
+    let inbox = builder.build().unwrap();
     let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(body).collect());
     let mut info = engine.connection().clone();
-    let cpu_before = redis_server_cpu(&mut info).await;
-    let inbox_rate = {
-        let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
-        throughput(n, concurrency, move |i| {
-            let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
-            async move {
-                let record =
-                    NewRecord::new(format!("bench:id:{i}"), "bench", "bench", bodies[i].clone());
-                inbox.accept(&record).await.unwrap();
-            }
-        })
-        .await
-    };
-    let cpu_inbox = redis_server_cpu(&mut info).await;
     let conn = engine.connection().clone();
     let raw_stream = format!("{prefix}raw");
-    let raw_rate = {
-        let (bodies, stream) = (Arc::clone(&bodies), raw_stream.clone());
-        throughput(n, concurrency, move |i| {
-            let (mut conn, bodies, stream) = (conn.clone(), Arc::clone(&bodies), stream.clone());
-            async move {
-                redis::cmd("XADD")
-                    .arg(&stream)
-                    .arg("*")
-                    .arg("key")
-                    .arg(format!("bench:id:{i}"))
-                    .arg("endpoint")
-                    .arg("bench")
-                    .arg("provider")
-                    .arg("bench")
-                    .arg("headers")
-                    .arg("")
-                    .arg("body")
-                    .arg(&bodies[i][..])
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .unwrap();
-            }
-        })
-        .await
+    let (mut inbox_rates, mut raw_rates) = (Vec::new(), Vec::new());
+    let (mut cpu_inbox, mut cpu_raw) = (0.0, 0.0);
+    let (mut client_inbox, mut client_raw) = (0.0, 0.0);
+    for round in 0..ROUNDS {
+        let before = redis_server_cpu(&mut info).await;
+        let client_before = own_cpu();
+        inbox_rates.push({
+            let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
+            throughput(n, concurrency, move |i| {
+                let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
+                async move {
+                    let record = NewRecord::new(
+                        format!("bench:id:{round}:{i}"),
+                        "bench",
+                        "bench",
+                        bodies[i].clone(),
+                    );
+                    inbox.accept(&record).await.unwrap();
+                }
+            })
+            .await
+        });
+        let middle = redis_server_cpu(&mut info).await;
+        let client_middle = own_cpu();
+        raw_rates.push({
+            let (conn, bodies, stream) = (conn.clone(), Arc::clone(&bodies), raw_stream.clone());
+            throughput(n, concurrency, move |i| {
+                let (mut conn, bodies, stream) =
+                    (conn.clone(), Arc::clone(&bodies), stream.clone());
+                async move {
+                    redis::cmd("XADD")
+                        .arg(&stream)
+                        .arg("*")
+                        .arg("key")
+                        .arg(format!("bench:id:{round}:{i}"))
+                        .arg("endpoint")
+                        .arg("bench")
+                        .arg("provider")
+                        .arg("bench")
+                        .arg("headers")
+                        .arg("")
+                        .arg("body")
+                        .arg(&bodies[i][..])
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .unwrap();
+                }
+            })
+            .await
+        });
+        let after = redis_server_cpu(&mut info).await;
+        let client_after = own_cpu();
+        cpu_inbox += middle - before;
+        cpu_raw += after - middle;
+        client_inbox += client_middle - client_before;
+        client_raw += client_after - client_middle;
+    }
+    let median = |rates: &mut Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
+        rates[rates.len() / 2]
     };
-    let cpu_raw = redis_server_cpu(&mut info).await;
-    let per_record = |seconds: f64| seconds * 1e6 / n as f64;
+    let ratios: Vec<f64> = inbox_rates
+        .iter()
+        .zip(&raw_rates)
+        .map(|(a, b)| a / b)
+        .collect();
+    let (low, high) = ratios
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
+    let (inbox_rate, raw_rate) = (median(&mut inbox_rates), median(&mut raw_rates));
+    let per_record = |seconds: f64| seconds * 1e6 / (n * ROUNDS) as f64;
     println!(
-        "  {:>4}   {:>12.0} {:>12.0}   {:>5.2}   {:>11.1} {:>9.1}",
+        "  {:<9} {:>4}   {:>12.0} {:>12.0}   {:>5.2} ({:.2}–{:.2})   {:>7.1} {:>7.1}   {:>7.1} {:>7.1}",
+        if bounded { "1000000" } else { "none" },
         concurrency,
         inbox_rate,
         raw_rate,
         inbox_rate / raw_rate,
-        per_record(cpu_inbox - cpu_before),
-        per_record(cpu_raw - cpu_inbox),
+        low,
+        high,
+        per_record(cpu_inbox),
+        per_record(cpu_raw),
+        per_record(client_inbox),
+        per_record(client_raw),
     );
     // Leave nothing behind on a shared server; `DEL`, not `UNLINK`, so that no background
     // freeing competes with the next measurement.
@@ -388,6 +432,24 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, run: usize) {
             break;
         }
     }
+}
+
+/// This process's CPU time so far, user plus system, in seconds (`/proc/self/stat`; 0 where
+/// there is no `/proc`).
+#[cfg(feature = "redis")]
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are the 12th
+    // and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The Redis server's CPU time so far, user plus system, in seconds (`INFO cpu`).
@@ -646,14 +708,15 @@ fn main() {
         #[cfg(feature = "redis")]
         if part("redis") {
             println!("\naccept throughput (records/s), RedisInbox accept vs raw XADD of the same fields, same connection:");
+            println!("  (medians of 5 alternating rounds; the ratio's range over the rounds)");
             println!(
-                "  {:>4}   {:>12} {:>12}   {:>5}   {:>21}",
-                "conc", "inbox", "raw XADD", "ratio", "server µs/record"
+                "  {:<9} {:>4}   {:>12} {:>12}   {:>17}   {:>15}   {:>15}",
+                "bound", "conc", "inbox", "raw XADD", "ratio", "server µs/rec", "client µs/rec"
             );
-            println!("  {:>4}   {:>12} {:>12}   {:>5}   {:>11} {:>9}", "", "", "", "", "inbox", "raw");
-            for run in 0..2 {
-                redis_accept_throughput(5000 / scale, 1, run).await;
-                redis_accept_throughput(20000 / scale, 16, run).await;
+            println!("  {:<9} {:>4}   {:>12} {:>12}   {:>17}   {:>7} {:>7}   {:>7} {:>7}", "", "", "", "", "", "inbox", "raw", "inbox", "raw");
+            for bounded in [false, true] {
+                redis_accept_throughput(8000 / scale, 1, bounded).await;
+                redis_accept_throughput(30000 / scale, 16, bounded).await;
             }
         }
         if part("receive") {
