@@ -140,12 +140,12 @@ local function materialize(k, id)
   local nkey = nk(k)
   local fresh, counted = is_fresh(nkey)
   if not fresh then return false end
-  if counted then redis.call('DECR', P .. 'fresh') end
   local it = unpack_fresh(redis.call('GET', nkey))
   -- A packed record that does not parse was written by hand: left as it is for `get` to
-  -- report.
+  -- report (and, if counted, still counted: it is not finished).
   if not it then return false end
   redis.call('SET', nkey, 'm')
+  if counted then redis.call('DECR', P .. 'fresh') end
   local r = rk(k)
   if redis.call('EXISTS', r) == 1 then return false end
   local seq = redis.call('INCR', P .. 'seq')
@@ -1010,24 +1010,24 @@ where
 
     async fn get(&self, key: &str) -> Result<Option<Record>, InboxError> {
         let mut conn = self.conn.clone();
-        let (fields, fresh): (Vec<Option<Vec<u8>>>, Option<Vec<u8>>) = redis::pipe()
+        // The packed record first: a worker that turns it into its hash between the two reads
+        // is then seen either way, never as missing.
+        let (fresh, fields): (Option<Vec<u8>>, Vec<Option<Vec<u8>>>) = redis::pipe()
+            .cmd("GET")
+            .arg(self.fresh_key(key))
             .cmd("HMGET")
             .arg(self.record_key(key))
             .arg(&FIELDS[..])
-            .cmd("GET")
-            .arg(self.fresh_key(key))
             .query_async(&mut conn)
             .await
             .map_err(map_error)?;
-        if fields.first().is_some_and(Option::is_some) {
-            return record_from_fields(fields).map(Some);
+        if let Some(packed) = fresh.filter(|p| matches!(p.first(), Some(b'F' | b'C'))) {
+            return unpack(key, &packed).map(Some);
         }
-        match fresh {
-            Some(packed) if matches!(packed.first(), Some(b'F' | b'C')) => {
-                unpack(key, &packed).map(Some)
-            }
-            _ => Ok(None),
+        if fields.first().is_none_or(Option::is_none) {
+            return Ok(None);
         }
+        record_from_fields(fields).map(Some)
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Vec<RecordMeta>, InboxError> {
