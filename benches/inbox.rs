@@ -29,7 +29,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use webhook_receiver::Verifier;
-use webhook_receiver::inbox::{HandlerError, Inbox, Job, NewRecord, SqliteInbox};
+use webhook_receiver::inbox::{HandlerError, Inbox, InboxEngine, Job, NewRecord, SqliteInbox};
 use webhook_receiver::providers::StandardWebhooks;
 use webhook_receiver::testing::Signer;
 
@@ -248,9 +248,9 @@ async fn receive_latency(concurrency: usize) {
     inbox.engine().close().await;
 }
 
-async fn drain(workers: usize, n: usize) -> f64 {
-    let dir = Dir::new(&format!("drain-{workers}"));
-    let inbox = Inbox::new(engine(&dir.0.join("inbox.db"), false).await);
+/// Records per second that `workers` workers of `inbox` process with a no-op handler, from a
+/// backlog of `n` accepted records until the last is done.
+async fn drain_inbox<E: InboxEngine + Clone>(inbox: Inbox<E>, workers: usize, n: usize) -> f64 {
     for i in 0..n {
         let record = NewRecord::new(format!("bench:id:{i}"), "bench", "bench", body(i));
         inbox.accept(&record).await.unwrap();
@@ -281,8 +281,68 @@ async fn drain(workers: usize, n: usize) -> f64 {
     let rate = n as f64 / started.elapsed().as_secs_f64();
     stop.send(()).unwrap();
     worker.await.unwrap().unwrap();
+    rate
+}
+
+/// Drain throughput of a SQLite inbox (`synchronous = NORMAL`).
+async fn drain(workers: usize, n: usize) -> f64 {
+    let dir = Dir::new(&format!("drain-{workers}"));
+    let inbox = Inbox::new(engine(&dir.0.join("inbox.db"), false).await);
+    let rate = drain_inbox(inbox.clone(), workers, n).await;
     inbox.engine().close().await;
     rate
+}
+
+/// Drain throughput of a Redis inbox.
+#[cfg(feature = "redis")]
+async fn redis_drain(workers: usize, n: usize) -> f64 {
+    use webhook_receiver::inbox::RedisInbox;
+    let prefix = format!("wr-bench-drain:{}:{workers}:", std::process::id());
+    let engine = RedisInbox::connect(&servers::redis_url())
+        .await
+        .unwrap()
+        .with_prefix(&prefix)
+        .unwrap();
+    let rate = drain_inbox(Inbox::new(engine.clone()), workers, n).await;
+    redis_delete(&mut engine.connection().clone(), &prefix).await;
+    rate
+}
+
+/// Drain throughput of a PostgreSQL inbox.
+#[cfg(feature = "postgres")]
+async fn postgres_drain(workers: usize, n: usize) -> f64 {
+    use webhook_receiver::inbox::PostgresInbox;
+    let pool = servers::pg_pool(20).await;
+    let engine = PostgresInbox::new(pool.clone())
+        .with_table(&format!("bench_drain_{workers}_{}", std::process::id()))
+        .unwrap();
+    engine.migrate().await.unwrap();
+    let rate = drain_inbox(Inbox::new(engine.clone()), workers, n).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE \"{}\"",
+        engine.table()
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rate
+}
+
+/// Prints drain throughput at 1, 4 and 16 workers for one engine.
+async fn drain_row<F, Fut>(name: &str, n: usize, drain: F)
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = f64>,
+{
+    let one = drain(1, n).await;
+    let four = drain(4, n).await;
+    let sixteen = drain(16, n).await;
+    println!(
+        "  {name:<10} {one:>9.0} {four:>9.0} ({:.2}×) {sixteen:>9.0} ({:.2}×)",
+        four / one,
+        sixteen / one
+    );
 }
 
 /// `RedisInbox::accept` — unbounded (the default: a `SET NX` and an `XADD` per record in one
@@ -406,9 +466,13 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, bounded: bool) {
         per_record(client_inbox),
         per_record(client_raw),
     );
-    // Leave nothing behind on a shared server; `DEL`, not `UNLINK`, so that no background
-    // freeing competes with the next measurement.
-    let mut conn = engine.connection().clone();
+    redis_delete(&mut engine.connection().clone(), &prefix).await;
+}
+
+/// Deletes every key under `prefix`: nothing is left behind on a shared server. `DEL`, not
+/// `UNLINK`, so that no background freeing competes with the next measurement.
+#[cfg(feature = "redis")]
+async fn redis_delete(conn: &mut redis::aio::ConnectionManager, prefix: &str) {
     let mut cursor = 0u64;
     for _ in 0..100_000 {
         let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
@@ -417,13 +481,13 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, bounded: bool) {
             .arg(format!("{prefix}*"))
             .arg("COUNT")
             .arg(1000)
-            .query_async(&mut conn)
+            .query_async(conn)
             .await
             .unwrap();
         if !keys.is_empty() {
             redis::cmd("DEL")
                 .arg(keys)
-                .query_async::<()>(&mut conn)
+                .query_async::<()>(conn)
                 .await
                 .unwrap();
         }
@@ -471,7 +535,7 @@ async fn redis_server_cpu(conn: &mut redis::aio::ConnectionManager) -> f64 {
 /// row into an identical table (same columns and indexes), `concurrency` at a time.
 #[cfg(feature = "postgres")]
 async fn postgres_accept_throughput(n: usize, concurrency: usize, bounded: bool, run: usize) {
-    use webhook_receiver::inbox::{InboxEngine, PostgresInbox, encode_headers};
+    use webhook_receiver::inbox::{PostgresInbox, encode_headers};
     let pool = servers::pg_pool(20).await;
     let suffix = format!("{}_{}_{run}_{}", concurrency, bounded, std::process::id());
     let engine = PostgresInbox::new(pool.clone())
@@ -731,14 +795,14 @@ fn main() {
             http_latencies(scale).await;
         }
         if part("drain") {
-        println!("\ndrain throughput (records/s), no-op handler, NORMAL:");
-        let n = 3000 / scale;
-        let one = drain(1, n).await;
-        println!("  {:>2} workers {:>9.0}", 1, one);
-        for workers in [4, 16] {
-            let rate = drain(workers, n).await;
-            println!("  {workers:>2} workers {rate:>9.0}   ({:.2}× one worker)", rate / one);
-        }
+            println!("\ndrain throughput (records/s), no-op handler; SQLite with NORMAL:");
+            println!("  {:<10} {:>9} {:>18} {:>18}", "engine", "1 worker", "4 workers", "16 workers");
+            let n = 3000 / scale;
+            drain_row("sqlite", n, drain).await;
+            #[cfg(feature = "redis")]
+            drain_row("redis", n, redis_drain).await;
+            #[cfg(feature = "postgres")]
+            drain_row("postgres", n, postgres_drain).await;
         }
         #[cfg(feature = "postgres")]
         if part("postgres") {

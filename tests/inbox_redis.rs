@@ -2,7 +2,9 @@
 //! 2 000 records drained by workers on two engine instances (each processed exactly once), a
 //! worker killed mid-handler (the record runs again after its lease), awkward keys, the
 //! dead-letter stream and the consumer group's pending entries, and outages (a closed port, a
-//! server killed under a connected engine): `Unavailable`, quickly, never a hang.
+//! server killed under a connected engine): `Unavailable`, quickly, never a hang; and the
+//! fresh-record accept path (no script): duplicates, ordering, the bound, a full Redis,
+//! hand-corrupted values.
 //!
 //! Runs against `REDIS_URL`, or, when it is unset, a private `redis-server` that this test binary
 //! starts on a free loopback port (see `servers/mod.rs`). The outage test always starts its own.
@@ -969,4 +971,563 @@ async fn a_full_redis_refuses_accepts_whole_and_loses_nothing() {
     }
     let expected: Vec<String> = stored.iter().map(|i| format!("big{i}")).collect();
     assert_eq!(ran, expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fresh-record path. The tests of the next four sections failed against its first
+// version (leftover announcements, a refused accept, a markerless hash, the bound's counter).
+// ---------------------------------------------------------------------------------------------
+
+const LEASE: Duration = Duration::from_secs(30);
+
+/// `GET` of a raw key under the engine's prefix, as bytes.
+async fn get_bytes(engine: &RedisInbox, suffix: &str) -> Option<Vec<u8>> {
+    let mut conn = raw(engine).await;
+    redis::cmd("GET")
+        .arg(format!("{}{suffix}", engine.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn set_raw(engine: &RedisInbox, suffix: &str, value: &[u8]) {
+    let mut conn = raw(engine).await;
+    redis::cmd("SET")
+        .arg(format!("{}{suffix}", engine.prefix()))
+        .arg(value)
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+}
+
+async fn del_raw(engine: &RedisInbox, suffix: &str) {
+    let mut conn = raw(engine).await;
+    redis::cmd("DEL")
+        .arg(format!("{}{suffix}", engine.prefix()))
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// Leases and finishes everything (at most `max`), returning the keys in lease order.
+async fn drain_all(engine: &RedisInbox, max: usize) -> Vec<String> {
+    let mut order = Vec::new();
+    for _ in 0..max {
+        let Some(leased) = within(10, "lease", engine.lease(LEASE)).await.unwrap() else {
+            break;
+        };
+        assert!(
+            engine
+                .done(&leased.record.meta.key, leased.token)
+                .await
+                .unwrap()
+        );
+        order.push(leased.record.meta.key);
+    }
+    order
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordering keys and duplicates' leftover announcements.
+// ---------------------------------------------------------------------------------------------
+
+/// Records of one ordering key run in received order: `j` is accepted one second before the
+/// expired done record `k` is replaced, both with the ordering key `O`, so `j` runs first.
+/// Guards against a duplicate's leftover announcement (its transaction `XADD`s before the
+/// script answers `Duplicate`) turning a *later* record of the key into its hash first, ahead
+/// of `j`: a record is turned into its hash only at an announcement carrying its own nonce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_s_leftover_announcement_never_reorders_an_ordering_key() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("stale-ann-order"))
+        .await
+        .with_clock(clock.clone());
+    let k = record("k")
+        .with_ordering_key("O")
+        .with_retain(Duration::from_secs(60));
+    assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Stored);
+    let leased = engine.lease(LEASE).await.unwrap().unwrap();
+    assert!(engine.done("k", leased.token).await.unwrap());
+    // A duplicate inside the retention: nothing changes (but an announcement is left behind).
+    assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Duplicate);
+
+    clock.advance(Duration::from_secs(61));
+    let j = record("j").with_ordering_key("O");
+    assert_eq!(engine.accept(&j, None).await.unwrap(), Accepted::Stored);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        engine.accept(&k, None).await.unwrap(),
+        Accepted::Stored,
+        "k is past its retention: replaced"
+    );
+    let order = drain_all(&engine, 10).await;
+    assert_eq!(
+        order,
+        vec!["j".to_owned(), "k".to_owned()],
+        "j was accepted before the new k, with the same ordering key"
+    );
+}
+
+/// Same as above, but the done record was purged before the key came back ("after purge a
+/// key is new again"), and the fresh records are counted before any lease (`counts` turns
+/// them into hashes, walking the stream from the group's position).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purged_key_accepted_again_runs_after_older_records_of_its_ordering_key() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("stale-ann-purge"))
+        .await
+        .with_clock(clock.clone());
+    let k = record("k")
+        .with_ordering_key("O")
+        .with_retain(Duration::from_secs(60));
+    assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Stored);
+    let leased = engine.lease(LEASE).await.unwrap().unwrap();
+    assert!(engine.done("k", leased.token).await.unwrap());
+    assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Duplicate);
+    clock.advance(Duration::from_secs(61));
+    assert_eq!(engine.purge().await.unwrap(), 1);
+    assert!(engine.get("k").await.unwrap().is_none());
+
+    let j = record("j").with_ordering_key("O");
+    assert_eq!(engine.accept(&j, None).await.unwrap(), Accepted::Stored);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Stored);
+    let counts = engine.counts().await.unwrap();
+    assert_eq!(counts.pending, 2);
+    let order = drain_all(&engine, 10).await;
+    assert_eq!(order, vec!["j".to_owned(), "k".to_owned()]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// lease() answers None while a record is eligible, behind duplicates' announcements.
+// ---------------------------------------------------------------------------------------------
+
+/// `lease` leases the first eligible record, if any: `x` is due behind 70 announcements of
+/// duplicates. Guards against a lease call that dropped its 64 entries answering `None` (a
+/// worker would then sleep its poll interval); it now says "more" and is called again, and
+/// the accept script deletes a duplicate's announcement at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_finds_a_due_record_behind_many_duplicate_announcements() {
+    let engine = engine(&unique_prefix("dup-flood")).await;
+    assert_eq!(
+        engine.accept(&record("k"), None).await.unwrap(),
+        Accepted::Stored
+    );
+    let leased = engine.lease(LEASE).await.unwrap().unwrap();
+    assert!(engine.done("k", leased.token).await.unwrap());
+    for _ in 0..70 {
+        assert_eq!(
+            engine.accept(&record("k"), None).await.unwrap(),
+            Accepted::Duplicate
+        );
+    }
+    assert_eq!(
+        engine.accept(&record("x"), None).await.unwrap(),
+        Accepted::Stored
+    );
+    let leased = within(10, "lease", engine.lease(LEASE)).await.unwrap();
+    assert_eq!(
+        leased.map(|l| l.record.meta.key),
+        Some("x".to_owned()),
+        "x is pending and due, but lease answered None"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A refused (Full) accept changes nothing.
+// ---------------------------------------------------------------------------------------------
+
+/// An accept refused with `Full` changes nothing: the done record `k` past its retention is
+/// still there for `get`, `counts` and `purge` (only `purge`, or an accept that *replaces*
+/// it, removes it). Guards against the full branch's duplicate check removing it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_accept_does_not_remove_the_done_record() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("full-removes"))
+        .await
+        .with_clock(clock.clone());
+    let k = record("k").with_retain(Duration::from_secs(10));
+    assert_eq!(engine.accept(&k, Some(1)).await.unwrap(), Accepted::Stored);
+    let leased = engine.lease(LEASE).await.unwrap().unwrap();
+    assert!(engine.done("k", leased.token).await.unwrap());
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(
+        engine.accept(&record("x"), Some(1)).await.unwrap(),
+        Accepted::Stored
+    );
+    assert!(matches!(
+        engine.accept(&k, Some(1)).await,
+        Err(InboxError::Full { .. })
+    ));
+    assert!(
+        engine.get("k").await.unwrap().is_some(),
+        "a refused accept removed the done record"
+    );
+    assert_eq!(engine.counts().await.unwrap().done, 1);
+    assert_eq!(engine.purge().await.unwrap(), 1);
+    assert_eq!(get_raw(&engine, "n:k").await, None, "orphaned marker");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A hash without its marker (r:<key> without n:<key>).
+// ---------------------------------------------------------------------------------------------
+
+/// A hash without its `n:<key>` marker (the layout before unbounded accepts skipped the
+/// script, reproduced by deleting the marker) that is done and past its retention: an accept
+/// replaces it and the new record runs — it was answered `Stored`, so it must not be lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_markerless_expired_record_is_replaced_not_lost() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("upgrade-expired"))
+        .await
+        .with_clock(clock.clone());
+    let k = record("k").with_retain(Duration::from_secs(10));
+    assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Stored);
+    let leased = engine.lease(LEASE).await.unwrap().unwrap();
+    assert!(engine.done("k", leased.token).await.unwrap());
+    del_raw(&engine, "n:k").await; // as the previous version left it
+    clock.advance(Duration::from_secs(11));
+    let new_k = NewRecord::new("k", "test", "test-provider", &b"second"[..]);
+    assert_eq!(engine.accept(&new_k, None).await.unwrap(), Accepted::Stored);
+    let leased = within(10, "lease", engine.lease(LEASE)).await.unwrap();
+    let leased = leased.expect("the accepted (Stored) record never runs: lost");
+    assert_eq!(&leased.record.body[..], b"second");
+}
+
+/// A hash without its marker, still pending. An unbounded
+/// accept cannot see a hash without its marker, so the duplicate is answered `Stored`; but it
+/// must not run a second time, and once a worker has seen it the key is marked: the next
+/// duplicate is answered `Duplicate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_of_a_markerless_record_runs_once() {
+    let engine = engine(&unique_prefix("upgrade-dup")).await;
+    assert_eq!(
+        engine.accept(&record("k"), None).await.unwrap(),
+        Accepted::Stored
+    );
+    engine.counts().await.unwrap(); // materialized: r:k exists, n:k = m
+    del_raw(&engine, "n:k").await; // as the previous layout left it
+    engine.accept(&record("k"), None).await.unwrap();
+    assert_eq!(
+        drain_all(&engine, 10).await,
+        ["k"],
+        "the duplicate ran again"
+    );
+    assert_eq!(
+        engine.accept(&record("k"), None).await.unwrap(),
+        Accepted::Duplicate
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The bound's `fresh` counter and a corrupted counted record.
+// ---------------------------------------------------------------------------------------------
+
+/// The `fresh` counter never drifts, also for a counted record corrupted by hand (which is
+/// never turned into its hash): every reader of one of its announcements (`counts`, leases,
+/// duplicates' announcements) must not count it down again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_counted_record_does_not_make_the_fresh_counter_drift() {
+    let engine = engine(&unique_prefix("corrupt-counted")).await;
+    assert_eq!(
+        engine.accept(&record("k"), Some(100)).await.unwrap(),
+        Accepted::Stored
+    );
+    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("1"));
+    set_raw(&engine, "n:k", b"Cgarbage").await;
+    assert!(matches!(
+        engine.get("k").await,
+        Err(InboxError::Corrupt { .. })
+    ));
+    let _ = within(10, "counts", engine.counts()).await;
+    for _ in 0..3 {
+        let _ = within(10, "lease", engine.lease(LEASE)).await;
+    }
+    // Duplicates of the corrupted key leave announcements that are read again.
+    for _ in 0..3 {
+        let _ = engine.accept(&record("k"), None).await;
+    }
+    for _ in 0..5 {
+        let _ = within(10, "lease", engine.lease(LEASE)).await;
+    }
+    let fresh: i64 = get_raw(&engine, "fresh")
+        .await
+        .map_or(0, |v| v.parse().unwrap());
+    assert!(
+        fresh >= 0,
+        "fresh counter drifted to {fresh}: the bound is now exceeded by {}",
+        -fresh
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fresh records: reading back, races, a destroyed group, hand-corrupted values.
+// ---------------------------------------------------------------------------------------------
+
+/// `get()` of a fresh record equals `get()` of the same record once materialized, for every
+/// optional field and awkward bodies/keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_record_reads_back_as_its_hash_does() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("get-eq"))
+        .await
+        .with_clock(clock.clone());
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-a", "1".parse().unwrap());
+    headers.append("x-a", "2".parse().unwrap());
+    headers.insert(
+        "x-bin",
+        http::HeaderValue::from_bytes(b"\x80\xff:x").unwrap(),
+    );
+    headers.insert("x-empty", http::HeaderValue::from_static(""));
+    let big = vec![0u8; 3 * 1024 * 1024];
+    let records = vec![
+        record("plain"),
+        NewRecord::new("k:with:colons\0nul ключ", "e:p", "p", &b""[..]),
+        NewRecord::new("all", "ep", "prov", &b"\0\xff binary x 3:abc"[..])
+            .with_event_id("x")
+            .with_signed_at(-5)
+            .with_key_label("")
+            .with_ordering_key("ord:1 ü")
+            .with_headers(headers.clone())
+            .with_retain(Duration::ZERO),
+        NewRecord::new("big", "ep", "prov", big.clone()).with_event_id("3:abc"),
+        NewRecord::new("x", "x", "x", &b"x"[..])
+            .with_event_id("x")
+            .with_key_label("x")
+            .with_ordering_key("x2"),
+    ];
+    for (i, r) in records.iter().enumerate() {
+        let bound = if i % 2 == 0 { None } else { Some(1000) };
+        assert_eq!(engine.accept(r, bound).await.unwrap(), Accepted::Stored);
+    }
+    let mut before = Vec::new();
+    for r in &records {
+        let got = engine.get(&r.key).await.unwrap().unwrap();
+        assert_eq!(got.body, r.body, "{}", r.key);
+        before.push(got);
+    }
+    engine.counts().await.unwrap();
+    for (r, b) in records.iter().zip(&before) {
+        let after = engine.get(&r.key).await.unwrap().unwrap();
+        assert_eq!(
+            format!("{:?}", after.meta),
+            format!("{:?}", b.meta),
+            "{}",
+            r.key
+        );
+        assert_eq!(after.headers, b.headers, "{}", r.key);
+        assert_eq!(after.body, b.body, "{}", r.key);
+    }
+    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("0"));
+}
+
+/// Many concurrent accepts of one key through two engine instances, bounded and unbounded:
+/// exactly one Stored, the handler runs once, `fresh` back to 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicates_on_two_instances_store_once() {
+    let prefix = unique_prefix("race");
+    let a = engine(&prefix).await;
+    let b = engine(&prefix).await;
+    for round in 0..20 {
+        let key = format!("k{round}");
+        let mut futs = Vec::new();
+        for i in 0..16 {
+            let e = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let r = record(&key);
+            let bound = if i % 3 == 0 { Some(10_000) } else { None };
+            futs.push(tokio::spawn(async move { e.accept(&r, bound).await }));
+        }
+        let mut stored = 0;
+        for f in futs {
+            if f.await.unwrap().unwrap() == Accepted::Stored {
+                stored += 1;
+            }
+        }
+        assert_eq!(stored, 1, "round {round}");
+    }
+    let order = drain_all(&a, 1000).await;
+    let set: std::collections::HashSet<_> = order.iter().cloned().collect();
+    assert_eq!(order.len(), 20);
+    assert_eq!(set.len(), 20);
+    let fresh = get_raw(&a, "fresh").await;
+    assert!(
+        fresh.is_none() || fresh.as_deref() == Some("0"),
+        "{fresh:?}"
+    );
+}
+
+/// The consumer group destroyed by hand while fresh records wait (some counted ahead):
+/// every record runs once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroyed_group_loses_no_fresh_record() {
+    let engine = engine(&unique_prefix("destroy")).await;
+    for i in 0..5 {
+        engine
+            .accept(&record(&format!("a{i}")), None)
+            .await
+            .unwrap();
+    }
+    let first = engine.lease(LEASE).await.unwrap().unwrap();
+    engine.counts().await.unwrap();
+    for i in 5..10 {
+        engine
+            .accept(&record(&format!("a{i}")), Some(100))
+            .await
+            .unwrap();
+    }
+    let mut conn = engine.connection().clone();
+    redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(engine.counts().await.unwrap().pending, 9);
+    assert!(
+        engine
+            .done(&first.record.meta.key, first.token)
+            .await
+            .unwrap()
+    );
+    let order = drain_all(&engine, 100).await;
+    let expected: Vec<String> = (1..10).map(|i| format!("a{i}")).collect();
+    assert_eq!(order, expected);
+    let c = engine.counts().await.unwrap();
+    assert_eq!((c.pending, c.running, c.done), (0, 0, 10));
+    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("0"));
+}
+
+/// Hand-corrupted fresh records (random mutations of a real packed record, in both `F` and
+/// `C` forms): `get` gives a record or an error (never a panic), `lease`/`counts` return
+/// within a bounded time, and a healthy record accepted afterwards still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_fresh_records_never_panic_or_hang() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("corrupt-fuzz"))
+        .await
+        .with_clock(clock.clone());
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-a", "1".parse().unwrap());
+    let base = NewRecord::new("seed", "ep", "prov", &b"body"[..])
+        .with_event_id("e")
+        .with_signed_at(5)
+        .with_ordering_key("o")
+        .with_headers(headers);
+    engine.accept(&base, None).await.unwrap();
+    let packed = get_bytes(&engine, "n:seed").await.unwrap();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = b"x:0123456789-FCm\0\xff";
+    for i in 0..150 {
+        let key = format!("c{i}");
+        let bound = if i % 2 == 0 { None } else { Some(10_000) };
+        engine.accept(&record(&key), bound).await.unwrap();
+        let mut bytes = packed.clone();
+        if i % 2 == 1 {
+            bytes[0] = b'C';
+        }
+        for _ in 0..(1 + next() % 3) {
+            let pos = 1 + (next() as usize) % (bytes.len() - 1);
+            match next() % 3 {
+                0 => bytes[pos] = alphabet[(next() as usize) % alphabet.len()],
+                1 => {
+                    bytes.remove(pos);
+                }
+                _ => bytes.insert(pos, alphabet[(next() as usize) % alphabet.len()]),
+            }
+        }
+        set_raw(&engine, &format!("n:{key}"), &bytes).await;
+        let _ = within(10, "get", engine.get(&key)).await;
+    }
+    for _ in 0..3 {
+        let _ = within(10, "counts", engine.counts()).await;
+    }
+    engine.accept(&record("healthy"), None).await.unwrap();
+    let mut seen_healthy = false;
+    for _ in 0..400 {
+        match within(10, "lease", engine.lease(LEASE)).await {
+            Ok(Some(l)) => {
+                if l.record.meta.key == "healthy" {
+                    seen_healthy = true;
+                }
+                let _ = within(10, "done", engine.done(&l.record.meta.key, l.token)).await;
+            }
+            Ok(None) => {
+                if seen_healthy {
+                    break;
+                }
+            }
+            Err(e) => eprintln!("lease error: {e}"),
+        }
+    }
+    assert!(
+        seen_healthy,
+        "a healthy record never ran after corrupted ones"
+    );
+}
+
+fn replace_once(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = haystack
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern in packed record");
+    let mut out = haystack[..at].to_vec();
+    out.extend_from_slice(to);
+    out.extend_from_slice(&haystack[at + from.len()..]);
+    out
+}
+
+/// A fresh record corrupted by hand so that its retention is not a number (`8:abcdefgh`):
+/// `get` reports it as corrupt, and it does not take the rest of its ordering key down with
+/// it — `j`, accepted after it with the same ordering key, runs. Guards against the scripts'
+/// parser accepting what the engine's cannot read (the record would be leased, fail to
+/// decode, and be taken over again after every lease, heading its ordering key forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_fresh_record_does_not_block_its_ordering_key_forever() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix("corrupt-retain"))
+        .await
+        .with_clock(clock.clone());
+    let k = record("k").with_ordering_key("O");
+    assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Stored);
+    let packed = get_bytes(&engine, "n:k").await.unwrap();
+    let bad = replace_once(&packed, b"8:86400000", b"8:abcdefgh");
+    set_raw(&engine, "n:k", &bad).await;
+    assert!(matches!(
+        engine.get("k").await,
+        Err(InboxError::Corrupt { .. })
+    ));
+    let j = record("j").with_ordering_key("O");
+    assert_eq!(engine.accept(&j, None).await.unwrap(), Accepted::Stored);
+
+    let mut ran_j = false;
+    for _ in 0..20 {
+        match within(10, "lease", engine.lease(LEASE)).await {
+            Ok(Some(l)) => {
+                let key = l.record.meta.key.clone();
+                if key == "j" {
+                    ran_j = true;
+                    break;
+                }
+                let r = within(10, "done", engine.done(&key, l.token)).await;
+                eprintln!("leased {key}; done -> {r:?}");
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("lease error: {e}"),
+        }
+        clock.advance(LEASE + Duration::from_secs(1));
+    }
+    let counts = engine.counts().await.unwrap();
+    eprintln!("counts: {counts:?}");
+    assert!(
+        ran_j,
+        "j never ran: its ordering key is blocked by the corrupted record (counts {counts:?})"
+    );
 }

@@ -55,6 +55,9 @@ const FIELDS: [&str; 16] = [
     "body",
 ];
 
+/// The hex digits of a fresh record's nonce.
+const NONCE_LEN: usize = 16;
+
 /// How many of [`FIELDS`] are metadata.
 const META_FIELDS: usize = 14;
 
@@ -62,13 +65,16 @@ const META_FIELDS: usize = 14;
 /// * `ready_entry`: adds a key to the ready stream (making the stream and its group if gone);
 /// * `is_fresh`: whether `n:<key>` holds a packed record (`F`, or `C` when a bounded accept
 ///   counted it in `fresh`) rather than the marker `m`;
+/// * `unpack_fresh`: the items of a packed record, or nil if they do not parse;
 /// * `enqueue`: a pending record goes to the ready stream if due, else to the delayed set;
 /// * `settle`: a running record stops running: its stream entry is acknowledged and deleted,
 ///   its lease dropped; returns its ordering key;
 /// * `wake`: the oldest unfinished record of an ordering key is queued if it was parked;
 /// * `owned`: whether the record is running under `token`;
 /// * `materialize`: a fresh record (packed in `n:<key>` by `accept`) becomes its hash, queued
-///   under the stream entry `id` that announced it.
+///   under the stream entry `id` that announced it — only an entry with the record's own
+///   nonce: a leftover announcement of an earlier accept of the key (a duplicate's) must not
+///   place a later record of the key before the records accepted in between.
 const PRELUDE: &str = r"
 local P = ARGV[1]
 local READY, GROUP = P .. 'ready', 'workers'
@@ -116,8 +122,10 @@ local function owned(r, token)
   return st == 'running' and t == token
 end
 local OPTIONAL = {[6] = 'event_id', [7] = 'signed_at', [8] = 'key_label', [9] = 'ordering_key'}
+-- Items that must be numbers (the received time and retention; the signed time if present).
+local NUMERIC = {[1] = '^%d+$', [2] = '^%d+$', [7] = '^%-?%d+$'}
 local function unpack_fresh(s)
-  local items, pos = {}, 2
+  local items, pos = {}, 18
   for i = 1, 10 do
     if string.sub(s, pos, pos) == 'x' then
       items[i] = false
@@ -127,19 +135,28 @@ local function unpack_fresh(s)
       local len = colon and tonumber(string.sub(s, pos, colon - 1))
       if not len then return nil end
       items[i] = string.sub(s, colon + 1, colon + len)
+      if #items[i] ~= len then return nil end
       pos = colon + len + 1
     end
+    local number = NUMERIC[i]
+    if number and (items[i] or i ~= 7)
+      and not (items[i] and #items[i] <= 18 and string.find(items[i], number)) then
+      return nil
+    end
   end
+  if pos ~= #s + 1 then return nil end
   return items
 end
 local function is_fresh(nkey)
   local first = redis.call('GETRANGE', nkey, 0, 0)
   return first == 'F' or first == 'C', first == 'C'
 end
-local function materialize(k, id)
+local function materialize(k, id, nonce, now)
   local nkey = nk(k)
-  local fresh, counted = is_fresh(nkey)
-  if not fresh then return false end
+  local head = redis.call('GETRANGE', nkey, 0, 16)
+  local kind = string.sub(head, 1, 1)
+  if (kind ~= 'F' and kind ~= 'C') or string.sub(head, 2) ~= nonce then return false end
+  local counted = kind == 'C'
   local it = unpack_fresh(redis.call('GET', nkey))
   -- A packed record that does not parse was written by hand: left as it is for `get` to
   -- report (and, if counted, still counted: it is not finished).
@@ -147,7 +164,15 @@ local function materialize(k, id)
   redis.call('SET', nkey, 'm')
   if counted then redis.call('DECR', P .. 'fresh') end
   local r = rk(k)
-  if redis.call('EXISTS', r) == 1 then return false end
+  local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
+  if st then
+    -- A hash without its marker (only written by an earlier layout, or by hand): a retained
+    -- record makes this one its duplicate (it runs once); one past its retention is replaced.
+    if not (st == 'done' and tonumber(dl) <= now) then return false end
+    redis.call('DEL', r)
+    redis.call('ZREM', P .. 's:done', k)
+    redis.call('ZREM', P .. 'expiry', k)
+  end
   local seq = redis.call('INCR', P .. 'seq')
   local at = it[1]
   local fields = {'key', k, 'status', 'pending', 'attempts', '0', 'deadline', at,
@@ -168,7 +193,9 @@ end
 
 /// The accepts the transaction could not settle: bounded ones, and those whose `SET NX` found
 /// the key taken. `ARGV`: prefix, now, the number of records, then for each record: key, max
-/// unfinished (-1: none), the packed record (`C…` when bounded: counted in `fresh`).
+/// unfinished (-1: none), the packed record (`C…` when bounded: counted in `fresh`), and the
+/// id of the stream entry the transaction added for it (empty if none), which is deleted: a
+/// record stored here is announced anew.
 ///
 /// Returns one answer per record, in order — 1: stored; 0: duplicate; -1: full. Records are
 /// taken in order, so a key twice in one call is stored once.
@@ -183,13 +210,14 @@ if redis.call('EXISTS', READY) == 0 then
   redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
 end
 -- Whether a record with the key is retained (so this one is a duplicate). A done record past
--- its retention that `purge` has not removed yet is removed here.
-local function retained(k, nkey)
+-- its retention that `purge` has not removed yet is removed here if `replace`.
+local function retained(k, nkey, replace)
   if is_fresh(nkey) then return true end
   local r = rk(k)
   local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
   if not st then return false end
   if st == 'done' and tonumber(dl) <= now then
+    if not replace then return false end
     redis.call('DEL', r)
     redis.call('ZREM', P .. 's:done', k)
     redis.call('ZREM', P .. 'expiry', k)
@@ -198,8 +226,10 @@ local function retained(k, nkey)
   return true
 end
 for i = 0, count - 1 do
-  local k, max, packed = ARGV[4 + 3 * i], tonumber(ARGV[5 + 3 * i]), ARGV[6 + 3 * i]
+  local b = 4 + 4 * i
+  local k, max, packed, announced = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3]
   local nkey = nk(k)
+  if announced ~= '' then redis.call('XDEL', READY, announced) end
   if max >= 0 and not unfinished then
     unfinished = redis.call('ZCARD', P .. 's:pending') + redis.call('ZCARD', P .. 's:running')
       + (tonumber(redis.call('GET', P .. 'fresh')) or 0)
@@ -207,15 +237,19 @@ for i = 0, count - 1 do
   local answer
   if max >= 0 and unfinished >= max then
     -- Full: only a duplicate is answered (as one).
-    if redis.call('EXISTS', nkey) == 1 and retained(k, nkey) then answer = 0 else answer = -1 end
+    if redis.call('EXISTS', nkey) == 1 and retained(k, nkey, false) then
+      answer = 0
+    else
+      answer = -1
+    end
   else
     local stored = redis.call('SET', nkey, packed, 'NX')
-    if not stored and not retained(k, nkey) then
+    if not stored and not retained(k, nkey, true) then
       redis.call('SET', nkey, packed)
       stored = true
     end
     if stored then
-      redis.call('XADD', READY, '*', 'k', k, 'f', '1')
+      redis.call('XADD', READY, '*', 'k', k, 'f', string.sub(packed, 2, 17))
       if max >= 0 then
         counted = counted + 1
         unfinished = unfinished + 1
@@ -232,10 +266,12 @@ return out
 ";
 
 /// Turns the fresh records announced after the last entry handed out (or turned) into hashes,
-/// at most `ARGV[2]` stream entries per call, so that `counts` and `list` see them.
+/// at most `ARGV[2]` stream entries per call, so that `counts` and `list` see them. `ARGV[3]`
+/// is now.
 /// Returns {materialized, examined}.
 const MATERIALIZE_LUA: &str = r"
 if redis.call('EXISTS', READY) == 0 then return {0, 0} end
+local now = tonumber(ARGV[3])
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms) or 0, tonumber(seq) or 0
@@ -263,7 +299,7 @@ for _, e in ipairs(entries) do
   if e[1] ~= from and examined < batch then
     examined = examined + 1
     local f = e[2]
-    if f[3] == 'f' and materialize(f[2], e[1]) then count = count + 1 end
+    if f[3] == 'f' and materialize(f[2], e[1], f[4], now) then count = count + 1 end
     from = e[1]
   end
 end
@@ -273,7 +309,8 @@ return {count, examined}
 
 /// `ARGV`: prefix, now, lease (ms), token, consumer.
 ///
-/// Returns the leased record's fields ([`FIELDS`]), or nil.
+/// Returns the leased record's fields ([`FIELDS`]); nil if nothing is due; 1 if it dropped
+/// its most entries of the ready stream without finding a record (call again).
 const LEASE_LUA: &str = r"
 local now, ms, token, consumer = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local function eligible(r, k)
@@ -338,7 +375,7 @@ for _ = 1, 64 do
   local entry = reply[1][2][1]
   local id, f = entry[1], entry[2]
   local k = f[2]
-  if f[3] == 'f' then materialize(k, id) end
+  if f[3] == 'f' then materialize(k, id, f[4], now) end
   local r = rk(k)
   local st, q, current = unpack(redis.call('HMGET', r, 'status', 'q', 'entry'))
   if st == 'pending' and q == 's' and current == id then
@@ -350,7 +387,8 @@ for _ = 1, 64 do
   redis.call('XACK', READY, GROUP, id)
   redis.call('XDEL', READY, id)
 end
-return false
+-- 64 entries dropped (announcements of duplicates, parked records): more may follow.
+return 1
 ";
 
 /// `ARGV`: prefix, key, token, now, lease (ms).
@@ -529,8 +567,8 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// | key | type | holds |
 /// | --- | --- | --- |
 /// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** once a worker has seen it |
-/// | `n:<key>` | string | the key is taken: a **fresh** record, packed (`F…`, or `C…` when a bounded accept counted it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
-/// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = `1`; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
+/// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a random nonce (`F…`, or `C…` when a bounded accept counted it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
+/// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = its nonce; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
 /// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
 /// | `leases` | sorted set | running records, scored by the end of their lease |
 /// | `dead` | stream | the **dead letters**: one entry (`k`, `error`, `attempts`, `at`) per dead record, removed when it is replayed — `XRANGE webhook-inbox:dead - +` lists them |
@@ -554,8 +592,11 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// fresh record as it is.
 ///
 /// When the key is taken, the accept script decides: a duplicate (nothing changes), or a done
-/// record past its retention that `purge` has not removed yet (replaced). The entry the
-/// transaction added anyway is dropped by the worker that reads it: a key runs once.
+/// record past its retention that `purge` has not removed yet (replaced, and announced
+/// anew). It deletes the entry the transaction added. Should that entry outlive it (the
+/// process died between the two calls), the worker that reads it drops it: a record is
+/// turned into its hash only at an entry with its own nonce, so a key runs once, and a
+/// leftover entry never places a later record before those accepted in between.
 ///
 /// A bounded accept is a script (it checks the bound — `ZCARD` of the pending and running
 /// sets plus the `fresh` count: O(1) — and writes the same two things); concurrent ones of
@@ -572,7 +613,8 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// token-checked ones compare the token in the record's hash first and change nothing unless
 /// it matches. `lease` moves due retries from the delayed set to the stream, takes over an
 /// expired lease if there is one, else reads the next entry with `XREADGROUP … >` (turning a
-/// fresh record into its hash).
+/// fresh record into its hash); a call that drops 64 entries (leftover announcements, parked
+/// records) without finding a record is followed by another.
 ///
 /// **Why leases are a sorted set on the engine's clock, not `XAUTOCLAIM` on idle time.** A
 /// stream's idle times are the server's clock, one lease length for every entry. The contract
@@ -661,9 +703,13 @@ pub struct RedisInbox<C = ConnectionManager> {
     accepts: Arc<AcceptBatcher>,
 }
 
-/// A record for the accept script — key, bound (-1: none), packed record; per record, the
-/// script's answer or an error shared by the whole call.
-type AcceptBatcher = Batcher<(String, i64, Bytes), Answer<i64>>;
+/// A record for the accept script: key, bound (-1: none), packed record, and the stream entry
+/// an unbounded accept's transaction added (empty if none).
+type ScriptAccept = (String, i64, Bytes, String);
+
+/// Records for the accept script; per record, the script's answer or an error shared by the
+/// whole call.
+type AcceptBatcher = Batcher<ScriptAccept, Answer<i64>>;
 
 /// The most records in one accept call, and their most body bytes past the first record.
 const ACCEPT_BATCH: usize = 64;
@@ -834,13 +880,14 @@ where
     }
 
     /// Stores a fresh record unless its key is taken, in one transaction (`MULTI`/`EXEC`): a
-    /// `SET n:<key> <packed> NX` and an `XADD` announcing it to the workers. No script, so
-    /// Redis does little more than for a raw `XADD`. `false`: the key is taken (the accept
-    /// script decides whether that is a duplicate); the announcement is then dropped by the
-    /// worker that reads it.
-    async fn accept_fresh(&self, key: &str, packed: &[u8]) -> Result<bool, InboxError> {
+    /// `SET n:<key> <packed> NX` and an `XADD` announcing it to the workers with its nonce. No
+    /// script, so Redis does little more than for a raw `XADD`. `None`: stored. `Some(id)`:
+    /// the key is taken (the accept script decides whether that is a duplicate and deletes
+    /// the announcement `id`; a worker that reads it first drops it, as its nonce is not the
+    /// stored record's).
+    async fn accept_fresh(&self, key: &str, packed: &[u8]) -> Result<Option<String>, InboxError> {
         let mut conn = self.conn.clone();
-        let (set,): (Option<String>,) = redis::pipe()
+        let (set, id): (Option<String>, String) = redis::pipe()
             .atomic()
             .cmd("SET")
             .arg(self.fresh_key(key))
@@ -852,24 +899,24 @@ where
             .arg("k")
             .arg(key)
             .arg("f")
-            .arg("1")
-            .ignore()
+            .arg(&packed[1..=NONCE_LEN])
             .query_async(&mut conn)
             .await
             .map_err(map_error)?;
-        Ok(set.is_some())
+        Ok(set.is_none().then_some(id))
     }
 
-    /// Settles `records` (key, bound or -1, packed record) in one accept script call; one
-    /// answer per record, in order.
-    async fn accept_script(
-        &self,
-        records: &[(String, i64, Bytes)],
-    ) -> Result<Vec<i64>, InboxError> {
+    /// Settles `records` (key, bound or -1, packed record, the transaction's announcement or
+    /// empty) in one accept script call; one answer per record, in order.
+    async fn accept_script(&self, records: &[ScriptAccept]) -> Result<Vec<i64>, InboxError> {
         let mut invocation = self.prepare(&ACCEPT);
         invocation.arg(self.now()).arg(records.len());
-        for (key, max, packed) in records {
-            invocation.arg(key.as_str()).arg(*max).arg(&packed[..]);
+        for (key, max, packed, announced) in records {
+            invocation
+                .arg(key.as_str())
+                .arg(*max)
+                .arg(&packed[..])
+                .arg(announced.as_str());
         }
         let answers: Vec<i64> = self.invoke(invocation).await?;
         if answers.len() != records.len() {
@@ -882,8 +929,9 @@ where
 
     /// Turns every fresh record into its hash, so that the status sets count it.
     async fn materialize(&self) -> Result<(), InboxError> {
+        let now = self.now();
         self.batches(&MATERIALIZE, |invocation| {
-            invocation.arg(BATCH);
+            invocation.arg(BATCH).arg(now);
         })
         .await
         .map(|_| ())
@@ -938,14 +986,18 @@ where
     ) -> Result<Accepted, InboxError> {
         let max = max_unfinished.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX));
         let packed = Bytes::from(pack(record, self.now(), max >= 0));
-        if max < 0 && self.accept_fresh(&record.key, &packed).await? {
-            return Ok(Accepted::Stored);
+        let mut announced = String::new();
+        if max < 0 {
+            match self.accept_fresh(&record.key, &packed).await? {
+                None => return Ok(Accepted::Stored),
+                Some(id) => announced = id,
+            }
         }
         // Bounded, or the key is taken: the script decides, grouped with concurrent accepts.
         let answer = self
             .accepts
             .write(
-                || (record.key.clone(), max, packed.clone()),
+                || (record.key.clone(), max, packed.clone(), announced.clone()),
                 packed.len(),
                 |group| async move { self.accept_script(&group).await },
             )
@@ -962,16 +1014,27 @@ where
 
     async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
         let token = LeaseToken::random();
-        let mut invocation = self.prepare(&LEASE);
-        invocation
-            .arg(self.now())
-            .arg(millis(lease).max(1))
-            .arg(token_hex(token))
-            .arg(&*self.consumer);
-        let fields: Option<Vec<Option<Vec<u8>>>> = self.invoke(invocation).await?;
-        fields
-            .map(|fields| Ok(Leased::new(record_from_fields(fields)?, token)))
-            .transpose()
+        // Bounded: each call drops up to 64 stream entries (duplicates' announcements, parked
+        // records); 10 000 calls is far beyond any real backlog of them.
+        for _ in 0..10_000 {
+            let mut invocation = self.prepare(&LEASE);
+            invocation
+                .arg(self.now())
+                .arg(millis(lease).max(1))
+                .arg(token_hex(token))
+                .arg(&*self.consumer);
+            match self.invoke::<redis::Value>(invocation).await? {
+                redis::Value::Nil => return Ok(None),
+                redis::Value::Int(1) => {}
+                reply => {
+                    let fields: Vec<Option<Vec<u8>>> =
+                        redis::FromRedisValue::from_redis_value(reply)
+                            .map_err(|e| map_error(e.into()))?;
+                    return Ok(Some(Leased::new(record_from_fields(fields)?, token)));
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn heartbeat(
@@ -1155,7 +1218,8 @@ where
 type CountsReply = (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>);
 
 /// A fresh record as `accept` stores it in `n:<key>` until it becomes its hash: `F` (`C` when
-/// a bounded accept counts it in `fresh`), then ten
+/// a bounded accept counts it in `fresh`), a random nonce of [`NONCE_LEN`] hex digits (its
+/// stream entry carries it too), then ten
 /// items in this order — received at (ms), retention (ms), endpoint, provider, headers, event
 /// id, signed at, key label, ordering key, body — each `<length>:<bytes>`, or `x` if absent.
 /// The scripts read it with `unpack_fresh`, [`unpack`] reads it for `get`.
@@ -1175,6 +1239,7 @@ fn pack(record: &NewRecord, now: i64, counted: bool) -> Vec<u8> {
         96 + record.endpoint.len() + record.provider.len() + headers.len() + record.body.len(),
     );
     out.push(if counted { b'C' } else { b'F' });
+    out.extend_from_slice(format!("{:016x}", LeaseToken::random().get() as u64).as_bytes());
     item(&mut out, Some(now.to_string().as_bytes()));
     item(&mut out, Some(millis(record.retain).to_string().as_bytes()));
     item(&mut out, Some(record.endpoint.as_bytes()));
@@ -1196,6 +1261,7 @@ fn unpack(key: &str, packed: &[u8]) -> Result<Record, InboxError> {
     let mut rest = packed
         .strip_prefix(b"F")
         .or_else(|| packed.strip_prefix(b"C"))
+        .and_then(|rest| rest.get(NONCE_LEN..))
         .ok_or_else(corrupt)?;
     let mut items: Vec<Option<Vec<u8>>> = Vec::with_capacity(10);
     for _ in 0..10 {
