@@ -7,8 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use webhook_receiver::inbox::{
-    Accepted, HandlerError, Inbox, InboxEngine, InboxError, InboxReceiveError, Job, SqliteInbox,
-    Status,
+    Accepted, HandlerError, Inbox, InboxEngine, InboxError, InboxReceiveError, Job, NewRecord,
+    SqliteInbox, Status,
 };
 use webhook_receiver::providers::{Custom, CustomConfig, GitHub, Stripe};
 use webhook_receiver::testing::Signer;
@@ -427,6 +427,15 @@ fn metrics_name_the_endpoint_and_outcome_never_the_body_or_a_secret() {
                 let fail = |_job: Job| async { Err::<(), _>(HandlerError::permanent("no")) };
                 inbox.process_next(fail).await.unwrap();
                 inbox.counts().await.unwrap();
+                // A second inbox in the process keeps its own queue gauges.
+                let refunds =
+                    Inbox::builder(SqliteInbox::open(dir.0.join("refunds.db")).await.unwrap())
+                        .name("refunds")
+                        .build()
+                        .unwrap();
+                let record = NewRecord::new("refunds:id:1", "refunds", "stripe", &b"{}"[..]);
+                refunds.accept(&record).await.unwrap();
+                refunds.counts().await.unwrap();
             });
     });
 
@@ -487,7 +496,24 @@ fn metrics_name_the_endpoint_and_outcome_never_the_body_or_a_secret() {
         get("webhook_receiver_inbox_dead_letters_total endpoint=billing"),
         1.0
     );
-    assert_eq!(get("webhook_receiver_inbox_records status=dead"), 1.0);
-    assert_eq!(get("webhook_receiver_inbox_records status=pending"), 0.0);
-    assert_eq!(get("webhook_receiver_inbox_oldest_pending_seconds "), 0.0);
+    assert_eq!(
+        get("webhook_receiver_inbox_records inbox=default,status=dead"),
+        1.0
+    );
+    assert_eq!(
+        get("webhook_receiver_inbox_records inbox=default,status=pending"),
+        0.0
+    );
+    assert_eq!(
+        get("webhook_receiver_inbox_oldest_pending_seconds inbox=default"),
+        0.0
+    );
+    assert_eq!(
+        get("webhook_receiver_inbox_records inbox=refunds,status=pending"),
+        1.0
+    );
+    assert_eq!(
+        get("webhook_receiver_inbox_records inbox=refunds,status=dead"),
+        0.0
+    );
 }

@@ -863,7 +863,15 @@ async fn invalid_worker_settings_are_config_errors() {
         Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap()).max_pending(0),
         Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap())
             .retry(RetryPolicy::new().max_attempts(0)),
+        Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap()).name(""),
+        Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap()).name("a\nb"),
+        Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap()).name("x".repeat(65)),
     ] {
         assert!(bad.build().is_err());
     }
+    let named = Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap())
+        .name("billing")
+        .build()
+        .unwrap();
+    assert_eq!((named.name(), inbox.name()), ("billing", "default"));
 }

@@ -61,6 +61,7 @@ pub(crate) struct Shared<E> {
     pub(crate) policy: RetryPolicy,
     pub(crate) lease: Duration,
     pub(crate) max_pending: Option<u64>,
+    pub(crate) name: Arc<str>,
     pub(crate) wake: Notify,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -80,6 +81,7 @@ impl<E: fmt::Debug> fmt::Debug for Inbox<E> {
             .field("retry", &self.shared.policy)
             .field("lease", &self.shared.lease)
             .field("max_pending", &self.shared.max_pending)
+            .field("name", &self.shared.name)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +92,7 @@ pub struct InboxBuilder<E> {
     policy: RetryPolicy,
     lease: Duration,
     max_pending: Option<u64>,
+    name: String,
     clock: Arc<dyn Clock>,
 }
 
@@ -100,6 +103,7 @@ impl<E: fmt::Debug> fmt::Debug for InboxBuilder<E> {
             .field("retry", &self.policy)
             .field("lease", &self.lease)
             .field("max_pending", &self.max_pending)
+            .field("name", &self.name)
             .finish_non_exhaustive()
     }
 }
@@ -131,6 +135,16 @@ impl<E: InboxEngine> InboxBuilder<E> {
         self
     }
 
+    /// Names this inbox in its queue gauges (`webhook_receiver_inbox_records{inbox, status}`,
+    /// `webhook_receiver_inbox_oldest_pending_seconds{inbox}`), so that two inboxes of one
+    /// process (two engines, tables or prefixes) do not overwrite each other's values.
+    /// Default: `default`.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The clock used for ages in [`Inbox::counts`] metrics. Default: [`SystemClock`]. (The
     /// engine has its own clock for due times and leases.)
     #[must_use]
@@ -143,8 +157,9 @@ impl<E: InboxEngine> InboxBuilder<E> {
     ///
     /// # Errors
     ///
-    /// An invalid [`RetryPolicy`], a lease shorter than [`MIN_INBOX_LEASE`], or a zero
-    /// `max_pending`.
+    /// An invalid [`RetryPolicy`], a lease shorter than [`MIN_INBOX_LEASE`], a zero
+    /// `max_pending`, or a name that is empty, longer than 64 bytes or holds control
+    /// characters.
     pub fn build(self) -> Result<Inbox<E>, ConfigError> {
         self.policy.validate()?;
         if self.lease < MIN_INBOX_LEASE {
@@ -156,12 +171,19 @@ impl<E: InboxEngine> InboxBuilder<E> {
         if self.max_pending == Some(0) {
             return Err(ConfigError::invalid("max_pending", "must be at least 1"));
         }
+        if self.name.is_empty() || self.name.len() > 64 || self.name.chars().any(char::is_control) {
+            return Err(ConfigError::invalid(
+                "name",
+                "must be 1 to 64 bytes without control characters",
+            ));
+        }
         Ok(Inbox {
             shared: Arc::new(Shared {
                 engine: self.engine,
                 policy: self.policy,
                 lease: self.lease,
                 max_pending: self.max_pending,
+                name: self.name.into(),
                 wake: Notify::new(),
                 clock: self.clock,
             }),
@@ -184,6 +206,7 @@ impl<E: InboxEngine> Inbox<E> {
             policy: RetryPolicy::new(),
             lease: DEFAULT_INBOX_LEASE,
             max_pending: None,
+            name: "default".to_owned(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -206,6 +229,11 @@ impl<E: InboxEngine> Inbox<E> {
     /// The bound on unfinished records, if any.
     pub fn max_pending(&self) -> Option<u64> {
         self.shared.max_pending
+    }
+
+    /// The name of this inbox in its queue gauges.
+    pub fn name(&self) -> &str {
+        &self.shared.name
     }
 
     /// Stores `record` durably, once per key. When it returns `Ok`, the delivery may be
@@ -266,15 +294,15 @@ impl<E: InboxEngine> Inbox<E> {
     }
 
     /// Counts per status and the oldest pending record; also published as gauges
-    /// (`webhook_receiver_inbox_records`, `webhook_receiver_inbox_oldest_pending_seconds`)
-    /// with the feature `metrics`.
+    /// (`webhook_receiver_inbox_records`, `webhook_receiver_inbox_oldest_pending_seconds`,
+    /// labelled with the inbox's [name](InboxBuilder::name)) with the feature `metrics`.
     ///
     /// # Errors
     ///
     /// If the engine fails.
     pub async fn counts(&self) -> Result<Counts, InboxError> {
         let counts = self.shared.engine.counts().await?;
-        telemetry::counts(&counts, self.shared.clock.now());
+        telemetry::counts(&self.shared.name, &counts, self.shared.clock.now());
         Ok(counts)
     }
 

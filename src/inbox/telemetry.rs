@@ -83,8 +83,8 @@ pub(crate) fn attempt(endpoint: &str, outcome: &'static str, elapsed: Duration) 
     }
 }
 
-/// Queue depth per status and the oldest pending record's age.
-pub(crate) fn counts(counts: &Counts, now: OffsetDateTime) {
+/// Queue depth per status and the oldest pending record's age of the inbox named `inbox`.
+pub(crate) fn counts(inbox: &str, counts: &Counts, now: OffsetDateTime) {
     #[cfg(feature = "metrics")]
     {
         for (status, n) in [
@@ -93,11 +93,19 @@ pub(crate) fn counts(counts: &Counts, now: OffsetDateTime) {
             (Status::Done, counts.done),
             (Status::Dead, counts.dead),
         ] {
-            metrics::gauge!("webhook_receiver_inbox_records", "status" => status.as_str())
-                .set(n as f64);
+            metrics::gauge!(
+                "webhook_receiver_inbox_records",
+                "inbox" => inbox.to_owned(),
+                "status" => status.as_str(),
+            )
+            .set(n as f64);
         }
         let age = counts.oldest_pending_age(now).unwrap_or(Duration::ZERO);
-        metrics::gauge!("webhook_receiver_inbox_oldest_pending_seconds").set(age.as_secs_f64());
+        metrics::gauge!(
+            "webhook_receiver_inbox_oldest_pending_seconds",
+            "inbox" => inbox.to_owned(),
+        )
+        .set(age.as_secs_f64());
     }
 }
 
