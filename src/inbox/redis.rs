@@ -1073,9 +1073,10 @@ where
 
     async fn get(&self, key: &str) -> Result<Option<Record>, InboxError> {
         let mut conn = self.conn.clone();
-        // The packed record first: a worker that turns it into its hash between the two reads
-        // is then seen either way, never as missing.
+        // One transaction: a record turned into its hash, or replaced, between two reads
+        // would otherwise be missed.
         let (fresh, fields): (Option<Vec<u8>>, Vec<Option<Vec<u8>>>) = redis::pipe()
+            .atomic()
             .cmd("GET")
             .arg(self.fresh_key(key))
             .cmd("HMGET")

@@ -611,6 +611,9 @@ async fn run_attempt<E: InboxEngine>(
 
     let ending = loop {
         tokio::select! {
+            // A handler that has finished is recorded, even when the shutdown's grace ends at
+            // the same moment: its result is never thrown away to run the record again.
+            biased;
             joined = &mut task.0 => break Ending::Finished(joined),
             _ = heartbeat.tick() => {
                 let asked = after(shared.lease);
