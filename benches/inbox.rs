@@ -2,9 +2,11 @@
 //!
 //! * accept throughput: `Inbox::accept` against a raw `INSERT` loop with the same sqlx client and
 //!   the same file settings (WAL; `synchronous` FULL and NORMAL), sequential and 16 at once;
+//!   every accept comparison alternates the two for several rounds and compares medians;
 //! * accept latency (p50/p99) of `InboxEndpoint::receive` (verify + accept) at concurrency
 //!   1/16/64, against the verifier alone;
-//! * drain throughput with 1/4/16 workers and a no-op handler;
+//! * drain throughput with 1/4/16 workers and a no-op handler (also on Redis and PostgreSQL
+//!   with their features);
 //! * with the feature `axum`: accept latency (p50/p99) over loopback HTTP of an axum
 //!   `InboxService` route at concurrency 1/16/64, against a route on the same server answering
 //!   200 without the inbox — on SQLite, and on PostgreSQL and Redis with their features;
@@ -17,7 +19,8 @@
 //! throughput of `RedisInbox` against a raw `XADD` of the same fields over the same connection,
 //! on `REDIS_URL` or a private `redis-server` (`tests/servers/mod.rs`).
 //!
-//! Run: `cargo bench --bench inbox` (about a minute). Numbers vary with the disk: FULL waits
+//! Run: `cargo bench --bench inbox` (a few minutes; `INBOX_BENCH=redis,drain` runs only those
+//! parts: sqlite, redis, receive, http, drain, postgres). Numbers vary with the disk: FULL waits
 //! for an fsync per commit.
 
 use std::path::{Path, PathBuf};
@@ -99,22 +102,31 @@ where
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn accept_throughput(full: bool, n: usize, concurrency: usize, run: usize) {
-    let dir = Dir::new(&format!("accept-{full}-{concurrency}-{run}"));
+/// Rounds of each accept comparison: the inbox and its raw baseline alternate, and the medians
+/// are compared, so that a slow moment of the machine hits both alike.
+const ROUNDS: usize = 5;
+
+/// The medians of the inbox's and the baseline's rates, and the range of the rounds' ratios,
+/// as printed: `inbox raw ratio (low–high)`.
+fn compared(mut inbox: Vec<f64>, mut raw: Vec<f64>) -> String {
+    let ratios: Vec<f64> = inbox.iter().zip(&raw).map(|(a, b)| a / b).collect();
+    let low = ratios.iter().copied().fold(f64::MAX, f64::min);
+    let high = ratios.iter().copied().fold(0.0, f64::max);
+    let median = |rates: &mut Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
+        rates[rates.len() / 2]
+    };
+    let (inbox, raw) = (median(&mut inbox), median(&mut raw));
+    format!(
+        "{inbox:>12.0} {raw:>12.0}   {:>5.2} ({low:.2}–{high:.2})",
+        inbox / raw
+    )
+}
+
+async fn accept_throughput(full: bool, n: usize, concurrency: usize) {
+    let dir = Dir::new(&format!("accept-{full}-{concurrency}"));
     let inbox = Inbox::new(engine(&dir.0.join("inbox.db"), full).await);
     let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(body).collect());
-    let inbox_rate = {
-        let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
-        throughput(n, concurrency, move |i| {
-            let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
-            async move {
-                let record =
-                    NewRecord::new(format!("bench:id:{i}"), "bench", "bench", bodies[i].clone());
-                inbox.accept(&record).await.unwrap();
-            }
-        })
-        .await
-    };
 
     // The baseline: the same client, file settings and one writer connection, one INSERT.
     let options = SqliteConnectOptions::new()
@@ -137,28 +149,41 @@ async fn accept_throughput(full: bool, n: usize, concurrency: usize, run: usize)
     .execute(&pool)
     .await
     .unwrap();
-    let raw_rate = {
-        let (pool, bodies) = (pool.clone(), Arc::clone(&bodies));
-        throughput(n, concurrency, move |i| {
+    let (mut inbox_rates, mut raw_rates) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        inbox_rates.push({
+            let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
+            throughput(n, concurrency, move |i| {
+                let (inbox, bodies) = (inbox.clone(), Arc::clone(&bodies));
+                async move {
+                    let key = format!("bench:id:{round}:{i}");
+                    let record = NewRecord::new(key, "bench", "bench", bodies[i].clone());
+                    inbox.accept(&record).await.unwrap();
+                }
+            })
+            .await
+        });
+        raw_rates.push({
             let (pool, bodies) = (pool.clone(), Arc::clone(&bodies));
-            async move {
-                sqlx::query("INSERT INTO raw (key, body) VALUES (?1, ?2)")
-                    .bind(format!("bench:id:{i}"))
-                    .bind(bodies[i].to_vec())
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-        })
-        .await
-    };
+            throughput(n, concurrency, move |i| {
+                let (pool, bodies) = (pool.clone(), Arc::clone(&bodies));
+                async move {
+                    sqlx::query("INSERT INTO raw (key, body) VALUES (?1, ?2)")
+                        .bind(format!("bench:id:{round}:{i}"))
+                        .bind(bodies[i].to_vec())
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            })
+            .await
+        });
+    }
     println!(
-        "  {:<8} {:>4}   {:>12.0} {:>12.0}   {:>5.2}",
+        "  {:<8} {:>4}   {}",
         if full { "FULL" } else { "NORMAL" },
         concurrency,
-        inbox_rate,
-        raw_rate,
-        inbox_rate / raw_rate
+        compared(inbox_rates, raw_rates)
     );
     pool.close().await;
     inbox.engine().close().await;
@@ -353,7 +378,6 @@ where
 #[cfg(feature = "redis")]
 async fn redis_accept_throughput(n: usize, concurrency: usize, bounded: bool) {
     use webhook_receiver::inbox::RedisInbox;
-    const ROUNDS: usize = 5;
 
     let url = servers::redis_url();
     let prefix = format!(
@@ -438,29 +462,12 @@ async fn redis_accept_throughput(n: usize, concurrency: usize, bounded: bool) {
         client_inbox += client_middle - client_before;
         client_raw += client_after - client_middle;
     }
-    let median = |rates: &mut Vec<f64>| {
-        rates.sort_by(f64::total_cmp);
-        rates[rates.len() / 2]
-    };
-    let ratios: Vec<f64> = inbox_rates
-        .iter()
-        .zip(&raw_rates)
-        .map(|(a, b)| a / b)
-        .collect();
-    let (low, high) = ratios
-        .iter()
-        .fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
-    let (inbox_rate, raw_rate) = (median(&mut inbox_rates), median(&mut raw_rates));
     let per_record = |seconds: f64| seconds * 1e6 / (n * ROUNDS) as f64;
     println!(
-        "  {:<9} {:>4}   {:>12.0} {:>12.0}   {:>5.2} ({:.2}–{:.2})   {:>7.1} {:>7.1}   {:>7.1} {:>7.1}",
+        "  {:<9} {:>4}   {}   {:>7.1} {:>7.1}   {:>7.1} {:>7.1}",
         if bounded { "1000000" } else { "none" },
         concurrency,
-        inbox_rate,
-        raw_rate,
-        inbox_rate / raw_rate,
-        low,
-        high,
+        compared(inbox_rates, raw_rates),
         per_record(cpu_inbox),
         per_record(cpu_raw),
         per_record(client_inbox),
@@ -534,10 +541,10 @@ async fn redis_server_cpu(conn: &mut redis::aio::ConnectionManager) -> f64 {
 /// Accepts per second into `PostgresInbox` (bounded or not) and of a raw `INSERT` of the same
 /// row into an identical table (same columns and indexes), `concurrency` at a time.
 #[cfg(feature = "postgres")]
-async fn postgres_accept_throughput(n: usize, concurrency: usize, bounded: bool, run: usize) {
+async fn postgres_accept_throughput(n: usize, concurrency: usize, bounded: bool) {
     use webhook_receiver::inbox::{PostgresInbox, encode_headers};
     let pool = servers::pg_pool(20).await;
-    let suffix = format!("{}_{}_{run}_{}", concurrency, bounded, std::process::id());
+    let suffix = format!("{}_{}_{}", concurrency, bounded, std::process::id());
     let engine = PostgresInbox::new(pool.clone())
         .with_table(&format!("bench_inbox_{suffix}"))
         .unwrap();
@@ -547,19 +554,7 @@ async fn postgres_accept_throughput(n: usize, concurrency: usize, bounded: bool,
     engine.migrate().await.unwrap();
     raw.migrate().await.unwrap();
     let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(body).collect());
-    let max = bounded.then_some(n as u64 * 2);
-    let inbox_rate = {
-        let (engine, bodies) = (engine.clone(), Arc::clone(&bodies));
-        throughput(n, concurrency, move |i| {
-            let (engine, bodies) = (engine.clone(), Arc::clone(&bodies));
-            async move {
-                let record =
-                    NewRecord::new(format!("bench:id:{i}"), "bench", "bench", bodies[i].clone());
-                engine.accept(&record, max).await.unwrap();
-            }
-        })
-        .await
-    };
+    let max = bounded.then_some((n * ROUNDS) as u64 * 2);
     let insert: Arc<str> = format!(
         "INSERT INTO \"{}\" (id, key, endpoint, provider, event_id, signed_at, key_label, \
          ordering_key, headers, body, status, attempts, deadline, received_at, updated_at, \
@@ -568,39 +563,54 @@ async fn postgres_accept_throughput(n: usize, concurrency: usize, bounded: bool,
         raw.table()
     )
     .into();
-    let raw_rate = {
-        let (pool, bodies) = (pool.clone(), Arc::clone(&bodies));
-        throughput(n, concurrency, move |i| {
-            let (pool, bodies, insert) = (pool.clone(), Arc::clone(&bodies), Arc::clone(&insert));
-            async move {
-                let key = format!("bench:id:{i}");
-                sqlx::query(sqlx::AssertSqlSafe(insert))
-                    .bind(key.clone())
-                    .bind(key.into_bytes())
-                    .bind("bench")
-                    .bind("bench")
-                    .bind(None::<String>)
-                    .bind(None::<i64>)
-                    .bind(None::<String>)
-                    .bind(None::<String>)
-                    .bind(encode_headers(&HeaderMap::new()))
-                    .bind(bodies[i].to_vec())
-                    .bind(1_767_225_600_000_i64)
-                    .bind(86_400_000_i64)
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-            }
-        })
-        .await
-    };
+    let (mut inbox_rates, mut raw_rates) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        inbox_rates.push({
+            let (engine, bodies) = (engine.clone(), Arc::clone(&bodies));
+            throughput(n, concurrency, move |i| {
+                let (engine, bodies) = (engine.clone(), Arc::clone(&bodies));
+                async move {
+                    let key = format!("bench:id:{round}:{i}");
+                    let record = NewRecord::new(key, "bench", "bench", bodies[i].clone());
+                    engine.accept(&record, max).await.unwrap();
+                }
+            })
+            .await
+        });
+        raw_rates.push({
+            let (pool, bodies) = (pool.clone(), Arc::clone(&bodies));
+            let insert = Arc::clone(&insert);
+            throughput(n, concurrency, move |i| {
+                let (pool, bodies, insert) =
+                    (pool.clone(), Arc::clone(&bodies), Arc::clone(&insert));
+                async move {
+                    let key = format!("bench:id:{round}:{i}");
+                    sqlx::query(sqlx::AssertSqlSafe(insert))
+                        .bind(key.clone())
+                        .bind(key.into_bytes())
+                        .bind("bench")
+                        .bind("bench")
+                        .bind(None::<String>)
+                        .bind(None::<i64>)
+                        .bind(None::<String>)
+                        .bind(None::<String>)
+                        .bind(encode_headers(&HeaderMap::new()))
+                        .bind(bodies[i].to_vec())
+                        .bind(1_767_225_600_000_i64)
+                        .bind(86_400_000_i64)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                }
+            })
+            .await
+        });
+    }
     println!(
-        "  {:<9} {:>4}   {:>12.0} {:>12.0}   {:>5.2}",
+        "  {:<9} {:>4}   {}",
         if bounded { "bounded" } else { "unbounded" },
         concurrency,
-        inbox_rate,
-        raw_rate,
-        inbox_rate / raw_rate
+        compared(inbox_rates, raw_rates)
     );
     for table in [engine.table(), raw.table()] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE \"{table}\"")))
@@ -761,18 +771,17 @@ fn main() {
     runtime.block_on(async {
         if part("sqlite") {
         println!("accept throughput (records/s), SQLite file, inbox accept vs raw INSERT, same client:");
-        println!("  {:<8} {:>4}   {:>12} {:>12}   {:>5}", "sync", "conc", "inbox", "raw INSERT", "ratio");
-        for run in 0..2 {
-            accept_throughput(true, 1000 / scale, 1, run).await;
-            accept_throughput(true, 1000 / scale, 16, run).await;
-            accept_throughput(false, 5000 / scale, 1, run).await;
-            accept_throughput(false, 5000 / scale, 16, run).await;
-        }
+        println!("  (medians of {ROUNDS} alternating rounds; the ratio's range over the rounds)");
+        println!("  {:<8} {:>4}   {:>12} {:>12}   {:>17}", "sync", "conc", "inbox", "raw INSERT", "ratio");
+        accept_throughput(true, 1000 / scale, 1).await;
+        accept_throughput(true, 1000 / scale, 16).await;
+        accept_throughput(false, 5000 / scale, 1).await;
+        accept_throughput(false, 5000 / scale, 16).await;
         }
         #[cfg(feature = "redis")]
         if part("redis") {
             println!("\naccept throughput (records/s), RedisInbox accept vs raw XADD of the same fields, same connection:");
-            println!("  (medians of 5 alternating rounds; the ratio's range over the rounds)");
+            println!("  (medians of {ROUNDS} alternating rounds; the ratio's range over the rounds)");
             println!(
                 "  {:<9} {:>4}   {:>12} {:>12}   {:>17}   {:>15}   {:>15}",
                 "bound", "conc", "inbox", "raw XADD", "ratio", "server µs/rec", "client µs/rec"
@@ -807,12 +816,11 @@ fn main() {
         #[cfg(feature = "postgres")]
         if part("postgres") {
             println!("\naccept throughput (records/s), PostgresInbox accept vs raw INSERT of the same row:");
-            println!("  {:<9} {:>4}   {:>12} {:>12}   {:>5}", "bound", "conc", "inbox", "raw INSERT", "ratio");
-            for run in 0..2 {
-                for bounded in [false, true] {
-                    postgres_accept_throughput(2000 / scale, 1, bounded, run).await;
-                    postgres_accept_throughput(4000 / scale, 16, bounded, run).await;
-                }
+            println!("  (medians of {ROUNDS} alternating rounds; the ratio's range over the rounds)");
+            println!("  {:<9} {:>4}   {:>12} {:>12}   {:>17}", "bound", "conc", "inbox", "raw INSERT", "ratio");
+            for bounded in [false, true] {
+                postgres_accept_throughput(2000 / scale, 1, bounded).await;
+                postgres_accept_throughput(4000 / scale, 16, bounded).await;
             }
         }
     });
