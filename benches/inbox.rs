@@ -804,7 +804,7 @@ fn main() {
             http_latencies(scale).await;
         }
         if part("drain") {
-            println!("\ndrain throughput (records/s), no-op handler; SQLite with NORMAL:");
+            println!("\ndrain throughput (records/s), no-op handler (SQLite: synchronous NORMAL):");
             println!("  {:<10} {:>9} {:>18} {:>18}", "engine", "1 worker", "4 workers", "16 workers");
             let n = 3000 / scale;
             drain_row("sqlite", n, drain).await;
