@@ -20,8 +20,13 @@
 //! limit, the request's shape, the timestamp window, the certificate URL against the
 //! provider's hosts (SNS, PayPal), the SNS topic allow-list, Plaid's algorithm and body hash. A
 //! request that fails them costs no network call. Fetched documents are parsed by the scheme
-//! ([`Scheme::parse_remote_key`]) and refused unless they hold a key of the expected kind;
-//! fetch failures are never cached.
+//! ([`Scheme::parse_remote_key`]) and refused unless they hold a key of the expected kind.
+//!
+//! A request that passes those checks can still name any key (Plaid's `kid` is the sender's
+//! to choose, an SNS certificate URL any path on AWS' hosts), so a [`KeyCache`] bounds what
+//! forged requests can make it fetch: it remembers for a minute that a key does not exist or
+//! is not valid, and starts at most 60 fetches a minute (both configurable); past that a
+//! request is answered 503 with `Retry-After`, and the sender retries.
 //!
 //! # Plugging in an HTTP client
 //!
@@ -71,6 +76,11 @@ pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(3600);
 pub const DEFAULT_KEY_CAPACITY: usize = 64;
 /// `Retry-After` suggested when a key could not be fetched.
 pub const KEY_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Default time a [`KeyCache`] remembers that a key does not exist ([`KeyError::NotFound`]) or
+/// is not valid now ([`KeyError::Expired`]): one minute.
+pub const DEFAULT_MISS_TTL: Duration = Duration::from_secs(60);
+/// Default number of fetches a [`KeyCache`] starts per minute.
+pub const DEFAULT_FETCHES_PER_MINUTE: u32 = 60;
 
 /// What a request's key is, and so how a [`KeySource`] fetches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -328,12 +338,31 @@ struct Entry {
     expires_at: i64,
 }
 
+/// A key that could not be had, remembered until `until` (Unix milliseconds).
+struct Miss {
+    expired: bool,
+    until: i64,
+}
+
+/// The fetches started in the current minute.
+struct Budget {
+    window_start: i64,
+    started: u32,
+}
+
+type KeyId = (String, KeyKind, String);
+
 struct CacheInner {
     source: Box<dyn DynKeySource>,
     ttl: Duration,
     capacity: usize,
+    miss_ttl: Duration,
+    fetches_per_minute: u32,
     // (scheme, kind, id) → key. Never locked across an await.
-    entries: Mutex<HashMap<(String, KeyKind, String), Entry>>,
+    entries: Mutex<HashMap<KeyId, Entry>>,
+    // (scheme, kind, id) → a recent NotFound or Expired. Never locked across an await.
+    misses: Mutex<HashMap<KeyId, Miss>>,
+    budget: Mutex<Budget>,
 }
 
 /// Fetched keys, kept for a while: resolves the [`KeyRef`] of each request through a
@@ -343,9 +372,16 @@ struct CacheInner {
 ///   end of its certificate's validity; then it is fetched again.
 /// * **Bounded**: at most `capacity` keys ([`DEFAULT_KEY_CAPACITY`]); when full, expired keys
 ///   go first, then the one that would expire soonest.
-/// * **Failures are not cached**: an unknown key, an unusable document or a fetch that failed is
-///   fetched again on the next request that names it. Concurrent requests for a key not yet
-///   cached may each fetch it; the last one is kept.
+/// * **Misses are remembered briefly**: a key the source does not know ([`KeyError::NotFound`])
+///   or that is not valid now ([`KeyError::Expired`]) is answered from memory for the
+///   [miss TTL](KeyCacheBuilder::miss_ttl) ([`DEFAULT_MISS_TTL`], one minute), so a forged
+///   request sent again and again costs one fetch. A fetch that failed
+///   ([`KeyError::Unavailable`]) or an unusable document is tried again on the next request.
+/// * **Fetches are rationed**: at most [`fetches_per_minute`](KeyCacheBuilder::fetches_per_minute)
+///   ([`DEFAULT_FETCHES_PER_MINUTE`]) start per minute; past that, requests naming a key not
+///   held are answered [`KeyError::Unavailable`] (503 with `Retry-After`), so forged requests
+///   naming ever new keys cannot make the cache flood the provider or your HTTP client.
+///   Concurrent requests for a key not yet cached may each fetch it; the last one is kept.
 /// * **Reported**: [`Verified::key_label`] of a request verified with a fetched key is what
 ///   the request named (its certificate URL, its `kid`), so operators see key rotations.
 ///
@@ -388,6 +424,8 @@ pub struct KeyCacheBuilder {
     source: Box<dyn DynKeySource>,
     ttl: Duration,
     capacity: usize,
+    miss_ttl: Duration,
+    fetches_per_minute: u32,
 }
 
 impl fmt::Debug for KeyCacheBuilder {
@@ -395,6 +433,8 @@ impl fmt::Debug for KeyCacheBuilder {
         f.debug_struct("KeyCacheBuilder")
             .field("ttl", &self.ttl)
             .field("capacity", &self.capacity)
+            .field("miss_ttl", &self.miss_ttl)
+            .field("fetches_per_minute", &self.fetches_per_minute)
             .finish_non_exhaustive()
     }
 }
@@ -408,14 +448,33 @@ impl KeyCacheBuilder {
         self
     }
 
-    /// How many keys are kept. Default: [`DEFAULT_KEY_CAPACITY`]; from 1 to 10 000.
+    /// How many keys are kept. Default: [`DEFAULT_KEY_CAPACITY`]; from 1 to 10 000. As many
+    /// misses are remembered besides.
     #[must_use]
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity;
         self
     }
 
-    /// Builds the cache. Errors (naming the setting) on a TTL or capacity out of range.
+    /// How long a key that does not exist ([`KeyError::NotFound`]) or is not valid now
+    /// ([`KeyError::Expired`]) is answered so without fetching it again. Default:
+    /// [`DEFAULT_MISS_TTL`] (one minute); at most one hour; zero fetches every time.
+    #[must_use]
+    pub fn miss_ttl(mut self, ttl: Duration) -> Self {
+        self.miss_ttl = ttl;
+        self
+    }
+
+    /// How many fetches may start per minute; past that, a request naming a key not held is
+    /// answered [`KeyError::Unavailable`] (503 + `Retry-After`). Default:
+    /// [`DEFAULT_FETCHES_PER_MINUTE`]; from 1 to 100 000.
+    #[must_use]
+    pub fn fetches_per_minute(mut self, fetches: u32) -> Self {
+        self.fetches_per_minute = fetches;
+        self
+    }
+
+    /// Builds the cache. Errors (naming the setting) on a setting out of range.
     pub fn build(self) -> Result<KeyCache, ConfigError> {
         if self.ttl < Duration::from_secs(1) || self.ttl > Duration::from_secs(7 * 24 * 3600) {
             return Err(ConfigError::invalid(
@@ -429,12 +488,28 @@ impl KeyCacheBuilder {
                 "must be from 1 to 10000 keys",
             ));
         }
+        if self.miss_ttl > Duration::from_secs(3600) {
+            return Err(ConfigError::invalid("miss_ttl", "must be at most one hour"));
+        }
+        if self.fetches_per_minute == 0 || self.fetches_per_minute > 100_000 {
+            return Err(ConfigError::invalid(
+                "fetches_per_minute",
+                "must be from 1 to 100000",
+            ));
+        }
         Ok(KeyCache {
             inner: Arc::new(CacheInner {
                 source: self.source,
                 ttl: self.ttl,
                 capacity: self.capacity,
+                miss_ttl: self.miss_ttl,
+                fetches_per_minute: self.fetches_per_minute,
                 entries: Mutex::new(HashMap::new()),
+                misses: Mutex::new(HashMap::new()),
+                budget: Mutex::new(Budget {
+                    window_start: i64::MIN,
+                    started: 0,
+                }),
             }),
         })
     }
@@ -454,6 +529,8 @@ impl KeyCache {
             source: Box::new(source),
             ttl: DEFAULT_KEY_TTL,
             capacity: DEFAULT_KEY_CAPACITY,
+            miss_ttl: DEFAULT_MISS_TTL,
+            fetches_per_minute: DEFAULT_FETCHES_PER_MINUTE,
         }
     }
 
@@ -467,17 +544,70 @@ impl KeyCache {
         self.len() == 0
     }
 
-    /// Forgets every key.
+    /// Forgets every key and every remembered miss.
     pub fn clear(&self) {
         self.entries().clear();
+        lock(&self.inner.misses).clear();
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<(String, KeyKind, String), Entry>> {
-        // A panic while holding the lock leaves the map consistent (every update is one call).
-        self.inner
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<KeyId, Entry>> {
+        lock(&self.inner.entries)
+    }
+
+    /// A miss remembered for `id` at `now_millis`, as its error.
+    fn remembered_miss(&self, id: &KeyId, now_millis: i64) -> Option<KeyError> {
+        let misses = lock(&self.inner.misses);
+        let miss = misses.get(id).filter(|m| m.until > now_millis)?;
+        Some(if miss.expired {
+            KeyError::Expired
+        } else {
+            KeyError::NotFound
+        })
+    }
+
+    /// Remembers that `id` could not be had (`NotFound` or `Expired`) for the miss TTL.
+    fn remember_miss(&self, id: KeyId, error: &KeyError, now_millis: i64) {
+        let expired = match error {
+            KeyError::NotFound => false,
+            KeyError::Expired => true,
+            _ => return,
+        };
+        let ttl = i64::try_from(self.inner.miss_ttl.as_millis()).unwrap_or(i64::MAX);
+        if ttl == 0 {
+            return;
+        }
+        let mut misses = lock(&self.inner.misses);
+        if misses.len() >= self.inner.capacity && !misses.contains_key(&id) {
+            misses.retain(|_, m| m.until > now_millis);
+            if misses.len() >= self.inner.capacity
+                && let Some(soonest) = misses
+                    .iter()
+                    .min_by_key(|(_, m)| m.until)
+                    .map(|(k, _)| k.clone())
+            {
+                misses.remove(&soonest);
+            }
+        }
+        let until = now_millis.saturating_add(ttl);
+        misses.insert(id, Miss { expired, until });
+    }
+
+    /// Takes one fetch from this minute's ration, or says when the next minute starts.
+    fn take_fetch(&self, now_millis: i64) -> Result<(), KeyError> {
+        let mut budget = lock(&self.inner.budget);
+        if now_millis.saturating_sub(budget.window_start) >= 60_000
+            || now_millis < budget.window_start
+        {
+            budget.window_start = now_millis;
+            budget.started = 0;
+        }
+        if budget.started >= self.inner.fetches_per_minute {
+            return Err(KeyError::unavailable(
+                "too many key fetches this minute (KeyCacheBuilder::fetches_per_minute)",
+            ));
+        }
+        budget.started += 1;
+        Ok(())
     }
 
     /// The key `key` names, for `scheme`, usable at `now`: from the cache, else fetched,
@@ -500,16 +630,17 @@ impl KeyCache {
                 Err(KeyError::Expired)
             };
         }
-        let document = self.inner.source.fetch_boxed(key).await?;
-        if document.len() > MAX_KEY_DOCUMENT {
-            return Err(KeyError::Invalid {
-                reason: "a key document larger than 64 KiB",
-            });
+        if let Some(miss) = self.remembered_miss(&id, now_millis) {
+            return Err(miss);
         }
-        let parsed = scheme.parse_remote_key(key, &document)?;
-        if !parsed.is_valid_at(now_secs) {
-            return Err(KeyError::Expired);
-        }
+        self.take_fetch(now_millis)?;
+        let parsed = match self.fetch_and_parse(scheme, key, now_secs).await {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                self.remember_miss(id, &error, now_millis);
+                return Err(error);
+            }
+        };
         let ttl = i64::try_from(self.inner.ttl.as_millis()).unwrap_or(i64::MAX);
         let mut expires_at = now_millis.saturating_add(ttl);
         if let Some(end) = parsed.not_after() {
@@ -535,6 +666,26 @@ impl KeyCache {
                 expires_at,
             },
         );
+        Ok(parsed)
+    }
+
+    /// Fetches the key `key` names and parses it; `Expired` unless it is valid at `now_secs`.
+    async fn fetch_and_parse(
+        &self,
+        scheme: &dyn Scheme,
+        key: &KeyRef<'_>,
+        now_secs: i64,
+    ) -> Result<RemoteKey, KeyError> {
+        let document = self.inner.source.fetch_boxed(key).await?;
+        if document.len() > MAX_KEY_DOCUMENT {
+            return Err(KeyError::Invalid {
+                reason: "a key document larger than 64 KiB",
+            });
+        }
+        let parsed = scheme.parse_remote_key(key, &document)?;
+        if !parsed.is_valid_at(now_secs) {
+            return Err(KeyError::Expired);
+        }
         Ok(parsed)
     }
 
@@ -566,6 +717,14 @@ impl KeyCache {
         };
         Ok(verifier.finish(prepared, request, remote.as_deref())?)
     }
+}
+
+/// Locks `mutex`; a panic while it was held leaves the maps consistent (every update is one
+/// call), so a poisoned lock is used as it is.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn unix_millis(at: OffsetDateTime) -> i64 {

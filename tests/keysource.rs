@@ -244,6 +244,12 @@ fn builder_limits() {
         KeyCache::builder(Source::default())
             .capacity(10_001)
             .build(),
+        KeyCache::builder(Source::default())
+            .miss_ttl(Duration::from_secs(3601))
+            .build(),
+        KeyCache::builder(Source::default())
+            .fetches_per_minute(0)
+            .build(),
     ];
     for result in bad {
         assert!(matches!(result, Err(ConfigError::Invalid { .. })));
@@ -339,10 +345,11 @@ async fn local_keys_serve_by_id_and_count() {
         Err(KeyError::NotFound)
     ));
     assert_eq!(keys.fetches(), 2);
-    // Changed through a clone: seen by the cache's copy.
+    // Changed through a clone: seen by the cache's copy (once the miss is forgotten).
     keys.unavailable(URL_2);
+    let later = T + 61;
     let err = cache
-        .resolve(&scheme, &cert_ref(URL_2), at(T))
+        .resolve(&scheme, &cert_ref(URL_2), at(later))
         .await
         .unwrap_err();
     assert!(matches!(err, KeyError::Unavailable(_)), "{err:?}");
@@ -350,7 +357,7 @@ async fn local_keys_serve_by_id_and_count() {
     keys.serve(URL_2, CERT);
     assert!(
         cache
-            .resolve(&scheme, &cert_ref(URL_2), at(T))
+            .resolve(&scheme, &cert_ref(URL_2), at(later))
             .await
             .is_ok()
     );
@@ -358,14 +365,14 @@ async fn local_keys_serve_by_id_and_count() {
     keys.serve(URL_3, CERT);
     keys.remove(URL_3);
     assert!(matches!(
-        cache.resolve(&scheme, &cert_ref(URL_3), at(T)).await,
+        cache.resolve(&scheme, &cert_ref(URL_3), at(later)).await,
         Err(KeyError::NotFound)
     ));
     assert_eq!(keys.fetches(), 5);
     // Served from the cache: no fetch.
     assert!(
         cache
-            .resolve(&scheme, &cert_ref(URL_1), at(T))
+            .resolve(&scheme, &cert_ref(URL_1), at(later))
             .await
             .is_ok()
     );
@@ -376,4 +383,126 @@ async fn local_keys_serve_by_id_and_count() {
         shown.contains(URL_1) && !shown.contains("BEGIN CERTIFICATE"),
         "{shown}"
     );
+}
+
+/// A forged request naming a key the provider does not know, sent again and again, costs one
+/// fetch per miss TTL, not one per request; an expired key is remembered the same way; a
+/// failed fetch is not remembered; `miss_ttl(0)` fetches every time.
+#[tokio::test]
+async fn misses_are_remembered_for_the_miss_ttl() {
+    use webhook_receiver::testing::LocalKeys;
+    let keys = LocalKeys::new().with(URL_1, CERT);
+    let cache = KeyCache::new(keys.clone());
+    let scheme = sns();
+    for _ in 0..100 {
+        assert!(matches!(
+            cache.resolve(&scheme, &cert_ref(URL_2), at(T)).await,
+            Err(KeyError::NotFound)
+        ));
+    }
+    assert_eq!(
+        keys.fetches(),
+        1,
+        "one fetch for 100 requests naming one unknown key"
+    );
+    assert!(matches!(
+        cache.resolve(&scheme, &cert_ref(URL_2), at(T + 59)).await,
+        Err(KeyError::NotFound)
+    ));
+    assert_eq!(keys.fetches(), 1);
+    // Published meanwhile: seen once the miss is forgotten.
+    keys.serve(URL_2, CERT);
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_2), at(T + 61))
+            .await
+            .is_ok()
+    );
+    assert_eq!(keys.fetches(), 2);
+
+    // A certificate past its validity, named again and again.
+    for _ in 0..10 {
+        assert!(matches!(
+            cache
+                .resolve(&scheme, &cert_ref(URL_1), at(NOT_AFTER + 10))
+                .await,
+            Err(KeyError::Expired)
+        ));
+    }
+    assert_eq!(keys.fetches(), 3);
+
+    // Failures are tried again at once.
+    keys.unavailable(URL_3);
+    for _ in 0..3 {
+        assert!(matches!(
+            cache.resolve(&scheme, &cert_ref(URL_3), at(T)).await,
+            Err(KeyError::Unavailable(_))
+        ));
+    }
+    assert_eq!(keys.fetches(), 6);
+
+    let keys = LocalKeys::new();
+    let cache = KeyCache::builder(keys.clone())
+        .miss_ttl(Duration::ZERO)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        assert!(
+            cache
+                .resolve(&scheme, &cert_ref(URL_2), at(T))
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(keys.fetches(), 3);
+}
+
+/// Forged requests naming ever new keys make at most `fetches_per_minute` fetches a minute;
+/// past that they are answered 503 with `Retry-After` without a fetch, and a key already held
+/// is still served. The next minute the ration is whole again.
+#[tokio::test]
+async fn fetches_are_rationed_per_minute() {
+    use webhook_receiver::testing::LocalKeys;
+    let keys = LocalKeys::new().with(URL_1, CERT);
+    let cache = KeyCache::builder(keys.clone())
+        .fetches_per_minute(10)
+        .build()
+        .unwrap();
+    let scheme = sns();
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_1), at(T))
+            .await
+            .is_ok()
+    );
+    let mut refused = 0;
+    for i in 0..200 {
+        let url = format!("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-x{i}.pem");
+        match cache.resolve(&scheme, &cert_ref(&url), at(T + 1)).await {
+            Err(KeyError::NotFound) => {}
+            Err(error @ KeyError::Unavailable(_)) => {
+                assert_eq!(error.status(), 503);
+                assert_eq!(error.retry_after(), Some(keysource::KEY_RETRY_AFTER));
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(keys.fetches(), 10, "one for URL_1, nine forged");
+    assert_eq!(refused, 191);
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_1), at(T + 2))
+            .await
+            .is_ok(),
+        "a key held is served whatever the ration"
+    );
+    keys.serve(URL_2, CERT);
+    assert!(
+        cache
+            .resolve(&scheme, &cert_ref(URL_2), at(T + 61))
+            .await
+            .is_ok()
+    );
+    assert_eq!(keys.fetches(), 11);
 }
