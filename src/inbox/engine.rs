@@ -72,7 +72,10 @@ pub trait InboxEngine: Send + Sync + 'static {
         max_unfinished: Option<u64>,
     ) -> impl Future<Output = Result<Accepted, InboxError>> + Send;
 
-    /// Leases the first eligible record for `lease`, if any.
+    /// Leases the first eligible record for `lease`, if any. The engines of this crate make a
+    /// leased record that cannot be read back ([`InboxError::Corrupt`], only ever a record
+    /// changed by hand) dead at once, its last error saying why, and return that error: it is
+    /// not leased again and again, and does not hold up its ordering key.
     fn lease(
         &self,
         lease: Duration,
@@ -407,4 +410,28 @@ impl<E: InboxEngine + ?Sized> InboxEngine for Arc<E> {
     fn purge(&self) -> impl Future<Output = Result<u64, InboxError>> + Send {
         (**self).purge()
     }
+}
+
+/// A record leased under `token` that cannot be read back (`error` is
+/// [`InboxError::Corrupt`] with its key) is made dead at once, its last error saying why, so
+/// that it is not leased again after every lease expiry — and, with an ordering key, does not
+/// hold up the records behind it forever. Returns `error`, for the lease to report.
+pub(crate) async fn bury<E: InboxEngine + ?Sized>(
+    engine: &E,
+    token: LeaseToken,
+    error: InboxError,
+) -> InboxError {
+    if let InboxError::Corrupt { key, reason } = &error
+        && !key.is_empty()
+    {
+        // If this fails too, the record is leased again after its lease, as before.
+        let _ = engine
+            .dead(
+                key,
+                token,
+                &format!("the stored record cannot be read: {reason}"),
+            )
+            .await;
+    }
+    error
 }

@@ -727,7 +727,11 @@ impl InboxEngine for PostgresInbox {
             else {
                 return Ok(None);
             };
-            let leased = Leased::new(record_from_row(&row)?, token);
+            let record = match record_from_row(&row) {
+                Ok(record) => record,
+                Err(error) => return Err(super::engine::bury(self, token, error).await),
+            };
+            let leased = Leased::new(record, token);
             let Some(ordering_key) = leased.record.meta.ordering_key.as_deref() else {
                 return Ok(Some(leased));
             };

@@ -1030,7 +1030,10 @@ where
                     let fields: Vec<Option<Vec<u8>>> =
                         redis::FromRedisValue::from_redis_value(reply)
                             .map_err(|e| map_error(e.into()))?;
-                    return Ok(Some(Leased::new(record_from_fields(fields)?, token)));
+                    return match record_from_fields(fields) {
+                        Ok(record) => Ok(Some(Leased::new(record, token))),
+                        Err(error) => Err(super::engine::bury(self, token, error).await),
+                    };
                 }
             }
         }

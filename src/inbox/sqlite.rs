@@ -530,8 +530,11 @@ impl InboxEngine for SqliteInbox {
             .fetch_optional(&self.writer)
             .await
             .map_err(map_error)?;
-        row.map(|row| Ok(Leased::new(record_from_row(&row)?, token)))
-            .transpose()
+        let Some(row) = row else { return Ok(None) };
+        match record_from_row(&row) {
+            Ok(record) => Ok(Some(Leased::new(record, token))),
+            Err(error) => Err(super::engine::bury(self, token, error).await),
+        }
     }
 
     async fn heartbeat(
