@@ -633,10 +633,10 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// retry that fell due while records accepted after its due time were already queued runs
 /// after them (the SQLite engine would run it first); nothing else about order differs.
 ///
-/// **Ordering keys**: a record with an ordering key enters the ready stream only when it is
-/// the oldest unfinished record of its key (otherwise it is parked in `o:…` and queued when
-/// the records before it finish); a record read while another of its key is running under a
-/// live lease is parked the same way.
+/// **Ordering keys**: a record's ordering key is registered (`o:…`, in received order) when it
+/// becomes its hash. A record read from the stream that is not the oldest unfinished record of
+/// its key, or while another of its key is running under a live lease, is parked there and
+/// queued again when the records before it finish.
 ///
 /// **Redis 5.0 or later** (streams; scripts replicated by their effects, so `XADD *` inside a
 /// script is safe on replicas and in the AOF).
@@ -647,8 +647,8 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 ///
 /// # Durability and failover
 ///
-/// `accept` returns once Redis has run the script: an accepted record is exactly as durable as
-/// the server's persistence.
+/// `accept` returns once Redis has run its transaction (or script): an accepted record is
+/// exactly as durable as the server's persistence.
 /// * With `appendonly yes` and `appendfsync always`, the write is on disk before the reply:
 ///   an accepted record survives a crash of Redis and of its machine.
 /// * With `appendfsync everysec` (Redis' default for AOF) up to about a second of accepts can
@@ -660,8 +660,8 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 ///   primary run again when their lease ends.
 ///
 /// Redis keeps every record in memory, body included: size it for the unfinished records plus
-/// the done ones inside their retention (each also keeps a small `n:<key>` marker), and call [`Inbox::purge`](super::Inbox::purge)
-/// regularly. Use `maxmemory-policy noeviction`: records must never be evicted. A full Redis
+/// the done ones inside their retention (each also keeps a small `n:<key>` marker), and call
+/// [`Inbox::purge`](super::Inbox::purge) regularly. Use `maxmemory-policy noeviction`: records must never be evicted. A full Redis
 /// refuses the accept (`OOM`: [`InboxError::Unavailable`], answered 503 + `Retry-After`) and
 /// never drops records.
 ///
@@ -669,8 +669,8 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 ///
 /// The scripts and the accept transaction touch keys derived from the prefix (each script
 /// declares the ready stream as its key, so a cluster client routes it to that key's node), so
-/// every key must live on one node: put a hash tag in the prefix (`{billing-inbox}:`). One inbox is then one slot; spread load by
-/// giving endpoints their own inboxes (prefixes). Any [`ConnectionLike`] works with
+/// every key must live on one node: put a hash tag in the prefix (`{billing-inbox}:`). One
+/// inbox is then one slot; spread load by giving endpoints their own inboxes (prefixes). Any [`ConnectionLike`] works with
 /// [`new`](Self::new), e.g. a cluster connection from redis' `cluster-async` feature.
 ///
 /// # Connections
