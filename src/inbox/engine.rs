@@ -416,6 +416,7 @@ impl<E: InboxEngine + ?Sized> InboxEngine for Arc<E> {
 /// [`InboxError::Corrupt`] with its key) is made dead at once, its last error saying why, so
 /// that it is not leased again after every lease expiry — and, with an ordering key, does not
 /// hold up the records behind it forever. Returns `error`, for the lease to report.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 pub(crate) async fn bury<E: InboxEngine + ?Sized>(
     engine: &E,
     token: LeaseToken,
