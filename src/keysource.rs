@@ -576,23 +576,17 @@ impl KeyCache {
         if ttl == 0 {
             return;
         }
-        let mut misses = lock(&self.inner.misses);
-        if misses.len() >= self.inner.capacity && !misses.contains_key(&id) {
-            misses.retain(|_, m| m.until > now_millis);
-            if misses.len() >= self.inner.capacity
-                && let Some(soonest) = misses
-                    .iter()
-                    .min_by_key(|(_, m)| m.until)
-                    .map(|(k, _)| k.clone())
-            {
-                misses.remove(&soonest);
-            }
-        }
         let until = now_millis.saturating_add(ttl);
-        misses.insert(id, Miss { expired, until });
+        insert_bounded(
+            &mut lock(&self.inner.misses),
+            self.inner.capacity,
+            now_millis,
+            (id, Miss { expired, until }),
+            |m| m.until,
+        );
     }
 
-    /// Takes one fetch from this minute's ration, or says when the next minute starts.
+    /// Takes one fetch from this minute's ration; `Unavailable` when it is spent.
     fn take_fetch(&self, now_millis: i64) -> Result<(), KeyError> {
         let mut budget = lock(&self.inner.budget);
         if now_millis.saturating_sub(budget.window_start) >= 60_000
@@ -619,7 +613,7 @@ impl KeyCache {
         now: OffsetDateTime,
     ) -> Result<Arc<RemoteKey>, KeyError> {
         let now_secs = now.unix_timestamp();
-        let now_millis = unix_millis(now);
+        let now_millis = crate::verify::unix_millis(now);
         let id = (key.scheme.to_string(), key.kind, key.id.to_string());
         if let Some(entry) = self.entries().get(&id)
             && entry.expires_at > now_millis
@@ -647,24 +641,16 @@ impl KeyCache {
             expires_at = expires_at.min(end.saturating_mul(1000).saturating_add(1000));
         }
         let parsed = Arc::new(parsed);
-        let mut entries = self.entries();
-        if entries.len() >= self.inner.capacity && !entries.contains_key(&id) {
-            entries.retain(|_, e| e.expires_at > now_millis);
-            if entries.len() >= self.inner.capacity
-                && let Some(soonest) = entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.expires_at)
-                    .map(|(k, _)| k.clone())
-            {
-                entries.remove(&soonest);
-            }
-        }
-        entries.insert(
-            id,
-            Entry {
-                key: Arc::clone(&parsed),
-                expires_at,
-            },
+        let entry = Entry {
+            key: Arc::clone(&parsed),
+            expires_at,
+        };
+        insert_bounded(
+            &mut self.entries(),
+            self.inner.capacity,
+            now_millis,
+            (id, entry),
+            |e| e.expires_at,
         );
         Ok(parsed)
     }
@@ -727,8 +713,27 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn unix_millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX)
+/// Inserts `(id, value)` into `map`, which holds at most `capacity` entries: when it is full,
+/// the entries whose `until` has passed go first, then the one that ends soonest.
+fn insert_bounded<V>(
+    map: &mut HashMap<KeyId, V>,
+    capacity: usize,
+    now_millis: i64,
+    (id, value): (KeyId, V),
+    until: impl Fn(&V) -> i64,
+) {
+    if map.len() >= capacity && !map.contains_key(&id) {
+        map.retain(|_, v| until(v) > now_millis);
+        if map.len() >= capacity
+            && let Some(soonest) = map
+                .iter()
+                .min_by_key(|(_, v)| until(v))
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&soonest);
+        }
+    }
+    map.insert(id, value);
 }
 
 /// A request failed verification, or its key could not be had.
