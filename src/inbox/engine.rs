@@ -412,17 +412,17 @@ impl<E: InboxEngine + ?Sized> InboxEngine for Arc<E> {
     }
 }
 
-/// A record leased under `token` that cannot be read back (`error` is
-/// [`InboxError::Corrupt`] with its key) is made dead at once, its last error saying why, so
+/// `decoded` is the record just leased under `token`, as read back. One that cannot be read
+/// ([`InboxError::Corrupt`] with its key) is made dead at once, its last error saying why, so
 /// that it is not leased again after every lease expiry — and, with an ordering key, does not
-/// hold up the records behind it forever. Returns `error`, for the lease to report.
+/// hold up the records behind it forever; its error is returned for the lease to report.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
-pub(crate) async fn bury<E: InboxEngine + ?Sized>(
+pub(crate) async fn readable<E: InboxEngine + ?Sized>(
     engine: &E,
     token: LeaseToken,
-    error: InboxError,
-) -> InboxError {
-    if let InboxError::Corrupt { key, reason } = &error
+    decoded: Result<Record, InboxError>,
+) -> Result<Record, InboxError> {
+    if let Err(InboxError::Corrupt { key, reason }) = &decoded
         && !key.is_empty()
     {
         // If this fails too, the record is leased again after its lease, as before.
@@ -434,5 +434,5 @@ pub(crate) async fn bury<E: InboxEngine + ?Sized>(
             )
             .await;
     }
-    error
+    decoded
 }

@@ -727,10 +727,7 @@ impl InboxEngine for PostgresInbox {
             else {
                 return Ok(None);
             };
-            let record = match record_from_row(&row) {
-                Ok(record) => record,
-                Err(error) => return Err(super::engine::bury(self, token, error).await),
-            };
+            let record = super::engine::readable(self, token, record_from_row(&row)).await?;
             let leased = Leased::new(record, token);
             let Some(ordering_key) = leased.record.meta.ordering_key.as_deref() else {
                 return Ok(Some(leased));

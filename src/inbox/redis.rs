@@ -845,22 +845,9 @@ impl<C> RedisInbox<C> {
         invocation
     }
 
-    /// `{prefix}n:{key}`: the packed record until a worker (or `counts`) turns it into its
-    /// hash, then a marker that the key is taken.
-    fn fresh_key(&self, key: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.prefix.len() + 2 + key.len());
-        out.extend_from_slice(self.prefix.as_bytes());
-        out.extend_from_slice(b"n:");
-        out.extend_from_slice(key.as_bytes());
-        out
-    }
-
-    fn record_key(&self, key: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.prefix.len() + 2 + key.len());
-        out.extend_from_slice(self.prefix.as_bytes());
-        out.extend_from_slice(b"r:");
-        out.extend_from_slice(key.as_bytes());
-        out
+    /// `{prefix}{kind}{key}`: a record's hash (`r:`) or its packed form / marker (`n:`).
+    fn record_key(&self, kind: &[u8], key: &[u8]) -> Vec<u8> {
+        [self.prefix.as_bytes(), kind, key].concat()
     }
 }
 
@@ -887,10 +874,10 @@ where
     /// stored record's).
     async fn accept_fresh(&self, key: &str, packed: &[u8]) -> Result<Option<String>, InboxError> {
         let mut conn = self.conn.clone();
-        let (set, id): (Option<String>, String) = redis::pipe()
+        let (set, id): (Option<()>, String) = redis::pipe()
             .atomic()
             .cmd("SET")
-            .arg(self.fresh_key(key))
+            .arg(self.record_key(b"n:", key.as_bytes()))
             .arg(packed)
             .arg("NX")
             .cmd("XADD")
@@ -1030,10 +1017,9 @@ where
                     let fields: Vec<Option<Vec<u8>>> =
                         redis::FromRedisValue::from_redis_value(reply)
                             .map_err(|e| map_error(e.into()))?;
-                    return match record_from_fields(fields) {
-                        Ok(record) => Ok(Some(Leased::new(record, token))),
-                        Err(error) => Err(super::engine::bury(self, token, error).await),
-                    };
+                    let record =
+                        super::engine::readable(self, token, record_from_fields(fields)).await?;
+                    return Ok(Some(Leased::new(record, token)));
                 }
             }
         }
@@ -1081,9 +1067,9 @@ where
         let (fresh, fields): (Option<Vec<u8>>, Vec<Option<Vec<u8>>>) = redis::pipe()
             .atomic()
             .cmd("GET")
-            .arg(self.fresh_key(key))
+            .arg(self.record_key(b"n:", key.as_bytes()))
             .cmd("HMGET")
-            .arg(self.record_key(key))
+            .arg(self.record_key(b"r:", key.as_bytes()))
             .arg(&FIELDS[..])
             .query_async(&mut conn)
             .await
@@ -1143,9 +1129,7 @@ where
         }
         let mut pipe = redis::pipe();
         for key in &keys {
-            let mut redis_key = self.prefix.as_bytes().to_vec();
-            redis_key.extend_from_slice(b"r:");
-            redis_key.extend_from_slice(key);
+            let redis_key = self.record_key(b"r:", key);
             pipe.cmd("HMGET")
                 .arg(&redis_key)
                 .arg(&FIELDS[..META_FIELDS])
@@ -1228,30 +1212,39 @@ type CountsReply = (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>);
 /// id, signed at, key label, ordering key, body — each `<length>:<bytes>`, or `x` if absent.
 /// The scripts read it with `unpack_fresh`, [`unpack`] reads it for `get`.
 fn pack(record: &NewRecord, now: i64, counted: bool) -> Vec<u8> {
+    use std::io::Write as _;
     fn item(out: &mut Vec<u8>, value: Option<&[u8]>) {
         match value {
             None => out.push(b'x'),
             Some(value) => {
-                out.extend_from_slice(value.len().to_string().as_bytes());
-                out.push(b':');
+                // Writing to a `Vec` cannot fail.
+                let _ = write!(out, "{}:", value.len());
                 out.extend_from_slice(value);
             }
         }
+    }
+    /// The decimal digits of `n`, without allocating.
+    fn digits(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+        let mut rest = &mut buf[..];
+        // At most 20 bytes (`-9223372036854775808`): writing cannot fail.
+        let _ = write!(rest, "{n}");
+        let len = 20 - rest.len();
+        &buf[..len]
     }
     let headers = encode_headers(&record.headers);
     let mut out = Vec::with_capacity(
         96 + record.endpoint.len() + record.provider.len() + headers.len() + record.body.len(),
     );
+    let mut buf = [0; 20];
     out.push(if counted { b'C' } else { b'F' });
-    out.extend_from_slice(format!("{:016x}", LeaseToken::random().get() as u64).as_bytes());
-    item(&mut out, Some(now.to_string().as_bytes()));
-    item(&mut out, Some(millis(record.retain).to_string().as_bytes()));
+    let _ = write!(out, "{:016x}", LeaseToken::random().get() as u64);
+    item(&mut out, Some(digits(now, &mut buf)));
+    item(&mut out, Some(digits(millis(record.retain), &mut buf)));
     item(&mut out, Some(record.endpoint.as_bytes()));
     item(&mut out, Some(record.provider.as_bytes()));
     item(&mut out, Some(&headers));
     item(&mut out, record.event_id.as_deref().map(str::as_bytes));
-    let signed_at = record.signed_at.map(|s| s.to_string());
-    item(&mut out, signed_at.as_deref().map(str::as_bytes));
+    item(&mut out, record.signed_at.map(|s| digits(s, &mut buf)));
     item(&mut out, record.key_label.as_deref().map(str::as_bytes));
     item(&mut out, record.ordering_key.as_deref().map(str::as_bytes));
     item(&mut out, Some(&record.body));
@@ -1458,6 +1451,33 @@ mod tests {
         assert!(record_from_fields(fields).is_err());
         assert!(datetime("k", i64::MAX).is_err());
         assert_eq!(millis(Duration::MAX), crate::clock::MAX_STORED_MILLIS);
+    }
+
+    #[test]
+    fn a_packed_record_reads_back_whole() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-event", http::HeaderValue::from_static("a:b"));
+        for signed_at in [None, Some(0), Some(i64::MIN), Some(i64::MAX)] {
+            let mut record = NewRecord::new("k:1", "ep", "prov", &b"x:1\0"[..])
+                .with_event_id("evt:1")
+                .with_ordering_key("")
+                .with_headers(headers.clone());
+            record.signed_at = signed_at;
+            let packed = pack(&record, 1_767_225_600_123, signed_at.is_some());
+            let back = unpack("k:1", &packed).unwrap();
+            assert_eq!((back.body, back.headers), (record.body, record.headers));
+            let meta = back.meta;
+            assert_eq!(meta.signed_at, signed_at);
+            assert_eq!(meta.event_id.as_deref(), Some("evt:1"));
+            assert_eq!(meta.ordering_key.as_deref(), Some(""));
+            assert_eq!(meta.key_label, None);
+            assert_eq!(meta.retain, record.retain);
+            assert_eq!(
+                meta.received_at.unix_timestamp_nanos(),
+                1_767_225_600_123_000_000
+            );
+            assert!(unpack("k:1", &packed[..packed.len() - 1]).is_err());
+        }
     }
 
     #[test]

@@ -531,10 +531,8 @@ impl InboxEngine for SqliteInbox {
             .await
             .map_err(map_error)?;
         let Some(row) = row else { return Ok(None) };
-        match record_from_row(&row) {
-            Ok(record) => Ok(Some(Leased::new(record, token))),
-            Err(error) => Err(super::engine::bury(self, token, error).await),
-        }
+        let record = super::engine::readable(self, token, record_from_row(&row)).await?;
+        Ok(Some(Leased::new(record, token)))
     }
 
     async fn heartbeat(
