@@ -8,6 +8,7 @@
 //! test binary creates and starts (see `servers/mod.rs`). Missing PostgreSQL programs fail the
 //! tests with what to install; they never skip them. Each test works in its own tables.
 
+mod inbox_scenarios;
 mod servers;
 
 use std::collections::HashMap;
@@ -1110,48 +1111,18 @@ async fn an_unreachable_server_is_unavailable() {
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
-/// A record changed by hand so that it cannot be read back is made dead when it is leased,
-/// with its last error saying why: it is not leased again after every lease expiry, and the
-/// record behind it with the same ordering key runs.
+/// A record changed by hand so that it cannot be read back is made dead when it is leased.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_that_cannot_be_read_is_dead_not_leased_forever() {
     let clock = ManualClock::at_unix(1_767_225_600);
     let engine = engine("corrupt").await.with_clock(clock.clone());
-    for key in ["bad", "next"] {
-        engine
-            .accept(&record(key).with_ordering_key("O"), None)
-            .await
-            .unwrap();
-    }
-    execute_all(
-        engine.pool(),
-        [format!(
+    inbox_scenarios::an_unreadable_record_is_dead_not_leased_forever(&engine, &clock, || {
+        let statement = format!(
             "UPDATE \"{}\" SET headers = '\\xfffe'::bytea WHERE id = 'bad'",
             engine.table()
-        )],
-    )
+        );
+        execute_all(engine.pool(), [statement])
+    })
     .await;
-    let lease = Duration::from_secs(30);
-    let err = engine.lease(lease).await.unwrap_err();
-    assert!(
-        matches!(err, InboxError::Corrupt { ref key, .. } if key == "bad"),
-        "{err:?}"
-    );
-    let dead = engine.list(&ListQuery::new(Status::Dead)).await.unwrap();
-    assert_eq!(dead.len(), 1);
-    assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("cannot be read"),
-        "{:?}",
-        dead[0].last_error
-    );
-    let next = engine.lease(lease).await.unwrap().expect("next runs");
-    assert_eq!(next.record.meta.key, "next");
-    assert!(engine.done("next", next.token).await.unwrap());
-    clock.advance(lease * 3);
-    assert!(engine.lease(lease).await.unwrap().is_none(), "leased again");
     drop_tables(engine.pool(), &[engine.table()]).await;
 }

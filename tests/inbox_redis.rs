@@ -10,6 +10,7 @@
 //! starts on a free loopback port (see `servers/mod.rs`). The outage test always starts its own.
 //! A missing `redis-server` fails the tests; it never skips them.
 
+mod inbox_scenarios;
 mod servers;
 
 use std::collections::HashMap;
@@ -1533,49 +1534,23 @@ async fn a_corrupted_fresh_record_does_not_block_its_ordering_key_forever() {
 }
 
 /// A record changed by hand so that it cannot be read back (here its hash, once a worker has
-/// seen it) is made dead when it is leased, with its last error saying why: it is not leased
-/// again after every lease expiry, and the record behind it with the same ordering key runs.
+/// seen it) is made dead when it is leased.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_that_cannot_be_read_is_dead_not_leased_forever() {
     let clock = ManualClock::at_unix(1_767_225_600);
     let engine = engine(&unique_prefix("corrupt-hash"))
         .await
         .with_clock(clock.clone());
-    for key in ["bad", "next"] {
-        let record = record(key).with_ordering_key("O");
-        assert_eq!(
-            engine.accept(&record, None).await.unwrap(),
-            Accepted::Stored
-        );
-    }
-    engine.counts().await.unwrap(); // both are hashes now
-    let mut conn = raw(&engine).await;
-    redis::cmd("HSET")
-        .arg(format!("{}r:bad", engine.prefix()))
-        .arg("headers")
-        .arg(&b"\xff\xfe"[..])
-        .query_async::<()>(&mut conn)
-        .await
-        .unwrap();
-    let err = engine.lease(LEASE).await.unwrap_err();
-    assert!(
-        matches!(err, InboxError::Corrupt { ref key, .. } if key == "bad"),
-        "{err:?}"
-    );
-    let dead = engine.list(&ListQuery::new(Status::Dead)).await.unwrap();
-    assert_eq!(dead.len(), 1);
-    assert!(
-        dead[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("cannot be read"),
-        "{:?}",
-        dead[0].last_error
-    );
-    let next = engine.lease(LEASE).await.unwrap().expect("next runs");
-    assert_eq!(next.record.meta.key, "next");
-    assert!(engine.done("next", next.token).await.unwrap());
-    clock.advance(LEASE * 3);
-    assert!(engine.lease(LEASE).await.unwrap().is_none(), "leased again");
+    inbox_scenarios::an_unreadable_record_is_dead_not_leased_forever(&engine, &clock, || async {
+        engine.counts().await.unwrap(); // both are hashes now
+        let mut conn = raw(&engine).await;
+        redis::cmd("HSET")
+            .arg(format!("{}r:bad", engine.prefix()))
+            .arg("headers")
+            .arg(&b"\xff\xfe"[..])
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    })
+    .await;
 }
