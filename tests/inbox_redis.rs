@@ -11,6 +11,7 @@
 //! A missing `redis-server` fails the tests; it never skips them.
 
 mod inbox_scenarios;
+mod redis_inbox;
 mod servers;
 
 use std::collections::HashMap;
@@ -18,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use servers::{RedisServer, free_port, redis_url};
+use redis_inbox::{engine, get_raw, raw, record, unique_prefix, within};
+use servers::{RedisServer, free_port};
 use webhook_receiver::ManualClock;
 use webhook_receiver::dedup::LeaseToken;
 use webhook_receiver::inbox::{
@@ -27,34 +29,11 @@ use webhook_receiver::inbox::{
 };
 use webhook_receiver::testing::{InboxContractConfig, inbox_contract};
 
-/// A key prefix no other test or run uses.
-fn unique_prefix(test: &str) -> String {
-    format!("wr-inbox-test:{test}:{:032x}:", LeaseToken::random().get())
-}
-
-async fn within<F: std::future::Future>(secs: u64, what: &str, future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(secs), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {secs} s"))
-}
-
-/// An engine with its own connection on the shared server, or a loud failure.
-async fn engine(prefix: &str) -> RedisInbox {
-    let url = redis_url();
-    match within(30, "connect to Redis", RedisInbox::connect(&url)).await {
-        Ok(engine) => engine.with_prefix(prefix).unwrap(),
-        Err(e) => panic!(
-            "cannot reach Redis at {}: {e}: {}.\n\
-             Unset REDIS_URL to let the tests start their own redis-server, or point it at a \
-             running server.",
-            servers::without_password(&url),
-            std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
-        ),
-    }
-}
-
-async fn raw(engine: &RedisInbox) -> redis::aio::ConnectionManager {
-    engine.connection().clone()
+/// An engine under a fresh prefix on a manual clock (2026-01-01), and the clock.
+async fn manual_engine(test: &str) -> (RedisInbox, ManualClock) {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let engine = engine(&unique_prefix(test)).await.with_clock(clock.clone());
+    (engine, clock)
 }
 
 /// The entries of a stream, as (field → value) maps of text.
@@ -138,16 +117,9 @@ async fn pending_detail(engine: &RedisInbox) -> Vec<(String, i64)> {
         .collect()
 }
 
-fn record(key: &str) -> NewRecord {
-    NewRecord::new(key, "test", "test-provider", &br#"{"type":"t"}"#[..])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_passes_the_contract_on_a_manual_clock() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("contract-manual"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, clock) = manual_engine("contract-manual").await;
     inbox_contract(engine, InboxContractConfig::manual(&clock)).await;
 }
 
@@ -741,16 +713,6 @@ async fn grouped_accepts_keep_the_bound_duplicates_and_parking_exact() {
     assert_eq!(seen.len(), 64);
 }
 
-/// `GET` of a raw key under the engine's prefix.
-async fn get_raw(engine: &RedisInbox, suffix: &str) -> Option<String> {
-    let mut conn = raw(engine).await;
-    redis::cmd("GET")
-        .arg(format!("{}{suffix}", engine.prefix()))
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
-
 /// Unbounded accepts are written without a script (a `SET NX` of the packed record and an
 /// `XADD` announcing it): a duplicate of a record no worker has seen yet, also two sent at
 /// once, is answered `Duplicate` and runs once; its extra announcements are dropped; the
@@ -758,10 +720,7 @@ async fn get_raw(engine: &RedisInbox, suffix: &str) -> Option<String> {
 /// retention it is a new record again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_of_fresh_records_run_once_and_leave_nothing_behind() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("fresh-dups"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, clock) = manual_engine("fresh-dups").await;
     let mut headers = http::HeaderMap::new();
     headers.insert("x-event-type", "invoice.paid".parse().unwrap());
     let record = NewRecord::new("k\0ключ", "billing", "stripe", &b"{\"n\":1}"[..])
@@ -830,7 +789,7 @@ async fn duplicates_of_fresh_records_run_once_and_leave_nothing_behind() {
     assert_eq!(engine.purge().await.unwrap(), 1);
     assert!(engine.get(&record.key).await.unwrap().is_none());
     assert_eq!(
-        get_raw(&engine, &format!("n:{}", record.key)).await,
+        get_raw::<String>(&engine, &format!("n:{}", record.key)).await,
         None,
         "purge drops the key's marker with its record"
     );
@@ -868,7 +827,10 @@ async fn fresh_records_are_counted_listed_and_leased_in_order() {
             Accepted::Stored
         );
     }
-    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("100"));
+    assert_eq!(
+        get_raw::<String>(&engine, "fresh").await.as_deref(),
+        Some("100")
+    );
     let mut order = Vec::new();
     for _ in 0..1400 {
         let Some(leased) = engine.lease(Duration::from_secs(30)).await.unwrap() else {
@@ -884,7 +846,10 @@ async fn fresh_records_are_counted_listed_and_leased_in_order() {
     }
     let expected: Vec<String> = (0..1300).map(|i| format!("r{i:04}")).collect();
     assert_eq!(order, expected);
-    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("0"));
+    assert_eq!(
+        get_raw::<String>(&engine, "fresh").await.as_deref(),
+        Some("0")
+    );
     assert_eq!(engine.counts().await.unwrap().done, 1300);
 }
 
@@ -981,16 +946,6 @@ async fn a_full_redis_refuses_accepts_whole_and_loses_nothing() {
 
 const LEASE: Duration = Duration::from_secs(30);
 
-/// `GET` of a raw key under the engine's prefix, as bytes.
-async fn get_bytes(engine: &RedisInbox, suffix: &str) -> Option<Vec<u8>> {
-    let mut conn = raw(engine).await;
-    redis::cmd("GET")
-        .arg(format!("{}{suffix}", engine.prefix()))
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
-
 async fn set_raw(engine: &RedisInbox, suffix: &str, value: &[u8]) {
     let mut conn = raw(engine).await;
     redis::cmd("SET")
@@ -1039,10 +994,7 @@ async fn drain_all(engine: &RedisInbox, max: usize) -> Vec<String> {
 /// of `j`: a record is turned into its hash only at an announcement carrying its own nonce.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_s_leftover_announcement_never_reorders_an_ordering_key() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("stale-ann-order"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, clock) = manual_engine("stale-ann-order").await;
     let k = record("k")
         .with_ordering_key("O")
         .with_retain(Duration::from_secs(60));
@@ -1074,10 +1026,7 @@ async fn a_duplicate_s_leftover_announcement_never_reorders_an_ordering_key() {
 /// them into hashes, walking the stream from the group's position).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purged_key_accepted_again_runs_after_older_records_of_its_ordering_key() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("stale-ann-purge"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, clock) = manual_engine("stale-ann-purge").await;
     let k = record("k")
         .with_ordering_key("O")
         .with_retain(Duration::from_secs(60));
@@ -1143,10 +1092,7 @@ async fn lease_finds_a_due_record_behind_many_duplicate_announcements() {
 /// it, removes it). Guards against the full branch's duplicate check removing it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_accept_does_not_remove_the_done_record() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("full-removes"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, clock) = manual_engine("full-removes").await;
     let k = record("k").with_retain(Duration::from_secs(10));
     assert_eq!(engine.accept(&k, Some(1)).await.unwrap(), Accepted::Stored);
     let leased = engine.lease(LEASE).await.unwrap().unwrap();
@@ -1166,7 +1112,11 @@ async fn a_full_accept_does_not_remove_the_done_record() {
     );
     assert_eq!(engine.counts().await.unwrap().done, 1);
     assert_eq!(engine.purge().await.unwrap(), 1);
-    assert_eq!(get_raw(&engine, "n:k").await, None, "orphaned marker");
+    assert_eq!(
+        get_raw::<String>(&engine, "n:k").await,
+        None,
+        "orphaned marker"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1178,10 +1128,7 @@ async fn a_full_accept_does_not_remove_the_done_record() {
 /// replaces it and the new record runs — it was answered `Stored`, so it must not be lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_markerless_expired_record_is_replaced_not_lost() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("upgrade-expired"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, clock) = manual_engine("upgrade-expired").await;
     let k = record("k").with_retain(Duration::from_secs(10));
     assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Stored);
     let leased = engine.lease(LEASE).await.unwrap().unwrap();
@@ -1234,7 +1181,10 @@ async fn a_corrupted_counted_record_does_not_make_the_fresh_counter_drift() {
         engine.accept(&record("k"), Some(100)).await.unwrap(),
         Accepted::Stored
     );
-    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("1"));
+    assert_eq!(
+        get_raw::<String>(&engine, "fresh").await.as_deref(),
+        Some("1")
+    );
     set_raw(&engine, "n:k", b"Cgarbage").await;
     assert!(matches!(
         engine.get("k").await,
@@ -1251,7 +1201,7 @@ async fn a_corrupted_counted_record_does_not_make_the_fresh_counter_drift() {
     for _ in 0..5 {
         let _ = within(10, "lease", engine.lease(LEASE)).await;
     }
-    let fresh: i64 = get_raw(&engine, "fresh")
+    let fresh: i64 = get_raw::<String>(&engine, "fresh")
         .await
         .map_or(0, |v| v.parse().unwrap());
     assert!(
@@ -1269,10 +1219,7 @@ async fn a_corrupted_counted_record_does_not_make_the_fresh_counter_drift() {
 /// optional field and awkward bodies/keys.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_record_reads_back_as_its_hash_does() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("get-eq"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, _) = manual_engine("get-eq").await;
     let mut headers = http::HeaderMap::new();
     headers.insert("x-a", "1".parse().unwrap());
     headers.append("x-a", "2".parse().unwrap());
@@ -1320,7 +1267,10 @@ async fn a_fresh_record_reads_back_as_its_hash_does() {
         assert_eq!(after.headers, b.headers, "{}", r.key);
         assert_eq!(after.body, b.body, "{}", r.key);
     }
-    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("0"));
+    assert_eq!(
+        get_raw::<String>(&engine, "fresh").await.as_deref(),
+        Some("0")
+    );
 }
 
 /// Many concurrent accepts of one key through two engine instances, bounded and unbounded:
@@ -1351,7 +1301,7 @@ async fn concurrent_duplicates_on_two_instances_store_once() {
     let set: std::collections::HashSet<_> = order.iter().cloned().collect();
     assert_eq!(order.len(), 20);
     assert_eq!(set.len(), 20);
-    let fresh = get_raw(&a, "fresh").await;
+    let fresh = get_raw::<String>(&a, "fresh").await;
     assert!(
         fresh.is_none() || fresh.as_deref() == Some("0"),
         "{fresh:?}"
@@ -1397,7 +1347,10 @@ async fn a_destroyed_group_loses_no_fresh_record() {
     assert_eq!(order, expected);
     let c = engine.counts().await.unwrap();
     assert_eq!((c.pending, c.running, c.done), (0, 0, 10));
-    assert_eq!(get_raw(&engine, "fresh").await.as_deref(), Some("0"));
+    assert_eq!(
+        get_raw::<String>(&engine, "fresh").await.as_deref(),
+        Some("0")
+    );
 }
 
 /// Hand-corrupted fresh records (random mutations of a real packed record, in both `F` and
@@ -1405,10 +1358,7 @@ async fn a_destroyed_group_loses_no_fresh_record() {
 /// within a bounded time, and a healthy record accepted afterwards still runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_fresh_records_never_panic_or_hang() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("corrupt-fuzz"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, _) = manual_engine("corrupt-fuzz").await;
     let mut headers = http::HeaderMap::new();
     headers.insert("x-a", "1".parse().unwrap());
     let base = NewRecord::new("seed", "ep", "prov", &b"body"[..])
@@ -1417,7 +1367,7 @@ async fn corrupted_fresh_records_never_panic_or_hang() {
         .with_ordering_key("o")
         .with_headers(headers);
     engine.accept(&base, None).await.unwrap();
-    let packed = get_bytes(&engine, "n:seed").await.unwrap();
+    let packed = get_raw::<Vec<u8>>(&engine, "n:seed").await.unwrap();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         state ^= state << 13;
@@ -1492,13 +1442,10 @@ fn replace_once(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// decode, and be taken over again after every lease, heading its ordering key forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_fresh_record_does_not_block_its_ordering_key_forever() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("corrupt-retain"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, clock) = manual_engine("corrupt-retain").await;
     let k = record("k").with_ordering_key("O");
     assert_eq!(engine.accept(&k, None).await.unwrap(), Accepted::Stored);
-    let packed = get_bytes(&engine, "n:k").await.unwrap();
+    let packed = get_raw::<Vec<u8>>(&engine, "n:k").await.unwrap();
     let bad = replace_once(&packed, b"8:86400000", b"8:abcdefgh");
     set_raw(&engine, "n:k", &bad).await;
     assert!(matches!(
@@ -1537,10 +1484,7 @@ async fn a_corrupted_fresh_record_does_not_block_its_ordering_key_forever() {
 /// seen it) is made dead when it is leased.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_that_cannot_be_read_is_dead_not_leased_forever() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = engine(&unique_prefix("corrupt-hash"))
-        .await
-        .with_clock(clock.clone());
+    let (engine, clock) = manual_engine("corrupt-hash").await;
     inbox_scenarios::an_unreadable_record_is_dead_not_leased_forever(&engine, &clock, || async {
         engine.counts().await.unwrap(); // both are hashes now
         let mut conn = raw(&engine).await;

@@ -8,6 +8,7 @@
 //! binary starts (see `servers/mod.rs`).
 #![cfg(all(feature = "redis", feature = "inbox"))]
 
+mod redis_inbox;
 mod servers;
 
 use std::collections::{HashMap, HashSet};
@@ -15,38 +16,48 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use redis_inbox::{get_raw, raw, record, unique_prefix, within};
 use webhook_receiver::ManualClock;
 use webhook_receiver::dedup::LeaseToken;
 use webhook_receiver::inbox::{
-    Accepted, HandlerError, Inbox, InboxEngine, InboxError, Job, ListQuery, NewRecord, RedisInbox,
+    Accepted, HandlerError, Inbox, InboxEngine, InboxError, Job, ListQuery, RedisInbox,
     RetryPolicy, Status,
 };
 
-fn url() -> String {
-    servers::redis_url()
+/// An engine on a shared prefix, reading the stream as `consumer`.
+async fn engine(prefix: &str, consumer: &str) -> RedisInbox {
+    redis_inbox::engine(prefix)
+        .await
+        .with_consumer(consumer)
+        .unwrap()
 }
 
-fn unique_prefix(test: &str) -> String {
-    format!(
-        "wr-review-stress:{test}:{:032x}:",
-        LeaseToken::random().get()
+/// Two engine instances (two connections, consumers `host-a` and `host-b`) on one fresh
+/// prefix.
+async fn two_instances(test: &str) -> (RedisInbox, RedisInbox) {
+    let prefix = unique_prefix(test);
+    (
+        engine(&prefix, "host-a").await,
+        engine(&prefix, "host-b").await,
     )
 }
 
-async fn within<F: std::future::Future>(secs: u64, what: &str, future: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(secs), future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {secs} s"))
-}
-
-async fn engine(prefix: &str, consumer: &str) -> RedisInbox {
-    within(10, "connect", RedisInbox::connect(&url()))
-        .await
-        .expect("Redis reachable")
-        .with_prefix(prefix)
-        .unwrap()
-        .with_consumer(consumer)
-        .unwrap()
+/// An inbox on each engine, with `lease`, [`quick_retry`] and, if set, the bound.
+fn inboxes(engines: &[&RedisInbox], lease: Duration, bound: Option<u64>) -> Vec<Inbox<RedisInbox>> {
+    engines
+        .iter()
+        .map(|e| {
+            let builder = Inbox::builder((*e).clone())
+                .lease(lease)
+                .retry(quick_retry());
+            match bound {
+                Some(bound) => builder.max_pending(bound),
+                None => builder,
+            }
+            .build()
+            .unwrap()
+        })
+        .collect()
 }
 
 struct Rng(u64);
@@ -76,25 +87,8 @@ fn seed() -> u64 {
     s
 }
 
-fn record(key: &str) -> NewRecord {
-    NewRecord::new(key, "test", "test-provider", &br#"{"type":"t"}"#[..])
-}
-
-async fn conn(engine: &RedisInbox) -> redis::aio::ConnectionManager {
-    engine.connection().clone()
-}
-
-async fn get_raw(engine: &RedisInbox, suffix: &str) -> Option<Vec<u8>> {
-    let mut c = conn(engine).await;
-    redis::cmd("GET")
-        .arg(format!("{}{suffix}", engine.prefix()))
-        .query_async(&mut c)
-        .await
-        .unwrap()
-}
-
 async fn xlen(engine: &RedisInbox) -> u64 {
-    let mut c = conn(engine).await;
+    let mut c = raw(engine).await;
     redis::cmd("XLEN")
         .arg(engine.ready_stream())
         .query_async(&mut c)
@@ -103,7 +97,7 @@ async fn xlen(engine: &RedisInbox) -> u64 {
 }
 
 async fn xrange_keys(engine: &RedisInbox) -> Vec<String> {
-    let mut c = conn(engine).await;
+    let mut c = raw(engine).await;
     let reply: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
         .arg(engine.ready_stream())
         .arg("-")
@@ -118,7 +112,7 @@ async fn xrange_keys(engine: &RedisInbox) -> Vec<String> {
 }
 
 async fn xpending(engine: &RedisInbox) -> u64 {
-    let mut c = conn(engine).await;
+    let mut c = raw(engine).await;
     let reply: redis::Value = match redis::cmd("XPENDING")
         .arg(engine.ready_stream())
         .arg("workers")
@@ -139,7 +133,7 @@ async fn xpending(engine: &RedisInbox) -> u64 {
 
 /// `n:` keys whose value is not the marker `m`.
 async fn packed_n_keys(engine: &RedisInbox) -> Vec<String> {
-    let mut c = conn(engine).await;
+    let mut c = raw(engine).await;
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}n:*", engine.prefix()))
         .query_async(&mut c)
@@ -159,7 +153,7 @@ async fn packed_n_keys(engine: &RedisInbox) -> Vec<String> {
 }
 
 async fn fresh_counter(engine: &RedisInbox) -> i64 {
-    get_raw(engine, "fresh")
+    get_raw::<Vec<u8>>(engine, "fresh")
         .await
         .map(|v| String::from_utf8(v).unwrap().parse().unwrap())
         .unwrap_or(0)
@@ -348,7 +342,7 @@ async fn wait_drained(
 
 /// The pending and running records with their queue state, the ready stream, the delayed set.
 async fn dump_state(engine: &RedisInbox) -> String {
-    let mut c = conn(engine).await;
+    let mut c = raw(engine).await;
     let p = engine.prefix();
     let mut out = String::new();
     for set in ["s:pending", "s:running"] {
@@ -449,19 +443,8 @@ async fn final_checks(engine: &RedisInbox, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stress_two_instances_duplicates_retries_dead_replay() {
     const KEYS: usize = 400;
-    let prefix = unique_prefix("stress");
-    let a = engine(&prefix, "host-a").await;
-    let b = engine(&prefix, "host-b").await;
-    let inboxes: Vec<Inbox<RedisInbox>> = [a.clone(), b.clone()]
-        .into_iter()
-        .map(|e| {
-            Inbox::builder(e)
-                .lease(Duration::from_secs(3))
-                .retry(quick_retry())
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let (a, b) = two_instances("stress").await;
+    let inboxes = inboxes(&[&a, &b], Duration::from_secs(3), None);
     let track = Arc::new(Mutex::new(Track::default()));
     let behaviour: Behaviour = Arc::new(|key: &str, attempt: u32, first_perm: bool| {
         let i = index_of(key);
@@ -615,19 +598,8 @@ async fn stress_two_instances_duplicates_retries_dead_replay() {
 async fn ordering_keys_run_in_accepted_order_with_dups_counts_and_retries() {
     const RECORDS: usize = 240;
     const ORDERING: usize = 4;
-    let prefix = unique_prefix("order");
-    let a = engine(&prefix, "host-a").await;
-    let b = engine(&prefix, "host-b").await;
-    let inboxes: Vec<Inbox<RedisInbox>> = [a.clone(), b.clone()]
-        .into_iter()
-        .map(|e| {
-            Inbox::builder(e)
-                .lease(Duration::from_secs(3))
-                .retry(quick_retry())
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let (a, b) = two_instances("order").await;
+    let inboxes = inboxes(&[&a, &b], Duration::from_secs(3), None);
     let track = Arc::new(Mutex::new(Track::default()));
     let behaviour: Behaviour = Arc::new(|key: &str, attempt: u32, _| {
         let i = index_of(key);
@@ -717,20 +689,8 @@ async fn ordering_keys_run_in_accepted_order_with_dups_counts_and_retries() {
 async fn bounded_accepts_never_exceed_the_bound() {
     const BOUND: u64 = 20;
     const KEYS: usize = 300;
-    let prefix = unique_prefix("bound");
-    let a = engine(&prefix, "host-a").await;
-    let b = engine(&prefix, "host-b").await;
-    let inboxes: Vec<Inbox<RedisInbox>> = [a.clone(), b.clone()]
-        .into_iter()
-        .map(|e| {
-            Inbox::builder(e)
-                .lease(Duration::from_secs(3))
-                .retry(quick_retry())
-                .max_pending(BOUND)
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let (a, b) = two_instances("bound").await;
+    let inboxes = inboxes(&[&a, &b], Duration::from_secs(3), Some(BOUND));
     let track = Arc::new(Mutex::new(Track::default()));
     let behaviour: Behaviour = Arc::new(|key: &str, attempt: u32, _| {
         if index_of(key).is_multiple_of(7) && attempt == 1 {
@@ -906,9 +866,7 @@ async fn lease_take_over_of_fresh_records_across_instances() {
 /// other instance, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn take_over_after_a_worker_dies_with_fresh_records_behind() {
-    let prefix = unique_prefix("takeover-real");
-    let a = engine(&prefix, "host-a").await;
-    let b = engine(&prefix, "host-b").await;
+    let (a, b) = two_instances("takeover-real").await;
     let lease = Duration::from_millis(300);
     let ia = Inbox::builder(a.clone())
         .lease(lease)
@@ -1060,7 +1018,7 @@ async fn purge_races_accepts_after_retention() {
     final_checks(&a, "purge-race").await;
     clock.advance(Duration::from_secs(11));
     assert_eq!(a.purge().await.unwrap(), KEYS as u64);
-    let mut c = conn(&a).await;
+    let mut c = raw(&a).await;
     let left: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}[nr]:*", a.prefix()))
         .query_async(&mut c)
@@ -1072,9 +1030,7 @@ async fn purge_races_accepts_after_retention() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_races_duplicates() {
     const KEYS: usize = 80;
-    let prefix = unique_prefix("replay-race");
-    let a = engine(&prefix, "host-a").await;
-    let b = engine(&prefix, "host-b").await;
+    let (a, b) = two_instances("replay-race").await;
     for i in 0..KEYS {
         let r = record(&format!("d-{i}")).with_ordering_key(format!("D{}", i % 4));
         assert_eq!(a.accept(&r, None).await.unwrap(), Accepted::Stored);
@@ -1153,19 +1109,8 @@ async fn replay_races_duplicates() {
 async fn ordering_keys_with_restarting_workers_and_replay() {
     const RECORDS: usize = 300;
     const ORDERING: u64 = 6;
-    let prefix = unique_prefix("order-restart");
-    let a = engine(&prefix, "host-a").await;
-    let b = engine(&prefix, "host-b").await;
-    let inboxes: Vec<Inbox<RedisInbox>> = [a.clone(), b.clone()]
-        .into_iter()
-        .map(|e| {
-            Inbox::builder(e)
-                .lease(Duration::from_secs(2))
-                .retry(quick_retry())
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let (a, b) = two_instances("order-restart").await;
+    let inboxes = inboxes(&[&a, &b], Duration::from_secs(2), None);
     let track = Arc::new(Mutex::new(Track::default()));
     let replay_phase = Arc::new(AtomicBool::new(false));
     let phase = Arc::clone(&replay_phase);

@@ -1,0 +1,57 @@
+//! Helpers of the `RedisInbox` test files: engines on the test server under fresh prefixes,
+//! bounded waits, raw reads.
+#![allow(dead_code)] // Each test binary uses a part.
+
+use std::time::Duration;
+
+use webhook_receiver::dedup::LeaseToken;
+use webhook_receiver::inbox::{NewRecord, RedisInbox};
+
+use crate::servers;
+
+/// A key prefix no other test or run uses.
+pub(crate) fn unique_prefix(test: &str) -> String {
+    format!("wr-inbox-test:{test}:{:032x}:", LeaseToken::random().get())
+}
+
+pub(crate) async fn within<F: std::future::Future>(secs: u64, what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {secs} s"))
+}
+
+/// An engine with its own connection on the test server, or a loud failure.
+pub(crate) async fn engine(prefix: &str) -> RedisInbox {
+    let url = servers::redis_url();
+    match within(30, "connect to Redis", RedisInbox::connect(&url)).await {
+        Ok(engine) => engine.with_prefix(prefix).unwrap(),
+        Err(e) => panic!(
+            "cannot reach Redis at {}: {e}: {}.\n\
+             Unset REDIS_URL to let the tests start their own redis-server, or point it at a \
+             running server.",
+            servers::without_password(&url),
+            std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
+        ),
+    }
+}
+
+pub(crate) async fn raw(engine: &RedisInbox) -> redis::aio::ConnectionManager {
+    engine.connection().clone()
+}
+
+/// `GET` of a raw key under the engine's prefix.
+pub(crate) async fn get_raw<T: redis::FromRedisValue>(
+    engine: &RedisInbox,
+    suffix: &str,
+) -> Option<T> {
+    let mut conn = raw(engine).await;
+    redis::cmd("GET")
+        .arg(format!("{}{suffix}", engine.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+pub(crate) fn record(key: &str) -> NewRecord {
+    NewRecord::new(key, "test", "test-provider", &br#"{"type":"t"}"#[..])
+}
