@@ -29,15 +29,21 @@ impl Drop for TempDir {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_passes_the_contract_on_a_manual_clock() {
-    let dir = TempDir::new("contract-manual");
+/// An engine in `dir` on a manual clock (2026-01-01), and the clock.
+async fn manual_engine(dir: &TempDir) -> (SqliteInbox, ManualClock) {
     let clock = ManualClock::at_unix(1_767_225_600);
     let engine = SqliteInbox::builder(dir.0.join("inbox.db"))
         .clock(clock.clone())
         .open()
         .await
         .unwrap();
+    (engine, clock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_passes_the_contract_on_a_manual_clock() {
+    let dir = TempDir::new("contract-manual");
+    let (engine, clock) = manual_engine(&dir).await;
     inbox_contract(engine.clone(), InboxContractConfig::manual(&clock)).await;
     engine.close().await;
 }
@@ -58,12 +64,7 @@ async fn sqlite_passes_the_contract_on_real_time() {
 #[tokio::test]
 async fn the_contract_refuses_an_engine_that_is_not_empty() {
     let dir = TempDir::new("contract-not-empty");
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = SqliteInbox::builder(dir.0.join("inbox.db"))
-        .clock(clock.clone())
-        .open()
-        .await
-        .unwrap();
+    let (engine, clock) = manual_engine(&dir).await;
     let record = webhook_receiver::inbox::NewRecord::new("k", "e", "p", &b"{}"[..]);
     webhook_receiver::inbox::InboxEngine::accept(&engine, &record, None)
         .await
@@ -81,12 +82,7 @@ async fn the_contract_refuses_an_engine_that_is_not_empty() {
 #[tokio::test]
 async fn a_record_that_cannot_be_read_is_dead_not_leased_forever() {
     let dir = TempDir::new("corrupt");
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let engine = SqliteInbox::builder(dir.0.join("inbox.db"))
-        .clock(clock.clone())
-        .open()
-        .await
-        .unwrap();
+    let (engine, clock) = manual_engine(&dir).await;
     inbox_scenarios::an_unreadable_record_is_dead_not_leased_forever(&engine, &clock, || async {
         sqlx::query("UPDATE webhook_inbox SET headers = X'FFFE' WHERE key = 'bad'")
             .execute(engine.pool())

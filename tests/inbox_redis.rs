@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use redis_inbox::{engine, get_raw, raw, record, unique_prefix, within};
+use redis_inbox::{engine, get_raw, pending_entries, raw, record, unique_prefix, within};
 use servers::{RedisServer, free_port};
 use webhook_receiver::ManualClock;
 use webhook_receiver::dedup::LeaseToken;
@@ -68,24 +68,6 @@ async fn xrange(engine: &RedisInbox, stream: &str) -> Vec<HashMap<String, String
                 .collect()
         })
         .collect()
-}
-
-/// How many entries of the ready stream the consumer group has delivered but not acknowledged.
-async fn pending_entries(engine: &RedisInbox) -> u64 {
-    let mut conn = raw(engine).await;
-    let reply: redis::Value = redis::cmd("XPENDING")
-        .arg(engine.ready_stream())
-        .arg("workers")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    match reply {
-        redis::Value::Array(items) => match items[0] {
-            redis::Value::Int(n) => u64::try_from(n).unwrap(),
-            ref other => panic!("unexpected XPENDING count {other:?}"),
-        },
-        other => panic!("unexpected XPENDING reply {other:?}"),
-    }
 }
 
 /// The consumer group's pending entries: (consumer, times delivered) each.

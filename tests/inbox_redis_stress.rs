@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis_inbox::{get_raw, raw, record, unique_prefix, within};
+use redis_inbox::{get_raw, pending_entries, raw, record, unique_prefix, within};
 use webhook_receiver::ManualClock;
 use webhook_receiver::dedup::LeaseToken;
 use webhook_receiver::inbox::{
@@ -109,26 +109,6 @@ async fn xrange_keys(engine: &RedisInbox) -> Vec<String> {
         .into_iter()
         .map(|(id, fields)| format!("{id} {fields:?}"))
         .collect()
-}
-
-async fn xpending(engine: &RedisInbox) -> u64 {
-    let mut c = raw(engine).await;
-    let reply: redis::Value = match redis::cmd("XPENDING")
-        .arg(engine.ready_stream())
-        .arg("workers")
-        .query_async(&mut c)
-        .await
-    {
-        Ok(v) => v,
-        Err(_) => return 0,
-    };
-    match reply {
-        redis::Value::Array(items) => match items[0] {
-            redis::Value::Int(n) => n as u64,
-            ref other => panic!("unexpected {other:?}"),
-        },
-        other => panic!("unexpected {other:?}"),
-    }
 }
 
 /// `n:` keys whose value is not the marker `m`.
@@ -340,6 +320,18 @@ async fn wait_drained(
     }
 }
 
+/// A sorted set with its scores, as text.
+async fn zrange(c: &mut redis::aio::ConnectionManager, key: String) -> Vec<String> {
+    redis::cmd("ZRANGE")
+        .arg(key)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
 /// The pending and running records with their queue state, the ready stream, the delayed set.
 async fn dump_state(engine: &RedisInbox) -> String {
     let mut c = raw(engine).await;
@@ -371,46 +363,18 @@ async fn dump_state(engine: &RedisInbox) -> String {
                 .unwrap();
             out.push_str(&format!("{set} {k}: {f:?}\n"));
             if let Some(Some(ok)) = f.get(3) {
-                let o: Vec<String> = redis::cmd("ZRANGE")
-                    .arg(format!("{p}o:{ok}"))
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
-                let h: Vec<String> = redis::cmd("ZRANGE")
-                    .arg(format!("{p}h:{ok}"))
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
+                let o: Vec<String> = zrange(&mut c, format!("{p}o:{ok}")).await;
+                let h: Vec<String> = zrange(&mut c, format!("{p}h:{ok}")).await;
                 out.push_str(&format!("   o:{ok} = {o:?} h:{ok} = {h:?}\n"));
             }
         }
     }
-    let delayed: Vec<String> = redis::cmd("ZRANGE")
-        .arg(format!("{p}delayed"))
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    let leases: Vec<String> = redis::cmd("ZRANGE")
-        .arg(format!("{p}leases"))
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut c)
-        .await
-        .unwrap();
+    let delayed: Vec<String> = zrange(&mut c, format!("{p}delayed")).await;
+    let leases: Vec<String> = zrange(&mut c, format!("{p}leases")).await;
     out.push_str(&format!(
         "delayed {delayed:?}\nleases {leases:?}\nready {:?}\nxpending {}\n",
         xrange_keys(engine).await,
-        xpending(engine).await
+        pending_entries(engine).await
     ));
     out
 }
@@ -425,7 +389,7 @@ async fn final_checks(engine: &RedisInbox, what: &str) {
         xrange_keys(engine).await
     );
     assert_eq!(
-        xpending(engine).await,
+        pending_entries(engine).await,
         0,
         "{what}: consumer group pending entries"
     );

@@ -55,3 +55,21 @@ pub(crate) async fn get_raw<T: redis::FromRedisValue>(
 pub(crate) fn record(key: &str) -> NewRecord {
     NewRecord::new(key, "test", "test-provider", &br#"{"type":"t"}"#[..])
 }
+
+/// How many entries of the ready stream the consumer group has delivered but not acknowledged.
+pub(crate) async fn pending_entries(engine: &RedisInbox) -> u64 {
+    let mut conn = raw(engine).await;
+    let reply: redis::Value = redis::cmd("XPENDING")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    match reply {
+        redis::Value::Array(items) => match items[0] {
+            redis::Value::Int(n) => u64::try_from(n).unwrap(),
+            ref other => panic!("unexpected XPENDING count {other:?}"),
+        },
+        other => panic!("unexpected XPENDING reply {other:?}"),
+    }
+}
