@@ -4,7 +4,8 @@
 //! dead-letter stream and the consumer group's pending entries, and outages (a closed port, a
 //! server killed under a connected engine): `Unavailable`, quickly, never a hang; and the
 //! fresh-record accept path (no script): duplicates, ordering, the bound, a full Redis,
-//! hand-corrupted values.
+//! hand-corrupted values; and what happens between a bounded accept's transaction and its
+//! script, when it stored a record over the bound (a connection that holds the script call).
 //!
 //! Runs against `REDIS_URL`, or, when it is unset, a private `redis-server` that this test binary
 //! starts on a free loopback port (see `servers/mod.rs`). The outage test always starts its own.
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use redis_inbox::{engine, get_raw, pending_entries, raw, record, unique_prefix, within};
+use redis_inbox::{counted, engine, get_raw, pending_entries, raw, record, unique_prefix, within};
 use servers::{RedisServer, free_port};
 use webhook_receiver::ManualClock;
 use webhook_receiver::dedup::LeaseToken;
@@ -607,43 +608,85 @@ async fn prefixes_separate_inboxes() {
     }
 }
 
-/// Concurrent accepts share script calls: duplicates within one call are stored once, the
-/// bound is exact across the records of a call and across two engines, each record keeps its
-/// own body, and records of one ordering key are parked behind its head.
+/// Concurrent bounded accepts over the bound, on two engines. 48 new keys at once, bound 20:
+/// exactly 20 stored, the rest refused. Then each key twice at once: a key is stored once;
+/// every key answered 200 (stored or duplicate) has its record and a key only refused has
+/// none — also when a duplicate is answered while its original, over the bound, is being
+/// taken back; the bound counts each record once. And records of one ordering key are parked
+/// behind its head.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grouped_accepts_keep_the_bound_duplicates_and_parking_exact() {
-    let prefix = unique_prefix("grouped");
-    let first = engine(&prefix).await;
-    let second = engine(&prefix).await;
-    let results = futures_util::future::join_all((0..96).map(|i| {
-        let engine = if i % 2 == 0 {
-            first.clone()
-        } else {
-            second.clone()
+async fn concurrent_bounded_accepts_lose_nothing_and_keep_the_bound_and_parking() {
+    let mut over = 0;
+    for round in 0..10 {
+        let prefix = unique_prefix("grouped");
+        let first = engine(&prefix).await;
+        let second = engine(&prefix).await;
+        let accept_all = |copies: usize| {
+            futures_util::future::join_all((0..48 * copies).map(|i| {
+                let engine = if i % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                };
+                let key = format!("k{:02}", i % 48);
+                async move {
+                    let answer = engine.accept(&record(&key), Some(20)).await;
+                    (key, answer)
+                }
+            }))
         };
-        // 48 keys, each sent twice.
-        async move {
-            engine
-                .accept(&record(&format!("k{}", i % 48)), Some(20))
-                .await
+        let answers = |results: Vec<(String, Result<Accepted, InboxError>)>| {
+            let mut answered: HashMap<String, Vec<&'static str>> = HashMap::new();
+            for (key, answer) in results {
+                answered.entry(key.clone()).or_default().push(match answer {
+                    Ok(Accepted::Stored) => "stored",
+                    Ok(Accepted::Duplicate) => "duplicate",
+                    Err(InboxError::Full { limit: 20 }) => "full",
+                    other => panic!("round {round}: {key}: {other:?}"),
+                });
+            }
+            answered
+        };
+        let once = answers(accept_all(1).await);
+        let mut stored: Vec<String> = once
+            .iter()
+            .filter(|(_, a)| a[..] == ["stored"])
+            .map(|(k, _)| k.clone())
+            .collect();
+        stored.sort();
+        assert_eq!(stored.len(), 20, "round {round}: {once:?}");
+        assert_eq!(counted(&first).await, stored, "round {round}");
+
+        let twice = answers(accept_all(2).await);
+        let mut kept = Vec::new();
+        for (key, answers) in &twice {
+            let was_stored = stored.contains(key);
+            if was_stored {
+                assert_eq!(answers[..], ["duplicate"; 2], "round {round}: {key}");
+            }
+            let now_stored = answers.iter().filter(|a| **a == "stored").count();
+            assert!(
+                now_stored <= 1,
+                "round {round}: {key} stored twice: {answers:?}"
+            );
+            let has = first.get(key).await.unwrap().is_some();
+            assert_eq!(
+                has,
+                answers.iter().any(|a| *a != "full"),
+                "round {round}: {key} answered {answers:?} (before: {:?})",
+                once[key]
+            );
+            if has {
+                kept.push(key.clone());
+            }
         }
-    }))
-    .await;
-    let stored = results
-        .iter()
-        .filter(|r| matches!(r, Ok(Accepted::Stored)))
-        .count();
-    let full = results
-        .iter()
-        .filter(|r| matches!(r, Err(InboxError::Full { limit: 20 })))
-        .count();
-    assert_eq!(stored, 20, "{results:?}");
-    assert_eq!(first.counts().await.unwrap().pending, 20);
-    let duplicates = results
-        .iter()
-        .filter(|r| matches!(r, Ok(Accepted::Duplicate)))
-        .count();
-    assert_eq!(stored + full + duplicates, 96, "{results:?}");
+        kept.sort();
+        assert!(kept.len() >= 20, "round {round}: {twice:?}");
+        over += kept.len() - 20;
+        assert_eq!(first.counts().await.unwrap().pending, kept.len() as u64);
+        assert_eq!(counted(&first).await, kept, "round {round}");
+    }
+    eprintln!("records kept over the bound, pinned by a duplicate: {over}");
 
     // Unbounded, with ordering keys: every record is stored with its own body, and the
     // records of one ordering key run in the order they were accepted.
@@ -778,8 +821,8 @@ async fn duplicates_of_fresh_records_run_once_and_leave_nothing_behind() {
 }
 
 /// `counts` and `list` see records no worker has read yet, past one batch of announcements;
-/// leases take them exactly once, in the order they were accepted; the bound's count of
-/// fresh records returns to zero once they are read.
+/// leases take them exactly once, in the order they were accepted; the bound counts every
+/// unfinished record once, and none once they are done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_records_are_counted_listed_and_leased_in_order() {
     let engine = engine(&unique_prefix("fresh-order")).await;
@@ -809,10 +852,8 @@ async fn fresh_records_are_counted_listed_and_leased_in_order() {
             Accepted::Stored
         );
     }
-    assert_eq!(
-        get_raw::<String>(&engine, "fresh").await.as_deref(),
-        Some("100")
-    );
+    // The 1200 that `counts` turned into hashes, and the 100 fresh counted ones.
+    assert_eq!(counted(&engine).await.len(), 1300);
     let mut order = Vec::new();
     for _ in 0..1400 {
         let Some(leased) = engine.lease(Duration::from_secs(30)).await.unwrap() else {
@@ -828,10 +869,7 @@ async fn fresh_records_are_counted_listed_and_leased_in_order() {
     }
     let expected: Vec<String> = (0..1300).map(|i| format!("r{i:04}")).collect();
     assert_eq!(order, expected);
-    assert_eq!(
-        get_raw::<String>(&engine, "fresh").await.as_deref(),
-        Some("0")
-    );
+    assert_eq!(counted(&engine).await, Vec::<String>::new());
     assert_eq!(engine.counts().await.unwrap().done, 1300);
 }
 
@@ -1150,23 +1188,20 @@ async fn a_duplicate_of_a_markerless_record_runs_once() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The bound's `fresh` counter and a corrupted counted record.
+// The bound's count and a corrupted counted record.
 // ---------------------------------------------------------------------------------------------
 
-/// The `fresh` counter never drifts, also for a counted record corrupted by hand (which is
+/// The bound's count never drifts, also for a counted record corrupted by hand (which is
 /// never turned into its hash): every reader of one of its announcements (`counts`, leases,
-/// duplicates' announcements) must not count it down again.
+/// duplicates' announcements) leaves it counted, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupted_counted_record_does_not_make_the_fresh_counter_drift() {
+async fn a_corrupted_counted_record_stays_counted_once() {
     let engine = engine(&unique_prefix("corrupt-counted")).await;
     assert_eq!(
         engine.accept(&record("k"), Some(100)).await.unwrap(),
         Accepted::Stored
     );
-    assert_eq!(
-        get_raw::<String>(&engine, "fresh").await.as_deref(),
-        Some("1")
-    );
+    assert_eq!(counted(&engine).await, ["k"]);
     set_raw(&engine, "n:k", b"Cgarbage").await;
     assert!(matches!(
         engine.get("k").await,
@@ -1183,14 +1218,14 @@ async fn a_corrupted_counted_record_does_not_make_the_fresh_counter_drift() {
     for _ in 0..5 {
         let _ = within(10, "lease", engine.lease(LEASE)).await;
     }
-    let fresh: i64 = get_raw::<String>(&engine, "fresh")
-        .await
-        .map_or(0, |v| v.parse().unwrap());
-    assert!(
-        fresh >= 0,
-        "fresh counter drifted to {fresh}: the bound is now exceeded by {}",
-        -fresh
-    );
+    // Bounded duplicates too: their transactions add the key again, to a set.
+    for _ in 0..3 {
+        let _ = engine.accept(&record("k"), Some(100)).await;
+    }
+    for _ in 0..5 {
+        let _ = within(10, "lease", engine.lease(LEASE)).await;
+    }
+    assert_eq!(counted(&engine).await, ["k"], "the bound's count drifted");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1249,14 +1284,13 @@ async fn a_fresh_record_reads_back_as_its_hash_does() {
         assert_eq!(after.headers, b.headers, "{}", r.key);
         assert_eq!(after.body, b.body, "{}", r.key);
     }
-    assert_eq!(
-        get_raw::<String>(&engine, "fresh").await.as_deref(),
-        Some("0")
-    );
+    let mut keys: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+    keys.sort();
+    assert_eq!(counted(&engine).await, keys);
 }
 
 /// Many concurrent accepts of one key through two engine instances, bounded and unbounded:
-/// exactly one Stored, the handler runs once, `fresh` back to 0.
+/// exactly one Stored, the handler runs once, the bound counts nothing once all are done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_duplicates_on_two_instances_store_once() {
     let prefix = unique_prefix("race");
@@ -1283,11 +1317,7 @@ async fn concurrent_duplicates_on_two_instances_store_once() {
     let set: std::collections::HashSet<_> = order.iter().cloned().collect();
     assert_eq!(order.len(), 20);
     assert_eq!(set.len(), 20);
-    let fresh = get_raw::<String>(&a, "fresh").await;
-    assert!(
-        fresh.is_none() || fresh.as_deref() == Some("0"),
-        "{fresh:?}"
-    );
+    assert_eq!(counted(&a).await, Vec::<String>::new());
 }
 
 /// The consumer group destroyed by hand while fresh records wait (some counted ahead):
@@ -1329,10 +1359,7 @@ async fn a_destroyed_group_loses_no_fresh_record() {
     assert_eq!(order, expected);
     let c = engine.counts().await.unwrap();
     assert_eq!((c.pending, c.running, c.done), (0, 0, 10));
-    assert_eq!(
-        get_raw::<String>(&engine, "fresh").await.as_deref(),
-        Some("0")
-    );
+    assert_eq!(counted(&engine).await, Vec::<String>::new());
 }
 
 /// Hand-corrupted fresh records (random mutations of a real packed record, in both `F` and
@@ -1479,4 +1506,282 @@ async fn a_record_that_cannot_be_read_is_dead_not_leased_forever() {
             .unwrap();
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over the bound: what happens between a bounded accept's transaction and its script.
+// ---------------------------------------------------------------------------------------------
+
+/// Holds the next script call (`EVALSHA`) of a [`Gated`] connection.
+#[derive(Default)]
+struct Gate {
+    closed: std::sync::atomic::AtomicBool,
+    arrived: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// Waits until a script call is held: the accept's transaction has run.
+    async fn held(&self) {
+        within(10, "the accept's script call", self.arrived.notified()).await;
+    }
+}
+
+/// A connection whose next script call waits at its [`Gate`] once the gate is closed.
+#[derive(Clone)]
+struct Gated {
+    inner: redis::aio::ConnectionManager,
+    gate: Arc<Gate>,
+}
+
+impl redis::aio::ConnectionLike for Gated {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(async move {
+            let script = matches!(
+                cmd.args_iter().next(),
+                Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"EVALSHA")
+            );
+            if script
+                && self
+                    .gate
+                    .closed
+                    .swap(false, std::sync::atomic::Ordering::SeqCst)
+            {
+                self.gate.arrived.notify_one();
+                self.gate.release.notified().await;
+            }
+            self.inner.req_packed_command(cmd).await
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        self.inner.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+/// An engine under `prefix` whose next script call can be held, and another one, plain, on
+/// one manual clock.
+async fn held_and_plain(
+    prefix: &str,
+    clock: &ManualClock,
+) -> (RedisInbox<Gated>, Arc<Gate>, RedisInbox) {
+    let plain = engine(prefix).await.with_clock(clock.clone());
+    let gate = Arc::new(Gate::default());
+    gate.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let gated = Gated {
+        inner: raw(&plain).await,
+        gate: Arc::clone(&gate),
+    };
+    let held = RedisInbox::new(gated)
+        .with_prefix(prefix)
+        .unwrap()
+        .with_clock(clock.clone());
+    (held, gate, plain)
+}
+
+/// What [`over_the_bound`] leaves: the accept waiting for its script, the gate, another
+/// engine of the inbox, and their clock.
+struct Over {
+    accept: tokio::task::JoinHandle<Result<Accepted, InboxError>>,
+    gate: Arc<Gate>,
+    plain: RedisInbox,
+    clock: ManualClock,
+}
+
+/// A bounded accept stores `key` over the bound (the inbox holds `full_with`, bound 1); its
+/// script is held until the returned gate is released.
+async fn over_the_bound(test: &str, full_with: NewRecord, key: NewRecord) -> Over {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let (held, gate, plain) = held_and_plain(&unique_prefix(test), &clock).await;
+    assert_eq!(
+        plain.accept(&full_with, Some(1)).await.unwrap(),
+        Accepted::Stored
+    );
+    let accept = tokio::spawn(async move { held.accept(&key, Some(1)).await });
+    gate.held().await;
+    Over {
+        accept,
+        gate,
+        plain,
+        clock,
+    }
+}
+
+/// A duplicate answered (200) while its original is over the bound, before the original's
+/// script has looked again, pins the record — fresh, or already turned into its hash by
+/// `counts`: the original is answered Stored, never taken back, for the sender of the
+/// duplicate will not retry. While the inbox is over its bound, the younger of its records
+/// wait a moment before they run; the pinned one does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_answered_while_its_original_is_over_the_bound_keeps_it() {
+    for (duplicate_bound, counted_first) in [(Some(1), false), (None, false), (Some(1), true)] {
+        let Over {
+            accept,
+            gate,
+            plain,
+            clock,
+        } = over_the_bound("over-dup", record("a"), record("k")).await;
+        if counted_first {
+            assert_eq!(plain.counts().await.unwrap().pending, 2);
+        }
+        assert_eq!(
+            plain.accept(&record("k"), duplicate_bound).await.unwrap(),
+            Accepted::Duplicate,
+            "{duplicate_bound:?}"
+        );
+        gate.release.notify_one();
+        assert_eq!(
+            within(10, "accept", accept).await.unwrap().unwrap(),
+            Accepted::Stored,
+            "{duplicate_bound:?}"
+        );
+        assert_eq!(counted(&plain).await, ["a", "k"]);
+        assert_eq!(
+            drain_all(&plain, 10).await,
+            ["k"],
+            "a waits: the inbox is over"
+        );
+        clock.advance(Duration::from_millis(100));
+        assert_eq!(drain_all(&plain, 10).await, ["a"]);
+        assert_eq!(counted(&plain).await, Vec::<String>::new());
+    }
+}
+
+/// A worker does not take a young record while the inbox is over its bound (its accept may
+/// take it back). One it took anyway — the accept's script came too late — stays (answered
+/// Stored), also if the worker handed it back (shutting down) before the script looked
+/// again: it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_bound_record_a_worker_took_stays() {
+    for released in [false, true] {
+        let Over {
+            accept,
+            gate,
+            plain,
+            clock,
+        } = over_the_bound("over-leased", record("a"), record("k")).await;
+        assert!(plain.lease(LEASE).await.unwrap().is_none(), "both wait");
+        clock.advance(Duration::from_secs(3));
+        let a = plain.lease(LEASE).await.unwrap().unwrap();
+        let mut k = plain.lease(LEASE).await.unwrap().unwrap();
+        assert_eq!((&*a.record.meta.key, &*k.record.meta.key), ("a", "k"));
+        if released {
+            assert!(plain.release("k", k.token).await.unwrap());
+        }
+        gate.release.notify_one();
+        assert_eq!(
+            within(10, "accept", accept).await.unwrap().unwrap(),
+            Accepted::Stored,
+            "{released}"
+        );
+        if released {
+            k = plain.lease(LEASE).await.unwrap().unwrap();
+        }
+        assert_eq!(
+            plain.get("k").await.unwrap().unwrap().meta.status,
+            Status::Running
+        );
+        assert!(plain.done("k", k.token).await.unwrap());
+        assert!(plain.done("a", a.token).await.unwrap());
+        assert_eq!(counted(&plain).await, Vec::<String>::new());
+    }
+}
+
+/// A record over the bound that `counts` turned into its hash is still taken back whole —
+/// also one a worker parked behind a running record of its ordering key, and one queued again
+/// when that record finished, with a later record of its key parked behind it: refused (503),
+/// gone from every set and from its ordering key, whose next record runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_bound_record_counted_or_parked_is_taken_back_whole() {
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Seen {
+        Counted,
+        Parked,
+        QueuedAgain,
+    }
+    for seen in [Seen::Counted, Seen::Parked, Seen::QueuedAgain] {
+        let ordered = |key: &str| record(key).with_ordering_key("o");
+        let Over {
+            accept,
+            gate,
+            plain,
+            clock,
+        } = over_the_bound("over-back", ordered("a"), ordered("k")).await;
+        let mut a = None;
+        if seen != Seen::Counted {
+            // Past the moment young records wait while the inbox is over its bound.
+            clock.advance(Duration::from_secs(3));
+            a = Some(plain.lease(LEASE).await.unwrap().unwrap());
+        }
+        if seen == Seen::QueuedAgain {
+            assert_eq!(
+                plain.accept(&ordered("b"), None).await.unwrap(),
+                Accepted::Stored
+            );
+        }
+        let c = plain.counts().await.unwrap();
+        assert!(c.pending + c.running >= 2, "{seen:?}: {c:?}");
+        if seen != Seen::Counted {
+            assert!(plain.lease(LEASE).await.unwrap().is_none(), "k is parked");
+        }
+        if seen == Seen::QueuedAgain {
+            let a = a.take().unwrap();
+            assert!(plain.done("a", a.token).await.unwrap());
+        }
+        gate.release.notify_one();
+        assert!(
+            matches!(
+                within(10, "accept", accept).await.unwrap(),
+                Err(InboxError::Full { limit: 1 })
+            ),
+            "{seen:?}"
+        );
+        assert!(plain.get("k").await.unwrap().is_none(), "{seen:?}");
+        let c = plain.counts().await.unwrap();
+        assert_eq!(c.pending + c.running, 1, "{seen:?}: {c:?}");
+        let left = if seen == Seen::QueuedAgain { "b" } else { "a" };
+        assert_eq!(counted(&plain).await, [left], "{seen:?}");
+        assert!(
+            plain
+                .list(&ListQuery::new(Status::Pending))
+                .await
+                .unwrap()
+                .iter()
+                .all(|m| m.key != "k")
+        );
+        if let Some(a) = a {
+            assert!(plain.done("a", a.token).await.unwrap());
+        }
+        if seen != Seen::QueuedAgain {
+            assert_eq!(
+                plain.accept(&ordered("b"), None).await.unwrap(),
+                Accepted::Stored
+            );
+        }
+        let order = drain_all(&plain, 10).await;
+        let expected: &[&str] = if seen == Seen::Counted {
+            &["a", "b"]
+        } else {
+            &["b"]
+        };
+        assert_eq!(order, expected, "{seen:?}");
+        assert_eq!(pending_entries(&plain).await, 0);
+        assert_eq!(
+            xrange(&plain, &plain.ready_stream()).await.len(),
+            0,
+            "{seen:?}"
+        );
+    }
 }

@@ -63,8 +63,10 @@ const META_FIELDS: usize = 14;
 
 /// Shared by every script: `ARGV[1]` is the key prefix. Helpers:
 /// * `ready_entry`: adds a key to the ready stream (making the stream and its group if gone);
-/// * `is_fresh`: whether `n:<key>` holds a packed record (`F`, or `C` when a bounded accept
-///   counted it in `fresh`) rather than the marker `m`;
+/// * `is_fresh`: whether `n:<key>` holds a packed record (`F`; `C` or `P` when a bounded
+///   accept counted it in `unfinished`) rather than the marker `m`; and whether it is counted;
+/// * `reconcile`: drops a key from `unfinished` unless its record is unfinished and counted
+///   (a bounded accept's transaction adds its key also when the key was taken);
 /// * `unpack_fresh`: the items of a packed record, or nil if they do not parse;
 /// * `enqueue`: a pending record goes to the ready stream if due, else to the delayed set;
 /// * `settle`: a running record stops running: its stream entry is acknowledged and deleted,
@@ -78,6 +80,7 @@ const META_FIELDS: usize = 14;
 const PRELUDE: &str = r"
 local P = ARGV[1]
 local READY, GROUP = P .. 'ready', 'workers'
+local U = P .. 'unfinished'
 local function rk(k) return P .. 'r:' .. k end
 local function nk(k) return P .. 'n:' .. k end
 local function n(x) return string.format('%.0f', x) end
@@ -147,28 +150,35 @@ local function unpack_fresh(s)
   if pos ~= #s + 1 then return nil end
   return items
 end
+local COUNTED = {C = true, P = true}
 local function is_fresh(nkey)
   local first = redis.call('GETRANGE', nkey, 0, 0)
-  return first == 'F' or first == 'C', first == 'C'
+  return first == 'F' or COUNTED[first] == true, COUNTED[first] == true
 end
-local function materialize(k, id, nonce, now)
+local function reconcile(k)
+  if COUNTED[redis.call('GETRANGE', nk(k), 0, 0)] then return end
+  local st = redis.call('HGET', rk(k), 'status')
+  if st ~= 'pending' and st ~= 'running' then redis.call('SREM', U, k) end
+end
+local function materialize(k, id, nonce, now, bound)
   local nkey = nk(k)
   local head = redis.call('GETRANGE', nkey, 0, 16)
   local kind = string.sub(head, 1, 1)
-  if (kind ~= 'F' and kind ~= 'C') or string.sub(head, 2) ~= nonce then return false end
-  local counted = kind == 'C'
+  if (kind ~= 'F' and not COUNTED[kind]) or string.sub(head, 2) ~= nonce then return false end
   local it = unpack_fresh(redis.call('GET', nkey))
   -- A packed record that does not parse was written by hand: left as it is for `get` to
   -- report (and, if counted, still counted: it is not finished).
   if not it then return false end
   redis.call('SET', nkey, 'm')
-  if counted then redis.call('DECR', P .. 'fresh') end
   local r = rk(k)
   local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
   if st then
     -- A hash without its marker (only written by an earlier layout, or by hand): a retained
     -- record makes this one its duplicate (it runs once); one past its retention is replaced.
-    if not (st == 'done' and tonumber(dl) <= now) then return false end
+    if not (st == 'done' and tonumber(dl) <= now) then
+      reconcile(k)
+      return false
+    end
     redis.call('DEL', r)
     redis.call('ZREM', P .. 's:done', k)
     redis.call('ZREM', P .. 'expiry', k)
@@ -184,35 +194,45 @@ local function materialize(k, id, nonce, now)
       fields[#fields + 1] = it[i]
     end
   end
+  -- A counted record keeps its nonce until a worker takes it or a duplicate is answered for
+  -- it: until then, its own accept may take it back (over the bound).
+  if kind == 'C' then
+    fields[#fields + 1] = 'nonce'
+    fields[#fields + 1] = nonce
+    if bound then
+      fields[#fields + 1] = 'bound'
+      fields[#fields + 1] = bound
+    end
+  end
   redis.call('HSET', r, unpack(fields))
   redis.call('ZADD', P .. 's:pending', at, k)
+  redis.call('SADD', U, k)
   if it[9] then redis.call('ZADD', P .. 'o:' .. it[9], seq, k) end
   return true
 end
 ";
 
-/// The accepts the transaction could not settle: bounded ones, and those whose `SET NX` found
-/// the key taken. `ARGV`: prefix, now, the number of records, then for each record: key, max
-/// unfinished (-1: none), the packed record (`C…` when bounded: counted in `fresh`), and the
-/// id of the stream entry the transaction added for it (empty if none), which is deleted: a
-/// record stored here is announced anew.
+/// The accepts their transaction could not settle: those whose `SET NX` found the key taken,
+/// and bounded ones that found the inbox over its bound. `ARGV`: prefix, now, the number of
+/// records, then for each record: key, max unfinished (-1: none), the packed record (`C…`
+/// when bounded), the id of the stream entry the transaction added for it, and `1` if the
+/// transaction stored it over the bound (else `0`: the key was taken).
 ///
 /// Returns one answer per record, in order — 1: stored; 0: duplicate; -1: full. Records are
 /// taken in order, so a key twice in one call is stored once.
 const ACCEPT_LUA: &str = r"
 local now, count = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
--- Unfinished records for the bound, read once per call and counted up as records are stored:
--- the pending and running ones, and the fresh ones stored by bounded accepts.
-local unfinished
-local counted = 0
 if redis.call('EXISTS', READY) == 0 then
   redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
 end
 -- Whether a record with the key is retained (so this one is a duplicate). A done record past
--- its retention that `purge` has not removed yet is removed here if `replace`.
+-- its retention that `purge` has not removed yet is removed here if `replace`. A counted
+-- fresh record is pinned (`P`): its own accept, over the bound, must no longer take it back.
 local function retained(k, nkey, replace)
-  if is_fresh(nkey) then return true end
+  local kind = redis.call('GETRANGE', nkey, 0, 0)
+  if kind == 'C' then redis.call('SETRANGE', nkey, 0, 'P') end
+  if kind == 'F' or COUNTED[kind] then return true end
   local r = rk(k)
   local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
   if not st then return false end
@@ -223,45 +243,81 @@ local function retained(k, nkey, replace)
     redis.call('ZREM', P .. 'expiry', k)
     return false
   end
+  redis.call('HDEL', r, 'nonce')
+  return true
+end
+-- Takes back a record stored over the bound, if it is still this accept's own (its nonce) and
+-- nobody has seen it: fresh, or turned into its hash but never taken by a worker.
+local function take_back(k, nkey, nonce, announced)
+  local r = rk(k)
+  local head = redis.call('GETRANGE', nkey, 0, 16)
+  if head ~= 'C' .. nonce then
+    if head ~= 'm' then return false end
+    local st, nn, ok, entry, q = unpack(redis.call('HMGET', r, 'status', 'nonce',
+      'ordering_key', 'entry', 'q'))
+    if st ~= 'pending' or nn ~= nonce then return false end
+    redis.call('DEL', r)
+    redis.call('ZREM', P .. 's:pending', k)
+    if q == 'z' then redis.call('ZREM', P .. 'delayed', k) end
+    if entry and entry ~= announced then
+      redis.pcall('XACK', READY, GROUP, entry)
+      redis.call('XDEL', READY, entry)
+    end
+    if ok then
+      redis.call('ZREM', P .. 'o:' .. ok, k)
+      wake(ok, now)
+    end
+  end
+  redis.call('DEL', nkey)
+  redis.call('SREM', U, k)
+  redis.pcall('XACK', READY, GROUP, announced)
+  redis.call('XDEL', READY, announced)
   return true
 end
 for i = 0, count - 1 do
-  local b = 4 + 4 * i
+  local b = 4 + 5 * i
   local k, max, packed, announced = ARGV[b], tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3]
   local nkey = nk(k)
-  if announced ~= '' then redis.call('XDEL', READY, announced) end
-  if max >= 0 and not unfinished then
-    unfinished = redis.call('ZCARD', P .. 's:pending') + redis.call('ZCARD', P .. 's:running')
-      + (tonumber(redis.call('GET', P .. 'fresh')) or 0)
-  end
   local answer
-  if max >= 0 and unfinished >= max then
-    -- Full: only a duplicate is answered (as one).
-    if redis.call('EXISTS', nkey) == 1 and retained(k, nkey, false) then
-      answer = 0
-    else
+  if ARGV[b + 4] == '1' then
+    -- Stored over the bound: taken back unless the records counted now fit after all, or a
+    -- duplicate was answered for it, or a worker has taken it (then it stays, as stored).
+    answer = 1
+    if redis.call('SCARD', U) > max
+      and take_back(k, nkey, string.sub(packed, 2, 17), announced) then
       answer = -1
     end
   else
-    local stored = redis.call('SET', nkey, packed, 'NX')
-    if not stored and not retained(k, nkey, true) then
-      redis.call('SET', nkey, packed)
-      stored = true
-    end
-    if stored then
-      redis.call('XADD', READY, '*', 'k', k, 'f', string.sub(packed, 2, 17))
-      if max >= 0 then
-        counted = counted + 1
-        unfinished = unfinished + 1
+    redis.call('XDEL', READY, announced)
+    if max >= 0 then reconcile(k) end
+    if max >= 0 and redis.call('SCARD', U) >= max then
+      -- Full: only a duplicate is answered (as one).
+      if redis.call('EXISTS', nkey) == 1 and retained(k, nkey, false) then
+        answer = 0
+      else
+        answer = -1
       end
-      answer = 1
     else
-      answer = 0
+      local stored = redis.call('SET', nkey, packed, 'NX')
+      if not stored and not retained(k, nkey, true) then
+        redis.call('SET', nkey, packed)
+        stored = true
+      end
+      if stored then
+        if max >= 0 then
+          redis.call('XADD', READY, '*', 'k', k, 'f', string.sub(packed, 2, 17), 'b', ARGV[b + 1])
+          redis.call('SADD', U, k)
+        else
+          redis.call('XADD', READY, '*', 'k', k, 'f', string.sub(packed, 2, 17))
+        end
+        answer = 1
+      else
+        answer = 0
+      end
     end
   end
   out[#out + 1] = answer
 end
-if counted > 0 then redis.call('INCRBY', P .. 'fresh', counted) end
 return out
 ";
 
@@ -299,7 +355,13 @@ for _, e in ipairs(entries) do
   if e[1] ~= from and examined < batch then
     examined = examined + 1
     local f = e[2]
-    if f[3] == 'f' and materialize(f[2], e[1], f[4], now) then count = count + 1 end
+    if f[3] == 'f' then
+      if materialize(f[2], e[1], f[4], now, f[6]) then
+        count = count + 1
+      else
+        reconcile(f[2])
+      end
+    end
     from = e[1]
   end
 end
@@ -313,6 +375,7 @@ return {count, examined}
 /// its most entries of the ready stream without finding a record (call again).
 const LEASE_LUA: &str = r"
 local now, ms, token, consumer = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local HOLD_MS, RETRY_MS = 2000, 50
 local function eligible(r, k)
   local ok = redis.call('HGET', r, 'ordering_key')
   if not ok then return true end
@@ -323,11 +386,28 @@ local function eligible(r, k)
   end
   return true, ok
 end
+-- A record a bounded accept stored while the inbox was over its bound may be taken back by
+-- that accept a moment later: while it is young (received less than HOLD_MS ago, on clocks
+-- that agree within HOLD_MS) and the inbox is still over the bound, it waits (RETRY_MS)
+-- instead of running.
+local function held(r, k)
+  local nonce, bound, at = unpack(redis.call('HMGET', r, 'nonce', 'bound', 'received_at'))
+  local age = now - tonumber(at)
+  if not (nonce and bound) or age >= HOLD_MS or age < -HOLD_MS
+    or redis.call('SCARD', U) <= tonumber(bound) then
+    return false
+  end
+  local due = now + RETRY_MS
+  redis.call('HSET', r, 'q', 'z', 'deadline', n(due))
+  redis.call('HDEL', r, 'entry')
+  redis.call('ZADD', P .. 'delayed', due, k)
+  return true
+end
 local function take(r, k, ok)
   local ends = now + ms
   redis.call('HSET', r, 'status', 'running', 'token', token, 'deadline', n(ends), 'updated_at', n(now))
   redis.call('HINCRBY', r, 'attempts', 1)
-  redis.call('HDEL', r, 'q')
+  redis.call('HDEL', r, 'q', 'nonce')
   redis.call('ZADD', P .. 'leases', ends, k)
   if ok then redis.call('ZADD', P .. 'h:' .. ok, ends, k) end
   redis.call('ZREM', P .. 's:pending', k)
@@ -375,14 +455,19 @@ for _ = 1, 64 do
   local entry = reply[1][2][1]
   local id, f = entry[1], entry[2]
   local k = f[2]
-  if f[3] == 'f' then materialize(k, id, f[4], now) end
+  if f[3] == 'f' then materialize(k, id, f[4], now, f[6]) end
   local r = rk(k)
   local st, q, current = unpack(redis.call('HMGET', r, 'status', 'q', 'entry'))
   if st == 'pending' and q == 's' and current == id then
-    local yes, ok = eligible(r, k)
-    if yes then return take(r, k, ok) end
-    -- Parked: an older record of its ordering key, or a running one, goes first.
-    redis.call('HDEL', r, 'q', 'entry')
+    if not held(r, k) then
+      local yes, ok = eligible(r, k)
+      if yes then return take(r, k, ok) end
+      -- Parked: an older record of its ordering key, or a running one, goes first.
+      redis.call('HDEL', r, 'q', 'entry')
+    end
+  elseif f[3] == 'f' then
+    -- A leftover announcement (its accept found the key taken): its key may still be counted.
+    reconcile(k)
   end
   redis.call('XACK', READY, GROUP, id)
   redis.call('XDEL', READY, id)
@@ -412,6 +497,7 @@ if not owned(r, token) then return 0 end
 local ok = settle(r, k)
 local expires = now + tonumber(redis.call('HGET', r, 'retain_ms'))
 redis.call('HSET', r, 'status', 'done', 'deadline', n(expires), 'updated_at', n(now))
+redis.call('SREM', U, k)
 redis.call('ZADD', P .. 's:done', redis.call('HGET', r, 'received_at'), k)
 redis.call('ZADD', P .. 'expiry', expires, k)
 if ok then
@@ -443,6 +529,7 @@ if not owned(r, token) then return 0 end
 local ok = settle(r, k)
 redis.call('HSET', r, 'status', 'dead', 'last_error', ARGV[5], 'updated_at', n(now))
 redis.call('HDEL', r, 'deadline')
+redis.call('SREM', U, k)
 redis.call('ZADD', P .. 's:dead', redis.call('HGET', r, 'received_at'), k)
 redis.call('ZADD', P .. 'deadsince', now, k)
 local id = redis.call('XADD', P .. 'dead', '*', 'k', k, 'error', ARGV[5],
@@ -484,6 +571,7 @@ local function replay(k, now)
   redis.call('ZREM', P .. 's:dead', k)
   redis.call('ZREM', P .. 'deadsince', k)
   redis.call('ZADD', P .. 's:pending', redis.call('HGET', r, 'received_at'), k)
+  redis.call('SADD', U, k)
   local ok = redis.call('HGET', r, 'ordering_key')
   if ok then
     local o = P .. 'o:' .. ok
@@ -567,7 +655,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// | key | type | holds |
 /// | --- | --- | --- |
 /// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** once a worker has seen it |
-/// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a random nonce (`F…`, or `C…` when a bounded accept counted it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
+/// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a random nonce (`F…`; `C…` when a bounded accept counted it, `P…` once a duplicate has pinned it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
 /// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = its nonce; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
 /// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
 /// | `leases` | sorted set | running records, scored by the end of their lease |
@@ -576,7 +664,8 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// | `deadsince`, `expiry` | sorted sets | dead records by time of death (`replay_dead_since`), done records by end of retention (`purge`) |
 /// | `o:<ordering key>`, `h:<ordering key>` | sorted sets | the unfinished records of an ordering key in received order, and its running ones by lease end |
 /// | `seq` | string | the received-order counter |
-/// | `fresh`, `mat` | strings | how many fresh records bounded accepts stored; the last stream entry whose fresh record was turned into its hash ahead of the workers |
+/// | `unfinished` | set | the keys the bound counts: pending and running records, and fresh ones stored by bounded accepts |
+/// | `mat` | string | the last stream entry whose fresh record was turned into its hash ahead of the workers |
 ///
 /// # Accepting without a script
 ///
@@ -598,13 +687,28 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// turned into its hash only at an entry with its own nonce, so a key runs once, and a
 /// leftover entry never places a later record before those accepted in between.
 ///
-/// A bounded accept is a script (it checks the bound — `ZCARD` of the pending and running
-/// sets plus the `fresh` count: O(1) — and writes the same two things); concurrent ones of
-/// one engine share a script call, up to 64 records or 1 MiB of bodies, each checked and
-/// written in arrival order as if alone, with up to 4 calls in flight. A call that fails for
-/// a reason other than an unreachable server is retried record by record, so one record's
-/// error is never another's. If receivers **with and without** a bound share one inbox, the
-/// bound counts the unbounded receivers' records only once a worker has seen them.
+/// A bounded accept is the same transaction with two more commands: `SADD unfinished <key>`
+/// and `SCARD unfinished` — the set of the keys the bound counts, so a duplicate of an
+/// unfinished record adds nothing, and no record counts twice. If the count, this record
+/// included, is within the bound, the record is stored. If not, the accept script looks
+/// again a moment later and takes the record back (`Full`, 503) unless the count fits by
+/// then. So accepts racing for the last places store exactly the bound's worth, as with the
+/// other engines. What differs, so that nothing answered 200 is ever lost:
+/// * between the transaction and the script (one round trip) the record is there:
+///   [`counts`](InboxEngine::counts) may see up to the accepts in flight above the bound;
+/// * a duplicate answered in that moment *pins* the record: it stays, over the bound. So
+///   does one a worker took — workers leave a record alone while the inbox is over its
+///   bound and the record is under 2 s old (it waits 50 ms at a time), so only a script
+///   delayed past that lets one run;
+/// * a duplicate of a *finished* record counts for the instant until its script, so an
+///   accept racing it for the last place may be refused.
+///
+/// The script calls of concurrent accepts of one engine are grouped, up to 64 records or
+/// 1 MiB of bodies per call, each record settled in arrival order as if alone, with up to 4
+/// calls in flight. A call that fails for a reason other than an unreachable server is
+/// retried record by record, so one record's error is never another's. If receivers **with
+/// and without** a bound share one inbox, the bound counts the unbounded receivers' records
+/// only once a worker has seen them.
 ///
 /// # Transitions
 ///
@@ -699,13 +803,18 @@ pub struct RedisInbox<C = ConnectionManager> {
     prefix: Arc<str>,
     consumer: Arc<str>,
     clock: Arc<dyn Clock>,
-    /// Concurrent accepts of this engine (and its clones) go in one script call.
+    /// Concurrent accepts of this engine (and its clones) that their transaction could not
+    /// settle go in one script call.
     accepts: Arc<AcceptBatcher>,
 }
 
-/// A record for the accept script: key, bound (-1: none), packed record, and the stream entry
-/// an unbounded accept's transaction added (empty if none).
-type ScriptAccept = (String, i64, Bytes, String);
+/// The accept transaction's answer: whether the record was stored, the id of the stream entry
+/// announcing it, and (if bounded) how many records the bound counts with it.
+type Fresh = (bool, String, i64);
+
+/// A record for the accept script: key, bound (-1: none), packed record, the stream entry its
+/// transaction added, and whether the transaction stored it (over the bound).
+type ScriptAccept = (String, i64, Bytes, String, bool);
 
 /// Records for the accept script; per record, the script's answer or an error shared by the
 /// whole call.
@@ -867,15 +976,16 @@ where
     }
 
     /// Stores a fresh record unless its key is taken, in one transaction (`MULTI`/`EXEC`): a
-    /// `SET n:<key> <packed> NX` and an `XADD` announcing it to the workers with its nonce. No
-    /// script, so Redis does little more than for a raw `XADD`. `None`: stored. `Some(id)`:
-    /// the key is taken (the accept script decides whether that is a duplicate and deletes
-    /// the announcement `id`; a worker that reads it first drops it, as its nonce is not the
-    /// stored record's).
-    async fn accept_fresh(&self, key: &str, packed: &[u8]) -> Result<Option<String>, InboxError> {
-        let mut conn = self.conn.clone();
-        let (set, id): (Option<()>, String) = redis::pipe()
-            .atomic()
+    /// `SET n:<key> <packed> NX` and an `XADD` announcing it to the workers with its nonce
+    /// (and its bound) — and, if bounded, an `SADD` of the key to `unfinished` and its
+    /// `SCARD`. No script, so Redis does little more than for a raw `XADD`. Answers whether
+    /// the record was stored, the announcement's id, and (if bounded) how many records the
+    /// bound counts now, this one included. When the key was taken, the accept script
+    /// decides whether that is a duplicate and deletes the announcement (a worker that reads
+    /// it first drops it, as its nonce is not the stored record's).
+    async fn accept_fresh(&self, key: &str, packed: &[u8], max: i64) -> Result<Fresh, InboxError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .cmd("SET")
             .arg(self.record_key(b"n:", key.as_bytes()))
             .arg(packed)
@@ -886,24 +996,40 @@ where
             .arg("k")
             .arg(key)
             .arg("f")
-            .arg(&packed[1..=NONCE_LEN])
-            .query_async(&mut conn)
-            .await
-            .map_err(map_error)?;
-        Ok(set.is_none().then_some(id))
+            .arg(&packed[1..=NONCE_LEN]);
+        let mut conn = self.conn.clone();
+        if max < 0 {
+            let (set, id): (Option<()>, String) =
+                pipe.query_async(&mut conn).await.map_err(map_error)?;
+            return Ok((set.is_some(), id, 0));
+        }
+        let unfinished = self.key("unfinished");
+        pipe.arg("b")
+            .arg(max)
+            .cmd("SADD")
+            .arg(&unfinished)
+            .arg(key)
+            .ignore()
+            .cmd("SCARD")
+            .arg(&unfinished);
+        let (set, id, counted): (Option<()>, String, i64) =
+            pipe.query_async(&mut conn).await.map_err(map_error)?;
+        Ok((set.is_some(), id, counted))
     }
 
-    /// Settles `records` (key, bound or -1, packed record, the transaction's announcement or
-    /// empty) in one accept script call; one answer per record, in order.
+    /// Settles `records` (key, bound or -1, packed record, the transaction's announcement,
+    /// whether it was stored over the bound) in one accept script call; one answer per
+    /// record, in order.
     async fn accept_script(&self, records: &[ScriptAccept]) -> Result<Vec<i64>, InboxError> {
         let mut invocation = self.prepare(&ACCEPT);
         invocation.arg(self.now()).arg(records.len());
-        for (key, max, packed, announced) in records {
+        for (key, max, packed, announced, over) in records {
             invocation
                 .arg(key.as_str())
                 .arg(*max)
                 .arg(&packed[..])
-                .arg(announced.as_str());
+                .arg(announced.as_str())
+                .arg(u8::from(*over));
         }
         let answers: Vec<i64> = self.invoke(invocation).await?;
         if answers.len() != records.len() {
@@ -973,18 +1099,24 @@ where
     ) -> Result<Accepted, InboxError> {
         let max = max_unfinished.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX));
         let packed = Bytes::from(pack(record, self.now(), max >= 0));
-        let mut announced = String::new();
-        if max < 0 {
-            match self.accept_fresh(&record.key, &packed).await? {
-                None => return Ok(Accepted::Stored),
-                Some(id) => announced = id,
-            }
+        let (stored, announced, counted) = self.accept_fresh(&record.key, &packed, max).await?;
+        if stored && (max < 0 || counted <= max) {
+            return Ok(Accepted::Stored);
         }
-        // Bounded, or the key is taken: the script decides, grouped with concurrent accepts.
+        // The key is taken, or the record was stored over the bound: the script decides,
+        // grouped with concurrent accepts.
         let answer = self
             .accepts
             .write(
-                || (record.key.clone(), max, packed.clone(), announced.clone()),
+                || {
+                    (
+                        record.key.clone(),
+                        max,
+                        packed.clone(),
+                        announced.clone(),
+                        stored,
+                    )
+                },
                 packed.len(),
                 |group| async move { self.accept_script(&group).await },
             )
@@ -1074,7 +1206,7 @@ where
             .query_async(&mut conn)
             .await
             .map_err(map_error)?;
-        if let Some(packed) = fresh.filter(|p| matches!(p.first(), Some(b'F' | b'C'))) {
+        if let Some(packed) = fresh.filter(|p| matches!(p.first(), Some(b'F' | b'C' | b'P'))) {
             return unpack(key, &packed).map(Some);
         }
         if fields.first().is_none_or(Option::is_none) {
@@ -1206,7 +1338,8 @@ where
 type CountsReply = (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>);
 
 /// A fresh record as `accept` stores it in `n:<key>` until it becomes its hash: `F` (`C` when
-/// a bounded accept counts it in `fresh`), a random nonce of [`NONCE_LEN`] hex digits (its
+/// a bounded accept counts it in `unfinished`; the accept script turns that into `P` when a
+/// duplicate pins it), a random nonce of [`NONCE_LEN`] hex digits (its
 /// stream entry carries it too), then ten
 /// items in this order — received at (ms), retention (ms), endpoint, provider, headers, event
 /// id, signed at, key label, ordering key, body — each `<length>:<bytes>`, or `x` if absent.
@@ -1254,10 +1387,11 @@ fn pack(record: &NewRecord, now: i64, counted: bool) -> Vec<u8> {
 /// A fresh record read back from its [`pack`]ed form: pending, never attempted.
 fn unpack(key: &str, packed: &[u8]) -> Result<Record, InboxError> {
     let corrupt = || InboxError::corrupt(key, "a fresh record does not parse");
-    // `C`: the same, counted by a bounded accept.
+    // `C` and `P`: the same, counted by a bounded accept.
     let mut rest = packed
         .strip_prefix(b"F")
         .or_else(|| packed.strip_prefix(b"C"))
+        .or_else(|| packed.strip_prefix(b"P"))
         .and_then(|rest| rest.get(NONCE_LEN..))
         .ok_or_else(corrupt)?;
     let mut items: Vec<Option<Vec<u8>>> = Vec::with_capacity(10);
@@ -1477,6 +1611,13 @@ mod tests {
                 1_767_225_600_123_000_000
             );
             assert!(unpack("k:1", &packed[..packed.len() - 1]).is_err());
+            // Pinned by a duplicate (`C` becomes `P`): the same record.
+            if packed[0] == b'C' {
+                let pinned = [&b"P"[..], &packed[1..]].concat();
+                assert_eq!(unpack("k:1", &pinned).unwrap().meta, meta);
+            }
+            let other = [&b"m"[..], &packed[1..]].concat();
+            assert!(unpack("k:1", &other).is_err());
         }
     }
 

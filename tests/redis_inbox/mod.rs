@@ -73,3 +73,15 @@ pub(crate) async fn pending_entries(engine: &RedisInbox) -> u64 {
         other => panic!("unexpected XPENDING reply {other:?}"),
     }
 }
+
+/// The keys the bound counts (the engine's `unfinished` set), sorted.
+pub(crate) async fn counted(engine: &RedisInbox) -> Vec<String> {
+    let mut conn = raw(engine).await;
+    let mut keys: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("{}unfinished", engine.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    keys.sort();
+    keys
+}
