@@ -655,6 +655,7 @@ async fn concurrent_bounded_accepts_lose_nothing_and_keep_the_bound_and_parking(
             .collect();
         stored.sort();
         assert_eq!(stored.len(), 20, "round {round}: {once:?}");
+        assert_eq!(first.counts().await.unwrap().pending, 20);
         assert_eq!(counted(&first).await, stored, "round {round}");
 
         let twice = answers(accept_all(2).await);
@@ -852,8 +853,9 @@ async fn fresh_records_are_counted_listed_and_leased_in_order() {
             Accepted::Stored
         );
     }
-    // The 1200 that `counts` turned into hashes, and the 100 fresh counted ones.
-    assert_eq!(counted(&engine).await.len(), 1300);
+    // The 1200 that `counts` turned into hashes; the 100 bounded ones are not turned yet (the
+    // bound's estimate is far below it).
+    assert_eq!(counted(&engine).await.len(), 1200);
     let mut order = Vec::new();
     for _ in 0..1400 {
         let Some(leased) = engine.lease(Duration::from_secs(30)).await.unwrap() else {
@@ -1188,20 +1190,20 @@ async fn a_duplicate_of_a_markerless_record_runs_once() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The bound's count and a corrupted counted record.
+// The bound's count and a corrupted bounded record.
 // ---------------------------------------------------------------------------------------------
 
-/// The bound's count never drifts, also for a counted record corrupted by hand (which is
-/// never turned into its hash): every reader of one of its announcements (`counts`, leases,
-/// duplicates' announcements) leaves it counted, once.
+/// The bound's count never drifts, also for a bounded record corrupted by hand (which is never
+/// turned into its hash, so never counted): every reader of one of its announcements
+/// (`counts`, leases, duplicates' announcements, bounded or not) leaves the count alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupted_counted_record_stays_counted_once() {
+async fn a_corrupted_bounded_record_leaves_the_count_alone() {
     let engine = engine(&unique_prefix("corrupt-counted")).await;
     assert_eq!(
         engine.accept(&record("k"), Some(100)).await.unwrap(),
         Accepted::Stored
     );
-    assert_eq!(counted(&engine).await, ["k"]);
+    assert_eq!(counted(&engine).await, Vec::<String>::new());
     set_raw(&engine, "n:k", b"Cgarbage").await;
     assert!(matches!(
         engine.get("k").await,
@@ -1225,7 +1227,11 @@ async fn a_corrupted_counted_record_stays_counted_once() {
     for _ in 0..5 {
         let _ = within(10, "lease", engine.lease(LEASE)).await;
     }
-    assert_eq!(counted(&engine).await, ["k"], "the bound's count drifted");
+    assert_eq!(
+        counted(&engine).await,
+        Vec::<String>::new(),
+        "the bound's count drifted"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1512,18 +1518,36 @@ async fn a_record_that_cannot_be_read_is_dead_not_leased_forever() {
 // Over the bound: what happens between a bounded accept's transaction and its script.
 // ---------------------------------------------------------------------------------------------
 
-/// Holds the next script call (`EVALSHA`) of a [`Gated`] connection.
-#[derive(Default)]
+/// Holds the next `holding` script calls (`EVALSHA`) of a [`Gated`] connection until
+/// released.
 struct Gate {
-    closed: std::sync::atomic::AtomicBool,
-    arrived: tokio::sync::Notify,
-    release: tokio::sync::Notify,
+    holding: std::sync::atomic::AtomicUsize,
+    arrived: std::sync::atomic::AtomicUsize,
+    open: tokio::sync::Semaphore,
 }
 
 impl Gate {
-    /// Waits until a script call is held: the accept's transaction has run.
-    async fn held(&self) {
-        within(10, "the accept's script call", self.arrived.notified()).await;
+    fn holding(calls: usize) -> Self {
+        Self {
+            holding: calls.into(),
+            arrived: 0.into(),
+            open: tokio::sync::Semaphore::new(0),
+        }
+    }
+
+    /// Waits until `calls` script calls are held (their accepts' transactions have run).
+    async fn held(&self, calls: usize) {
+        within(10, "the accepts' script calls", async {
+            while self.arrived.load(std::sync::atomic::Ordering::SeqCst) < calls {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+    }
+
+    /// Lets every held script call (and all later ones) through.
+    fn release(&self) {
+        self.open.add_permits(1 << 20);
     }
 }
 
@@ -1539,19 +1563,22 @@ impl redis::aio::ConnectionLike for Gated {
         &'a mut self,
         cmd: &'a redis::Cmd,
     ) -> redis::RedisFuture<'a, redis::Value> {
+        use std::sync::atomic::Ordering::SeqCst;
         Box::pin(async move {
             let script = matches!(
                 cmd.args_iter().next(),
                 Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"EVALSHA")
             );
-            if script
+            let hold = script
                 && self
                     .gate
-                    .closed
-                    .swap(false, std::sync::atomic::Ordering::SeqCst)
-            {
-                self.gate.arrived.notify_one();
-                self.gate.release.notified().await;
+                    .holding
+                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if hold {
+                self.gate.arrived.fetch_add(1, SeqCst);
+                // Never closed: held until released.
+                let _ = self.gate.open.acquire().await.map(|p| p.forget());
             }
             self.inner.req_packed_command(cmd).await
         })
@@ -1571,15 +1598,15 @@ impl redis::aio::ConnectionLike for Gated {
     }
 }
 
-/// An engine under `prefix` whose next script call can be held, and another one, plain, on
-/// one manual clock.
+/// An engine under `prefix` whose next `calls` script calls are held, and another one, plain,
+/// on one manual clock.
 async fn held_and_plain(
     prefix: &str,
     clock: &ManualClock,
+    calls: usize,
 ) -> (RedisInbox<Gated>, Arc<Gate>, RedisInbox) {
     let plain = engine(prefix).await.with_clock(clock.clone());
-    let gate = Arc::new(Gate::default());
-    gate.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let gate = Arc::new(Gate::holding(calls));
     let gated = Gated {
         inner: raw(&plain).await,
         gate: Arc::clone(&gate),
@@ -1604,13 +1631,13 @@ struct Over {
 /// script is held until the returned gate is released.
 async fn over_the_bound(test: &str, full_with: NewRecord, key: NewRecord) -> Over {
     let clock = ManualClock::at_unix(1_767_225_600);
-    let (held, gate, plain) = held_and_plain(&unique_prefix(test), &clock).await;
+    let (held, gate, plain) = held_and_plain(&unique_prefix(test), &clock, 1).await;
     assert_eq!(
         plain.accept(&full_with, Some(1)).await.unwrap(),
         Accepted::Stored
     );
     let accept = tokio::spawn(async move { held.accept(&key, Some(1)).await });
-    gate.held().await;
+    gate.held(1).await;
     Over {
         accept,
         gate,
@@ -1641,7 +1668,7 @@ async fn a_duplicate_answered_while_its_original_is_over_the_bound_keeps_it() {
             Accepted::Duplicate,
             "{duplicate_bound:?}"
         );
-        gate.release.notify_one();
+        gate.release();
         assert_eq!(
             within(10, "accept", accept).await.unwrap().unwrap(),
             Accepted::Stored,
@@ -1672,15 +1699,16 @@ async fn an_over_bound_record_a_worker_took_stays() {
             plain,
             clock,
         } = over_the_bound("over-leased", record("a"), record("k")).await;
-        assert!(plain.lease(LEASE).await.unwrap().is_none(), "both wait");
-        clock.advance(Duration::from_secs(3));
         let a = plain.lease(LEASE).await.unwrap().unwrap();
+        assert_eq!(a.record.meta.key, "a");
+        assert!(plain.lease(LEASE).await.unwrap().is_none(), "k waits");
+        clock.advance(Duration::from_secs(3));
         let mut k = plain.lease(LEASE).await.unwrap().unwrap();
-        assert_eq!((&*a.record.meta.key, &*k.record.meta.key), ("a", "k"));
+        assert_eq!(k.record.meta.key, "k");
         if released {
             assert!(plain.release("k", k.token).await.unwrap());
         }
-        gate.release.notify_one();
+        gate.release();
         assert_eq!(
             within(10, "accept", accept).await.unwrap().unwrap(),
             Accepted::Stored,
@@ -1740,7 +1768,7 @@ async fn an_over_bound_record_counted_or_parked_is_taken_back_whole() {
             let a = a.take().unwrap();
             assert!(plain.done("a", a.token).await.unwrap());
         }
-        gate.release.notify_one();
+        gate.release();
         assert!(
             matches!(
                 within(10, "accept", accept).await.unwrap(),
@@ -1784,4 +1812,106 @@ async fn an_over_bound_record_counted_or_parked_is_taken_back_whole() {
             "{seen:?}"
         );
     }
+}
+
+/// The bound counts the records of receivers without a bound too (announced, not yet turned
+/// into hashes), exactly: past the transaction's estimate the accept script turns them all
+/// and counts. More than 1 024 of them waiting are not counted in one call: a bounded accept
+/// past the estimate is then refused, never stored past the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bound_counts_every_receiver_s_records_exactly() {
+    let engine = engine(&unique_prefix("mixed")).await;
+    for i in 0..30 {
+        let answer = engine.accept(&record(&format!("u{i}")), None).await;
+        assert_eq!(answer.unwrap(), Accepted::Stored);
+    }
+    assert!(matches!(
+        engine.accept(&record("b1"), Some(30)).await,
+        Err(InboxError::Full { limit: 30 })
+    ));
+    assert!(engine.get("b1").await.unwrap().is_none());
+    // The 30 are now turned into hashes and still announced: the estimate counts them
+    // twice, the script once.
+    assert_eq!(
+        engine.accept(&record("b1"), Some(31)).await.unwrap(),
+        Accepted::Stored
+    );
+    assert_eq!(engine.counts().await.unwrap().pending, 31);
+
+    let engine = self::engine(&unique_prefix("mixed-many")).await;
+    for i in 0..1100 {
+        let answer = engine.accept(&record(&format!("u{i}")), None).await;
+        assert_eq!(answer.unwrap(), Accepted::Stored);
+    }
+    assert!(matches!(
+        engine.accept(&record("b1"), Some(1100)).await,
+        Err(InboxError::Full { limit: 1100 })
+    ));
+    assert!(engine.get("b1").await.unwrap().is_none());
+    assert_eq!(engine.counts().await.unwrap().pending, 1100);
+    assert_eq!(
+        engine.accept(&record("b1"), Some(1101)).await.unwrap(),
+        Accepted::Stored
+    );
+    assert!(matches!(
+        engine.accept(&record("b2"), Some(1101)).await,
+        Err(InboxError::Full { limit: 1101 })
+    ));
+    assert_eq!(drain_all(&engine, 2000).await.len(), 1101);
+    assert_eq!(counted(&engine).await, Vec::<String>::new());
+}
+
+/// Bounded accepts of keys whose records are done and past their retention (so the accept
+/// script replaces them), sixteen in one script call: the bound holds across the records of
+/// a call — each one stored is counted before the next is decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_accepts_replacing_expired_records_in_one_call_keep_the_bound() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    // The four script calls an engine runs at once are held (duplicates), so that the sixteen
+    // accepts behind them queue up and go in one call.
+    let (held, gate, plain) = held_and_plain(&unique_prefix("replace-bound"), &clock, 4).await;
+    let expired: Vec<NewRecord> = (0..16)
+        .map(|i| record(&format!("x{i}")).with_retain(Duration::ZERO))
+        .collect();
+    for r in &expired {
+        assert_eq!(plain.accept(r, None).await.unwrap(), Accepted::Stored);
+    }
+    assert_eq!(drain_all(&plain, 100).await.len(), 16);
+    let mut duplicates = Vec::new();
+    for i in 0..4 {
+        let key = format!("d{i}");
+        assert_eq!(
+            plain.accept(&record(&key), None).await.unwrap(),
+            Accepted::Stored
+        );
+        let held = held.clone();
+        duplicates.push(tokio::spawn(async move {
+            held.accept(&record(&key), Some(6)).await
+        }));
+        gate.held(i + 1).await;
+    }
+    let again = {
+        let held = held.clone();
+        tokio::spawn(async move {
+            let accepts = expired.iter().map(|r| held.accept(r, Some(6)));
+            futures_util::future::join_all(accepts).await
+        })
+    };
+    // Their transactions run; their script calls queue behind the held ones.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.release();
+    for d in duplicates {
+        assert_eq!(d.await.unwrap().unwrap(), Accepted::Duplicate);
+    }
+    let results = within(10, "accepts", again).await.unwrap();
+    let stored = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Accepted::Stored)))
+        .count();
+    let full = results
+        .iter()
+        .filter(|r| matches!(r, Err(InboxError::Full { limit: 6 })))
+        .count();
+    assert_eq!((stored, full), (2, 14), "{results:?}");
+    assert_eq!(plain.counts().await.unwrap().pending, 6);
 }

@@ -64,9 +64,7 @@ const META_FIELDS: usize = 14;
 /// Shared by every script: `ARGV[1]` is the key prefix. Helpers:
 /// * `ready_entry`: adds a key to the ready stream (making the stream and its group if gone);
 /// * `is_fresh`: whether `n:<key>` holds a packed record (`F`; `C` or `P` when a bounded
-///   accept counted it in `unfinished`) rather than the marker `m`; and whether it is counted;
-/// * `reconcile`: drops a key from `unfinished` unless its record is unfinished and counted
-///   (a bounded accept's transaction adds its key also when the key was taken);
+///   accept stored it) rather than the marker `m`;
 /// * `unpack_fresh`: the items of a packed record, or nil if they do not parse;
 /// * `enqueue`: a pending record goes to the ready stream if due, else to the delayed set;
 /// * `settle`: a running record stops running: its stream entry is acknowledged and deleted,
@@ -76,7 +74,10 @@ const META_FIELDS: usize = 14;
 /// * `materialize`: a fresh record (packed in `n:<key>` by `accept`) becomes its hash, queued
 ///   under the stream entry `id` that announced it — only an entry with the record's own
 ///   nonce: a leftover announcement of an earlier accept of the key (a duplicate's) must not
-///   place a later record of the key before the records accepted in between.
+///   place a later record of the key before the records accepted in between;
+/// * `materialize_ahead`: turns the fresh records announced after the last entry handed out
+///   (or turned) into hashes, at most `batch` stream entries; returns how many it turned, how
+///   many entries it examined, and whether more follow.
 const PRELUDE: &str = r"
 local P = ARGV[1]
 local READY, GROUP = P .. 'ready', 'workers'
@@ -150,21 +151,16 @@ local function unpack_fresh(s)
   if pos ~= #s + 1 then return nil end
   return items
 end
-local COUNTED = {C = true, P = true}
+local BOUNDED = {C = true, P = true}
 local function is_fresh(nkey)
   local first = redis.call('GETRANGE', nkey, 0, 0)
-  return first == 'F' or COUNTED[first] == true, COUNTED[first] == true
-end
-local function reconcile(k)
-  if COUNTED[redis.call('GETRANGE', nk(k), 0, 0)] then return end
-  local st = redis.call('HGET', rk(k), 'status')
-  if st ~= 'pending' and st ~= 'running' then redis.call('SREM', U, k) end
+  return first == 'F' or BOUNDED[first] == true
 end
 local function materialize(k, id, nonce, now, bound)
   local nkey = nk(k)
   local head = redis.call('GETRANGE', nkey, 0, 16)
   local kind = string.sub(head, 1, 1)
-  if (kind ~= 'F' and not COUNTED[kind]) or string.sub(head, 2) ~= nonce then return false end
+  if (kind ~= 'F' and not BOUNDED[kind]) or string.sub(head, 2) ~= nonce then return false end
   local it = unpack_fresh(redis.call('GET', nkey))
   -- A packed record that does not parse was written by hand: left as it is for `get` to
   -- report (and, if counted, still counted: it is not finished).
@@ -175,10 +171,7 @@ local function materialize(k, id, nonce, now, bound)
   if st then
     -- A hash without its marker (only written by an earlier layout, or by hand): a retained
     -- record makes this one its duplicate (it runs once); one past its retention is replaced.
-    if not (st == 'done' and tonumber(dl) <= now) then
-      reconcile(k)
-      return false
-    end
+    if not (st == 'done' and tonumber(dl) <= now) then return false end
     redis.call('DEL', r)
     redis.call('ZREM', P .. 's:done', k)
     redis.call('ZREM', P .. 'expiry', k)
@@ -210,6 +203,45 @@ local function materialize(k, id, nonce, now, bound)
   if it[9] then redis.call('ZADD', P .. 'o:' .. it[9], seq, k) end
   return true
 end
+local function parse_id(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms) or 0, tonumber(seq) or 0
+end
+local function later(a, b)
+  local am, as = parse_id(a)
+  local bm, bs = parse_id(b)
+  return am > bm or (am == bm and as > bs)
+end
+local function materialize_ahead(batch, now)
+  if redis.call('EXISTS', READY) == 0 then return 0, 0, false end
+  local from = redis.call('GET', P .. 'mat') or '0-0'
+  local groups = redis.pcall('XINFO', 'GROUPS', READY)
+  if type(groups) == 'table' and not groups.err then
+    for _, g in ipairs(groups) do
+      local name, last
+      for j = 1, #g - 1, 2 do
+        if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then last = g[j + 1] end
+      end
+      if name == GROUP and last and later(last, from) then from = last end
+    end
+  end
+  local entries = redis.call('XRANGE', READY, from, '+', 'COUNT', batch + 1)
+  local count, examined, more = 0, 0, false
+  for _, e in ipairs(entries) do
+    if e[1] ~= from then
+      if examined == batch then
+        more = true
+        break
+      end
+      examined = examined + 1
+      local f = e[2]
+      if f[3] == 'f' and materialize(f[2], e[1], f[4], now, f[6]) then count = count + 1 end
+      from = e[1]
+    end
+  end
+  redis.call('SET', P .. 'mat', from)
+  return count, examined, more
+end
 ";
 
 /// The accepts their transaction could not settle: those whose `SET NX` found the key taken,
@@ -226,13 +258,24 @@ local out = {}
 if redis.call('EXISTS', READY) == 0 then
   redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
 end
+-- For a bounded record, the count is exact: every record announced so far is turned into its
+-- hash first, so `unfinished` holds them all. If too many wait, the count stays unknown and
+-- bounded records are refused (503): never stored past the bound.
+local unknown = false
+for i = 0, count - 1 do
+  if tonumber(ARGV[5 + 5 * i]) >= 0 then
+    local _, _, more = materialize_ahead(1024, now)
+    unknown = more
+    break
+  end
+end
 -- Whether a record with the key is retained (so this one is a duplicate). A done record past
 -- its retention that `purge` has not removed yet is removed here if `replace`. A counted
 -- fresh record is pinned (`P`): its own accept, over the bound, must no longer take it back.
 local function retained(k, nkey, replace)
   local kind = redis.call('GETRANGE', nkey, 0, 0)
   if kind == 'C' then redis.call('SETRANGE', nkey, 0, 'P') end
-  if kind == 'F' or COUNTED[kind] then return true end
+  if kind == 'F' or BOUNDED[kind] then return true end
   local r = rk(k)
   local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
   if not st then return false end
@@ -283,14 +326,13 @@ for i = 0, count - 1 do
     -- Stored over the bound: taken back unless the records counted now fit after all, or a
     -- duplicate was answered for it, or a worker has taken it (then it stays, as stored).
     answer = 1
-    if redis.call('SCARD', U) > max
+    if (unknown or redis.call('SCARD', U) > max)
       and take_back(k, nkey, string.sub(packed, 2, 17), announced) then
       answer = -1
     end
   else
     redis.call('XDEL', READY, announced)
-    if max >= 0 then reconcile(k) end
-    if max >= 0 and redis.call('SCARD', U) >= max then
+    if max >= 0 and (unknown or redis.call('SCARD', U) >= max) then
       -- Full: only a duplicate is answered (as one).
       if redis.call('EXISTS', nkey) == 1 and retained(k, nkey, false) then
         answer = 0
@@ -305,8 +347,10 @@ for i = 0, count - 1 do
       end
       if stored then
         if max >= 0 then
-          redis.call('XADD', READY, '*', 'k', k, 'f', string.sub(packed, 2, 17), 'b', ARGV[b + 1])
-          redis.call('SADD', U, k)
+          local nonce = string.sub(packed, 2, 17)
+          local id = redis.call('XADD', READY, '*', 'k', k, 'f', nonce, 'b', ARGV[b + 1])
+          -- Counted at once (in `unfinished`), for the records after it.
+          materialize(k, id, nonce, now, ARGV[b + 1])
         else
           redis.call('XADD', READY, '*', 'k', k, 'f', string.sub(packed, 2, 17))
         end
@@ -326,46 +370,7 @@ return out
 /// is now.
 /// Returns {materialized, examined}.
 const MATERIALIZE_LUA: &str = r"
-if redis.call('EXISTS', READY) == 0 then return {0, 0} end
-local now = tonumber(ARGV[3])
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms) or 0, tonumber(seq) or 0
-end
-local function later(a, b)
-  local am, as = parse(a)
-  local bm, bs = parse(b)
-  return am > bm or (am == bm and as > bs)
-end
-local from = redis.call('GET', P .. 'mat') or '0-0'
-local groups = redis.pcall('XINFO', 'GROUPS', READY)
-if type(groups) == 'table' and not groups.err then
-  for _, g in ipairs(groups) do
-    local name, last
-    for j = 1, #g - 1, 2 do
-      if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then last = g[j + 1] end
-    end
-    if name == GROUP and last and later(last, from) then from = last end
-  end
-end
-local batch = tonumber(ARGV[2])
-local entries = redis.call('XRANGE', READY, from, '+', 'COUNT', batch + 1)
-local count, examined = 0, 0
-for _, e in ipairs(entries) do
-  if e[1] ~= from and examined < batch then
-    examined = examined + 1
-    local f = e[2]
-    if f[3] == 'f' then
-      if materialize(f[2], e[1], f[4], now, f[6]) then
-        count = count + 1
-      else
-        reconcile(f[2])
-      end
-    end
-    from = e[1]
-  end
-end
-redis.call('SET', P .. 'mat', from)
+local count, examined = materialize_ahead(tonumber(ARGV[2]), tonumber(ARGV[3]))
 return {count, examined}
 ";
 
@@ -465,9 +470,6 @@ for _ = 1, 64 do
       -- Parked: an older record of its ordering key, or a running one, goes first.
       redis.call('HDEL', r, 'q', 'entry')
     end
-  elseif f[3] == 'f' then
-    -- A leftover announcement (its accept found the key taken): its key may still be counted.
-    reconcile(k)
   end
   redis.call('XACK', READY, GROUP, id)
   redis.call('XDEL', READY, id)
@@ -664,7 +666,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// | `deadsince`, `expiry` | sorted sets | dead records by time of death (`replay_dead_since`), done records by end of retention (`purge`) |
 /// | `o:<ordering key>`, `h:<ordering key>` | sorted sets | the unfinished records of an ordering key in received order, and its running ones by lease end |
 /// | `seq` | string | the received-order counter |
-/// | `unfinished` | set | the keys the bound counts: pending and running records, and fresh ones stored by bounded accepts |
+/// | `unfinished` | set | the keys of the pending and running records turned into hashes: what the bound counts |
 /// | `mat` | string | the last stream entry whose fresh record was turned into its hash ahead of the workers |
 ///
 /// # Accepting without a script
@@ -687,28 +689,29 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// turned into its hash only at an entry with its own nonce, so a key runs once, and a
 /// leftover entry never places a later record before those accepted in between.
 ///
-/// A bounded accept is the same transaction with two more commands: `SADD unfinished <key>`
-/// and `SCARD unfinished` — the set of the keys the bound counts, so a duplicate of an
-/// unfinished record adds nothing, and no record counts twice. If the count, this record
-/// included, is within the bound, the record is stored. If not, the accept script looks
-/// again a moment later and takes the record back (`Full`, 503) unless the count fits by
-/// then. So accepts racing for the last places store exactly the bound's worth, as with the
-/// other engines. What differs, so that nothing answered 200 is ever lost:
+/// A bounded accept is the same transaction with two more commands, `SCARD unfinished` (the
+/// records turned into hashes that are pending or running) and `XLEN` of the ready stream
+/// (which holds an announcement of every record not turned yet): their sum is never below the
+/// number of unfinished records. Within the bound, the record is stored. Past it — the sum
+/// counts twice the records turned ahead of the workers and still queued, so from about half
+/// the bound on — the accept script decides exactly: it turns every announced record into its
+/// hash, counts, and takes the record back (`Full`, 503) unless it fits. So accepts racing
+/// for the last places store exactly the bound's worth, as with the other engines, and
+/// records of receivers with and without a bound sharing the inbox all count. What differs,
+/// so that nothing answered 200 is ever lost:
 /// * between the transaction and the script (one round trip) the record is there:
 ///   [`counts`](InboxEngine::counts) may see up to the accepts in flight above the bound;
 /// * a duplicate answered in that moment *pins* the record: it stays, over the bound. So
 ///   does one a worker took — workers leave a record alone while the inbox is over its
 ///   bound and the record is under 2 s old (it waits 50 ms at a time), so only a script
 ///   delayed past that lets one run;
-/// * a duplicate of a *finished* record counts for the instant until its script, so an
-///   accept racing it for the last place may be refused.
+/// * when more than 1 024 announced records wait to be counted, a bounded accept past the
+///   transaction's estimate is refused rather than counted.
 ///
 /// The script calls of concurrent accepts of one engine are grouped, up to 64 records or
 /// 1 MiB of bodies per call, each record settled in arrival order as if alone, with up to 4
 /// calls in flight. A call that fails for a reason other than an unreachable server is
-/// retried record by record, so one record's error is never another's. If receivers **with
-/// and without** a bound share one inbox, the bound counts the unbounded receivers' records
-/// only once a worker has seen them.
+/// retried record by record, so one record's error is never another's.
 ///
 /// # Transitions
 ///
@@ -809,7 +812,7 @@ pub struct RedisInbox<C = ConnectionManager> {
 }
 
 /// The accept transaction's answer: whether the record was stored, the id of the stream entry
-/// announcing it, and (if bounded) how many records the bound counts with it.
+/// announcing it, and (if bounded) at least how many records are unfinished with it.
 type Fresh = (bool, String, i64);
 
 /// A record for the accept script: key, bound (-1: none), packed record, the stream entry its
@@ -977,12 +980,13 @@ where
 
     /// Stores a fresh record unless its key is taken, in one transaction (`MULTI`/`EXEC`): a
     /// `SET n:<key> <packed> NX` and an `XADD` announcing it to the workers with its nonce
-    /// (and its bound) — and, if bounded, an `SADD` of the key to `unfinished` and its
-    /// `SCARD`. No script, so Redis does little more than for a raw `XADD`. Answers whether
-    /// the record was stored, the announcement's id, and (if bounded) how many records the
-    /// bound counts now, this one included. When the key was taken, the accept script
-    /// decides whether that is a duplicate and deletes the announcement (a worker that reads
-    /// it first drops it, as its nonce is not the stored record's).
+    /// (and its bound) — and, if bounded, `SCARD unfinished` and `XLEN` of the ready stream.
+    /// No script, so Redis does little more than for a raw `XADD`. Answers whether the record
+    /// was stored, the announcement's id, and (if bounded) their sum: at least the number of
+    /// unfinished records, this one included (every record not yet turned into its hash has
+    /// its announcement in the stream). When the key was taken, the accept script decides
+    /// whether that is a duplicate and deletes the announcement (a worker that reads it first
+    /// drops it, as its nonce is not the stored record's).
     async fn accept_fresh(&self, key: &str, packed: &[u8], max: i64) -> Result<Fresh, InboxError> {
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -1003,18 +1007,15 @@ where
                 pipe.query_async(&mut conn).await.map_err(map_error)?;
             return Ok((set.is_some(), id, 0));
         }
-        let unfinished = self.key("unfinished");
         pipe.arg("b")
             .arg(max)
-            .cmd("SADD")
-            .arg(&unfinished)
-            .arg(key)
-            .ignore()
             .cmd("SCARD")
-            .arg(&unfinished);
-        let (set, id, counted): (Option<()>, String, i64) =
+            .arg(self.key("unfinished"))
+            .cmd("XLEN")
+            .arg(self.ready_stream());
+        let (set, id, turned, announced): (Option<()>, String, i64, i64) =
             pipe.query_async(&mut conn).await.map_err(map_error)?;
-        Ok((set.is_some(), id, counted))
+        Ok((set.is_some(), id, turned.saturating_add(announced)))
     }
 
     /// Settles `records` (key, bound or -1, packed record, the transaction's announcement,
@@ -1099,8 +1100,8 @@ where
     ) -> Result<Accepted, InboxError> {
         let max = max_unfinished.map_or(-1, |m| i64::try_from(m).unwrap_or(i64::MAX));
         let packed = Bytes::from(pack(record, self.now(), max >= 0));
-        let (stored, announced, counted) = self.accept_fresh(&record.key, &packed, max).await?;
-        if stored && (max < 0 || counted <= max) {
+        let (stored, announced, estimate) = self.accept_fresh(&record.key, &packed, max).await?;
+        if stored && (max < 0 || estimate <= max) {
             return Ok(Accepted::Stored);
         }
         // The key is taken, or the record was stored over the bound: the script decides,
