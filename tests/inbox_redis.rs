@@ -1820,16 +1820,22 @@ async fn an_over_bound_record_counted_or_parked_is_taken_back_whole() {
 /// past the estimate is then refused, never stored past the bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bound_counts_every_receiver_s_records_exactly() {
-    let engine = engine(&unique_prefix("mixed")).await;
-    for i in 0..30 {
-        let answer = engine.accept(&record(&format!("u{i}")), None).await;
-        assert_eq!(answer.unwrap(), Accepted::Stored);
+    /// `n` records accepted without a bound, then one with the bound at `n`: refused.
+    async fn full_after(test: &str, n: u64) -> RedisInbox {
+        let engine = engine(&unique_prefix(test)).await;
+        for i in 0..n {
+            let answer = engine.accept(&record(&format!("u{i}")), None).await;
+            assert_eq!(answer.unwrap(), Accepted::Stored);
+        }
+        let answer = engine.accept(&record("b1"), Some(n)).await;
+        assert!(
+            matches!(answer, Err(InboxError::Full { limit }) if limit == n),
+            "{answer:?}"
+        );
+        assert!(engine.get("b1").await.unwrap().is_none());
+        engine
     }
-    assert!(matches!(
-        engine.accept(&record("b1"), Some(30)).await,
-        Err(InboxError::Full { limit: 30 })
-    ));
-    assert!(engine.get("b1").await.unwrap().is_none());
+    let engine = full_after("mixed", 30).await;
     // The 30 are now turned into hashes and still announced: the estimate counts them
     // twice, the script once.
     assert_eq!(
@@ -1838,16 +1844,7 @@ async fn the_bound_counts_every_receiver_s_records_exactly() {
     );
     assert_eq!(engine.counts().await.unwrap().pending, 31);
 
-    let engine = self::engine(&unique_prefix("mixed-many")).await;
-    for i in 0..1100 {
-        let answer = engine.accept(&record(&format!("u{i}")), None).await;
-        assert_eq!(answer.unwrap(), Accepted::Stored);
-    }
-    assert!(matches!(
-        engine.accept(&record("b1"), Some(1100)).await,
-        Err(InboxError::Full { limit: 1100 })
-    ));
-    assert!(engine.get("b1").await.unwrap().is_none());
+    let engine = full_after("mixed-many", 1100).await;
     assert_eq!(engine.counts().await.unwrap().pending, 1100);
     assert_eq!(
         engine.accept(&record("b1"), Some(1101)).await.unwrap(),
