@@ -16,6 +16,8 @@ mod redis_inbox;
 mod servers;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -1518,12 +1520,16 @@ async fn a_record_that_cannot_be_read_is_dead_not_leased_forever() {
 // Over the bound: what happens between a bounded accept's transaction and its script.
 // ---------------------------------------------------------------------------------------------
 
-/// Holds the next `holding` script calls (`EVALSHA`) of a [`Gated`] connection until
-/// released.
+/// Holds the next `holding` script calls (`EVALSHA`) of a [`Gated`] connection before they
+/// are sent, until released; then, the next `after` ones once they ran, their replies
+/// withheld until released.
 struct Gate {
-    holding: std::sync::atomic::AtomicUsize,
-    arrived: std::sync::atomic::AtomicUsize,
+    holding: AtomicUsize,
+    arrived: AtomicUsize,
     open: tokio::sync::Semaphore,
+    after: AtomicUsize,
+    ran: AtomicUsize,
+    reply: tokio::sync::Semaphore,
 }
 
 impl Gate {
@@ -1532,23 +1538,37 @@ impl Gate {
             holding: calls.into(),
             arrived: 0.into(),
             open: tokio::sync::Semaphore::new(0),
+            after: 0.into(),
+            ran: 0.into(),
+            reply: tokio::sync::Semaphore::new(0),
         }
     }
 
-    /// Waits until `calls` script calls are held (their accepts' transactions have run).
-    async fn held(&self, calls: usize) {
+    async fn until(count: &AtomicUsize, calls: usize) {
         within(10, "the accepts' script calls", async {
-            while self.arrived.load(std::sync::atomic::Ordering::SeqCst) < calls {
+            while count.load(SeqCst) < calls {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
         .await;
     }
 
+    /// Waits until `calls` script calls are held (their accepts' transactions have run).
+    async fn held(&self, calls: usize) {
+        Self::until(&self.arrived, calls).await;
+    }
+
     /// Lets every held script call (and all later ones) through.
     fn release(&self) {
         self.open.add_permits(1 << 20);
     }
+}
+
+/// Takes one from `count` if it is not zero.
+fn take_one(count: &AtomicUsize) -> bool {
+    count
+        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 /// A connection whose next script call waits at its [`Gate`] once the gate is closed.
@@ -1563,24 +1583,24 @@ impl redis::aio::ConnectionLike for Gated {
         &'a mut self,
         cmd: &'a redis::Cmd,
     ) -> redis::RedisFuture<'a, redis::Value> {
-        use std::sync::atomic::Ordering::SeqCst;
         Box::pin(async move {
             let script = matches!(
                 cmd.args_iter().next(),
                 Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"EVALSHA")
             );
-            let hold = script
-                && self
-                    .gate
-                    .holding
-                    .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-            if hold {
+            if script && take_one(&self.gate.holding) {
                 self.gate.arrived.fetch_add(1, SeqCst);
                 // Never closed: held until released.
                 let _ = self.gate.open.acquire().await.map(|p| p.forget());
+                return self.inner.req_packed_command(cmd).await;
             }
-            self.inner.req_packed_command(cmd).await
+            let withheld = script && take_one(&self.gate.after);
+            let reply = self.inner.req_packed_command(cmd).await;
+            if withheld {
+                self.gate.ran.fetch_add(1, SeqCst);
+                let _ = self.gate.reply.acquire().await.map(|p| p.forget());
+            }
+            reply
         })
     }
 
@@ -1911,4 +1931,174 @@ async fn bounded_accepts_replacing_expired_records_in_one_call_keep_the_bound() 
         .count();
     assert_eq!((stored, full), (2, 14), "{results:?}");
     assert_eq!(plain.counts().await.unwrap().pending, 6);
+}
+
+// Found by review: an accept script run again (after a reply was lost or a group failed on
+// another record), and records a script call stores before bounded ones of the same call.
+
+/// The length of the ready stream.
+async fn xlen(engine: &RedisInbox) -> usize {
+    let mut conn = raw(engine).await;
+    redis::cmd("XLEN")
+        .arg(engine.ready_stream())
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Waits until an accept's transaction ran (the stream grew to `len`), then a moment for its
+/// script call to queue.
+async fn stream_reaches(engine: &RedisInbox, len: usize) {
+    within(10, "the accept's transaction", async {
+        while xlen(engine).await < len {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Occupies the four script turns of `held`'s engine with duplicates of `of` (one at a time,
+/// so that each is a call of its own), held before they are sent: the accepts after them
+/// queue up and go in one call.
+async fn busy_turns(
+    held: &RedisInbox<Gated>,
+    gate: &Gate,
+    of: &str,
+) -> Vec<tokio::task::JoinHandle<Result<Accepted, InboxError>>> {
+    gate.holding.store(4, SeqCst);
+    let mut duplicates = Vec::new();
+    for i in 0..4 {
+        let (held, key) = (held.clone(), of.to_owned());
+        duplicates.push(tokio::spawn(async move {
+            held.accept(&record(&key), None).await
+        }));
+        gate.held(i + 1).await;
+    }
+    duplicates
+}
+
+/// Accepts `record` on `held` in a task, once its transaction ran.
+async fn accept_queued(
+    held: &RedisInbox<Gated>,
+    plain: &RedisInbox,
+    record: NewRecord,
+    bound: Option<u64>,
+) -> tokio::task::JoinHandle<Result<Accepted, InboxError>> {
+    let before = xlen(plain).await;
+    let task = {
+        let held = held.clone();
+        tokio::spawn(async move { held.accept(&record, bound).await })
+    };
+    stream_reaches(plain, before + 1).await;
+    task
+}
+
+/// Two accepts over the bound share a script call that takes both back; the caller leading
+/// it goes away before the reply, so the other's record is written again alone: it must not
+/// be answered Stored, for its record is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accept_written_again_after_its_group_took_it_back_is_not_answered_stored() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let (held, gate, plain) = held_and_plain(&unique_prefix("rerun"), &clock, 0).await;
+    for key in ["a", "d0", "d1", "d2", "d3"] {
+        assert_eq!(
+            plain.accept(&record(key), None).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+    let duplicates = busy_turns(&held, &gate, "a").await;
+    gate.after.store(1, SeqCst);
+    let x = accept_queued(&held, &plain, record("x"), Some(5)).await;
+    let y = accept_queued(&held, &plain, record("y"), Some(5)).await;
+    gate.release();
+    Gate::until(&gate.ran, 1).await;
+    x.abort();
+    let _ = x.await;
+    gate.reply.add_permits(1 << 20);
+    let y = within(10, "y's accept", y).await.unwrap();
+    for d in duplicates {
+        assert_eq!(d.await.unwrap().unwrap(), Accepted::Duplicate);
+    }
+    assert!(
+        matches!(y, Err(InboxError::Full { limit: 5 })),
+        "y: {y:?}, its record: {:?}",
+        plain.get("y").await.unwrap().map(|r| r.meta.status)
+    );
+    assert_eq!(plain.counts().await.unwrap().pending, 5);
+}
+
+/// A record over the bound shares a script call with one whose key holds a record damaged by
+/// hand (the call fails on it, after taking the first back): written again alone, the first
+/// is refused, not answered Stored; the damaged one is an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_failing_on_another_record_never_answers_a_taken_back_one_stored() {
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let (held, gate, plain) = held_and_plain(&unique_prefix("rerun-err"), &clock, 0).await;
+    for key in ["a", "d0", "d1", "d2", "d3"] {
+        assert_eq!(
+            plain.accept(&record(key), None).await.unwrap(),
+            Accepted::Stored
+        );
+    }
+    set_raw(&plain, "n:z", b"m").await;
+    set_raw(&plain, "r:z", b"not a hash").await;
+    let duplicates = busy_turns(&held, &gate, "a").await;
+    let x = accept_queued(&held, &plain, record("x"), Some(5)).await;
+    let z = accept_queued(&held, &plain, record("z"), Some(5)).await;
+    gate.release();
+    let x = within(10, "x's accept", x).await.unwrap();
+    let z = within(10, "z's accept", z).await.unwrap();
+    for d in duplicates {
+        assert_eq!(d.await.unwrap().unwrap(), Accepted::Duplicate);
+    }
+    assert!(z.is_err(), "{z:?}");
+    assert!(
+        matches!(x, Err(InboxError::Full { limit: 5 })),
+        "x: {x:?}, its record: {:?}",
+        plain.get("x").await.unwrap().map(|r| r.meta.status)
+    );
+}
+
+/// A record stored by a script call (replacing an expired one) before a bounded record of the
+/// same call is counted for it, and keeps its place in received order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_a_script_call_stores_counts_and_keeps_its_order_for_the_next() {
+    for ordered in [false, true] {
+        let clock = ManualClock::at_unix(1_767_225_600);
+        let (held, gate, plain) = held_and_plain(&unique_prefix("same-call"), &clock, 0).await;
+        let make = |key: &str| {
+            let r = record(key).with_retain(Duration::ZERO);
+            if ordered { r.with_ordering_key("o") } else { r }
+        };
+        for key in ["u", "b"] {
+            assert_eq!(
+                plain.accept(&make(key), None).await.unwrap(),
+                Accepted::Stored
+            );
+        }
+        assert_eq!(drain_all(&plain, 10).await.len(), 2);
+        assert_eq!(
+            plain.accept(&make("a"), None).await.unwrap(),
+            Accepted::Stored
+        );
+        let duplicates = busy_turns(&held, &gate, "a").await;
+        let bound = if ordered { 100 } else { 2 };
+        let u = accept_queued(&held, &plain, make("u"), None).await;
+        let b = accept_queued(&held, &plain, make("b"), Some(bound)).await;
+        gate.release();
+        let u = within(10, "u's accept", u).await.unwrap();
+        let b = within(10, "b's accept", b).await.unwrap();
+        for d in duplicates {
+            assert_eq!(d.await.unwrap().unwrap(), Accepted::Duplicate);
+        }
+        assert_eq!(u.unwrap(), Accepted::Stored);
+        if ordered {
+            assert_eq!(b.unwrap(), Accepted::Stored);
+            assert_eq!(drain_all(&plain, 10).await, ["a", "u", "b"]);
+        } else {
+            assert!(matches!(b, Err(InboxError::Full { limit: 2 })), "b: {b:?}");
+            assert_eq!(plain.counts().await.unwrap().pending, 2);
+        }
+    }
 }

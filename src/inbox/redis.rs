@@ -259,13 +259,15 @@ if redis.call('EXISTS', READY) == 0 then
   redis.call('XGROUP', 'CREATE', READY, GROUP, '0', 'MKSTREAM')
 end
 -- For a bounded record, the count is exact: every record announced so far is turned into its
--- hash first, so `unfinished` holds them all. If too many wait, the count stays unknown and
--- bounded records are refused (503): never stored past the bound.
-local unknown = false
+-- hash first, so `unfinished` holds them all, and so is every record this call stores (in
+-- order, so ordering keys keep received order). If too many wait, the count stays unknown:
+-- bounded records are refused (503), never stored past the bound, and the records this call
+-- stores stay fresh for the workers to turn in stream order.
+local ahead, unknown = false, false
 for i = 0, count - 1 do
   if tonumber(ARGV[5 + 5 * i]) >= 0 then
     local _, _, more = materialize_ahead(1024, now)
-    unknown = more
+    ahead, unknown = not more, more
     break
   end
 end
@@ -289,16 +291,28 @@ local function retained(k, nkey, replace)
   redis.call('HDEL', r, 'nonce')
   return true
 end
--- Takes back a record stored over the bound, if it is still this accept's own (its nonce) and
--- nobody has seen it: fresh, or turned into its hash but never taken by a worker.
-local function take_back(k, nkey, nonce, announced)
+-- Settles a record this accept's transaction stored over the bound (`nonce` is its own):
+-- answers 1 (it stays) if the count fits by now, or if a duplicate pinned it or a worker took
+-- it; else takes it back, wherever it is — fresh, or turned into its hash but never taken —
+-- and answers -1. A record that is no longer this accept's own (this call runs again after
+-- an earlier run took it back: a reply lost, a group retried) is answered -1 too, unless the
+-- key's record now can never be taken back: 200 only for a record that stays.
+local function settle_over(k, nkey, nonce, announced, max)
   local r = rk(k)
   local head = redis.call('GETRANGE', nkey, 0, 16)
+  if head == 'P' .. nonce then return 1 end
+  local hashed = false
   if head ~= 'C' .. nonce then
-    if head ~= 'm' then return false end
-    local st, nn, ok, entry, q = unpack(redis.call('HMGET', r, 'status', 'nonce',
-      'ordering_key', 'entry', 'q'))
-    if st ~= 'pending' or nn ~= nonce then return false end
+    if head ~= 'm' then return -1 end
+    local st, nn = unpack(redis.call('HMGET', r, 'status', 'nonce'))
+    if not st then return -1 end
+    if not nn then return 1 end
+    if nn ~= nonce or st ~= 'pending' then return -1 end
+    hashed = true
+  end
+  if not unknown and redis.call('SCARD', U) <= max then return 1 end
+  if hashed then
+    local ok, entry, q = unpack(redis.call('HMGET', r, 'ordering_key', 'entry', 'q'))
     redis.call('DEL', r)
     redis.call('ZREM', P .. 's:pending', k)
     if q == 'z' then redis.call('ZREM', P .. 'delayed', k) end
@@ -315,7 +329,7 @@ local function take_back(k, nkey, nonce, announced)
   redis.call('SREM', U, k)
   redis.pcall('XACK', READY, GROUP, announced)
   redis.call('XDEL', READY, announced)
-  return true
+  return -1
 end
 for i = 0, count - 1 do
   local b = 4 + 5 * i
@@ -323,13 +337,7 @@ for i = 0, count - 1 do
   local nkey = nk(k)
   local answer
   if ARGV[b + 4] == '1' then
-    -- Stored over the bound: taken back unless the records counted now fit after all, or a
-    -- duplicate was answered for it, or a worker has taken it (then it stays, as stored).
-    answer = 1
-    if (unknown or redis.call('SCARD', U) > max)
-      and take_back(k, nkey, string.sub(packed, 2, 17), announced) then
-      answer = -1
-    end
+    answer = settle_over(k, nkey, string.sub(packed, 2, 17), announced, max)
   else
     redis.call('XDEL', READY, announced)
     if max >= 0 and (unknown or redis.call('SCARD', U) >= max) then
@@ -346,14 +354,15 @@ for i = 0, count - 1 do
         stored = true
       end
       if stored then
+        local nonce = string.sub(packed, 2, 17)
+        local id
         if max >= 0 then
-          local nonce = string.sub(packed, 2, 17)
-          local id = redis.call('XADD', READY, '*', 'k', k, 'f', nonce, 'b', ARGV[b + 1])
-          -- Counted at once (in `unfinished`), for the records after it.
-          materialize(k, id, nonce, now, ARGV[b + 1])
+          id = redis.call('XADD', READY, '*', 'k', k, 'f', nonce, 'b', ARGV[b + 1])
         else
-          redis.call('XADD', READY, '*', 'k', k, 'f', string.sub(packed, 2, 17))
+          id = redis.call('XADD', READY, '*', 'k', k, 'f', nonce)
         end
+        -- Counted at once (in `unfinished`), for the bounded records after it.
+        if ahead then materialize(k, id, nonce, now, max >= 0 and ARGV[b + 1] or nil) end
         answer = 1
       else
         answer = 0
