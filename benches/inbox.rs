@@ -371,7 +371,7 @@ where
 }
 
 /// `RedisInbox::accept` — unbounded (the default: a `SET NX` and an `XADD` per record in one
-/// transaction) or bounded (a script) — against a raw `XADD` of the same fields over the same
+/// transaction) or bounded (the same with `SCARD` and `XLEN`) — against a raw `XADD` of the same fields over the same
 /// connection; with the Redis server's CPU time per record of each (from `INFO cpu`), which
 /// shows whether the server is what limits the rate. The two alternate for `ROUNDS` rounds
 /// and the medians are compared, so that a slow moment of the machine hits both alike.
