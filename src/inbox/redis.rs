@@ -720,7 +720,9 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// The script calls of concurrent accepts of one engine are grouped, up to 64 records or
 /// 1 MiB of bodies per call, each record settled in arrival order as if alone, with up to 4
 /// calls in flight. A call that fails for a reason other than an unreachable server is
-/// retried record by record, so one record's error is never another's.
+/// retried record by record, so one record's error is never another's (a record over the
+/// bound that the failed call had already taken back is then refused, never answered as
+/// stored).
 ///
 /// # Transitions
 ///
