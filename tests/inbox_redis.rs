@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use redis_inbox::{counted, engine, get_raw, pending_entries, raw, record, unique_prefix, within};
+use redis_inbox::{
+    counted, engine, get_raw, pending_entries, raw, record, unique_prefix, within, xlen,
+};
 use servers::{RedisServer, free_port};
 use webhook_receiver::ManualClock;
 use webhook_receiver::dedup::LeaseToken;
@@ -1936,19 +1938,9 @@ async fn bounded_accepts_replacing_expired_records_in_one_call_keep_the_bound() 
 // Found by review: an accept script run again (after a reply was lost or a group failed on
 // another record), and records a script call stores before bounded ones of the same call.
 
-/// The length of the ready stream.
-async fn xlen(engine: &RedisInbox) -> usize {
-    let mut conn = raw(engine).await;
-    redis::cmd("XLEN")
-        .arg(engine.ready_stream())
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
-
 /// Waits until an accept's transaction ran (the stream grew to `len`), then a moment for its
 /// script call to queue.
-async fn stream_reaches(engine: &RedisInbox, len: usize) {
+async fn stream_reaches(engine: &RedisInbox, len: u64) {
     within(10, "the accept's transaction", async {
         while xlen(engine).await < len {
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -1994,13 +1986,18 @@ async fn accept_queued(
     task
 }
 
-/// Two accepts over the bound share a script call that takes both back; the caller leading
-/// it goes away before the reply, so the other's record is written again alone: it must not
-/// be answered Stored, for its record is gone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_accept_written_again_after_its_group_took_it_back_is_not_answered_stored() {
+/// An inbox bounded at 5 that holds 5 records (`a`, `d0`…`d3`), whose `held` engine's four
+/// script turns are taken by held duplicates of `a`.
+async fn five_and_busy_turns(
+    test: &str,
+) -> (
+    RedisInbox<Gated>,
+    Arc<Gate>,
+    RedisInbox,
+    Vec<tokio::task::JoinHandle<Result<Accepted, InboxError>>>,
+) {
     let clock = ManualClock::at_unix(1_767_225_600);
-    let (held, gate, plain) = held_and_plain(&unique_prefix("rerun"), &clock, 0).await;
+    let (held, gate, plain) = held_and_plain(&unique_prefix(test), &clock, 0).await;
     for key in ["a", "d0", "d1", "d2", "d3"] {
         assert_eq!(
             plain.accept(&record(key), None).await.unwrap(),
@@ -2008,6 +2005,15 @@ async fn an_accept_written_again_after_its_group_took_it_back_is_not_answered_st
         );
     }
     let duplicates = busy_turns(&held, &gate, "a").await;
+    (held, gate, plain, duplicates)
+}
+
+/// Two accepts over the bound share a script call that takes both back; the caller leading
+/// it goes away before the reply, so the other's record is written again alone: it must not
+/// be answered Stored, for its record is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accept_written_again_after_its_group_took_it_back_is_not_answered_stored() {
+    let (held, gate, plain, duplicates) = five_and_busy_turns("rerun").await;
     gate.after.store(1, SeqCst);
     let x = accept_queued(&held, &plain, record("x"), Some(5)).await;
     let y = accept_queued(&held, &plain, record("y"), Some(5)).await;
@@ -2033,17 +2039,9 @@ async fn an_accept_written_again_after_its_group_took_it_back_is_not_answered_st
 /// is refused, not answered Stored; the damaged one is an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_failing_on_another_record_never_answers_a_taken_back_one_stored() {
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let (held, gate, plain) = held_and_plain(&unique_prefix("rerun-err"), &clock, 0).await;
-    for key in ["a", "d0", "d1", "d2", "d3"] {
-        assert_eq!(
-            plain.accept(&record(key), None).await.unwrap(),
-            Accepted::Stored
-        );
-    }
+    let (held, gate, plain, duplicates) = five_and_busy_turns("rerun-err").await;
     set_raw(&plain, "n:z", b"m").await;
     set_raw(&plain, "r:z", b"not a hash").await;
-    let duplicates = busy_turns(&held, &gate, "a").await;
     let x = accept_queued(&held, &plain, record("x"), Some(5)).await;
     let z = accept_queued(&held, &plain, record("z"), Some(5)).await;
     gate.release();

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis_inbox::{counted, pending_entries, raw, record, unique_prefix, within};
+use redis_inbox::{counted, pending_entries, raw, record, unique_prefix, within, xlen};
 use webhook_receiver::ManualClock;
 use webhook_receiver::dedup::LeaseToken;
 use webhook_receiver::inbox::{
@@ -85,15 +85,6 @@ fn seed() -> u64 {
     let s = LeaseToken::random().get() as u64;
     eprintln!("seed {s:#x}");
     s
-}
-
-async fn xlen(engine: &RedisInbox) -> u64 {
-    let mut c = raw(engine).await;
-    redis::cmd("XLEN")
-        .arg(engine.ready_stream())
-        .query_async(&mut c)
-        .await
-        .unwrap()
 }
 
 async fn xrange_keys(engine: &RedisInbox) -> Vec<String> {

@@ -85,3 +85,13 @@ pub(crate) async fn counted(engine: &RedisInbox) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// The length of the engine's ready stream.
+pub(crate) async fn xlen(engine: &RedisInbox) -> u64 {
+    let mut conn = raw(engine).await;
+    redis::cmd("XLEN")
+        .arg(engine.ready_stream())
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
