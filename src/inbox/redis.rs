@@ -163,7 +163,7 @@ local function materialize(k, id, nonce, now, bound)
   if (kind ~= 'F' and not BOUNDED[kind]) or string.sub(head, 2) ~= nonce then return false end
   local it = unpack_fresh(redis.call('GET', nkey))
   -- A packed record that does not parse was written by hand: left as it is for `get` to
-  -- report (and, if counted, still counted: it is not finished).
+  -- report (not counted by the bound: only records turned into hashes are).
   if not it then return false end
   redis.call('SET', nkey, 'm')
   local r = rk(k)
@@ -187,7 +187,7 @@ local function materialize(k, id, nonce, now, bound)
       fields[#fields + 1] = it[i]
     end
   end
-  -- A counted record keeps its nonce until a worker takes it or a duplicate is answered for
+  -- A bounded record keeps its nonce until a worker takes it or a duplicate is answered for
   -- it: until then, its own accept may take it back (over the bound).
   if kind == 'C' then
     fields[#fields + 1] = 'nonce'
@@ -272,7 +272,7 @@ for i = 0, count - 1 do
   end
 end
 -- Whether a record with the key is retained (so this one is a duplicate). A done record past
--- its retention that `purge` has not removed yet is removed here if `replace`. A counted
+-- its retention that `purge` has not removed yet is removed here if `replace`. A bounded
 -- fresh record is pinned (`P`): its own accept, over the bound, must no longer take it back.
 local function retained(k, nkey, replace)
   local kind = redis.call('GETRANGE', nkey, 0, 0)
@@ -404,11 +404,9 @@ end
 -- that accept a moment later: while it is young (received less than HOLD_MS ago, on clocks
 -- that agree within HOLD_MS) and the inbox is still over the bound, it waits (RETRY_MS)
 -- instead of running.
-local function held(r, k)
-  local nonce, bound, at = unpack(redis.call('HMGET', r, 'nonce', 'bound', 'received_at'))
-  local age = now - tonumber(at)
-  if not (nonce and bound) or age >= HOLD_MS or age < -HOLD_MS
-    or redis.call('SCARD', U) <= tonumber(bound) then
+local function held(r, k, bound)
+  local age = now - tonumber(redis.call('HGET', r, 'received_at'))
+  if age >= HOLD_MS or age < -HOLD_MS or redis.call('SCARD', U) <= tonumber(bound) then
     return false
   end
   local due = now + RETRY_MS
@@ -471,9 +469,11 @@ for _ = 1, 64 do
   local k = f[2]
   if f[3] == 'f' then materialize(k, id, f[4], now, f[6]) end
   local r = rk(k)
-  local st, q, current = unpack(redis.call('HMGET', r, 'status', 'q', 'entry'))
+  local st, q, current, nonce, bound =
+    unpack(redis.call('HMGET', r, 'status', 'q', 'entry', 'nonce', 'bound'))
   if st == 'pending' and q == 's' and current == id then
-    if not held(r, k) then
+    -- Only a bounded record its accept may still take back (it has its nonce) can be held.
+    if not (nonce and bound and held(r, k, bound)) then
       local yes, ok = eligible(r, k)
       if yes then return take(r, k, ok) end
       -- Parked: an older record of its ordering key, or a running one, goes first.
@@ -666,7 +666,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// | key | type | holds |
 /// | --- | --- | --- |
 /// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** once a worker has seen it |
-/// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a random nonce (`F…`; `C…` when a bounded accept counted it, `P…` once a duplicate has pinned it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
+/// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a random nonce (`F…`; `C…` when a bounded accept stored it, `P…` once a duplicate has pinned it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
 /// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = its nonce; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
 /// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
 /// | `leases` | sorted set | running records, scored by the end of their lease |
@@ -999,6 +999,7 @@ where
     /// whether that is a duplicate and deletes the announcement (a worker that reads it first
     /// drops it, as its nonce is not the stored record's).
     async fn accept_fresh(&self, key: &str, packed: &[u8], max: i64) -> Result<Fresh, InboxError> {
+        let ready = self.ready_stream();
         let mut pipe = redis::pipe();
         pipe.atomic()
             .cmd("SET")
@@ -1006,7 +1007,7 @@ where
             .arg(packed)
             .arg("NX")
             .cmd("XADD")
-            .arg(self.ready_stream())
+            .arg(&ready)
             .arg("*")
             .arg("k")
             .arg(key)
@@ -1023,7 +1024,7 @@ where
             .cmd("SCARD")
             .arg(self.key("unfinished"))
             .cmd("XLEN")
-            .arg(self.ready_stream());
+            .arg(&ready);
         let (set, id, turned, announced): (Option<()>, String, i64, i64) =
             pipe.query_async(&mut conn).await.map_err(map_error)?;
         Ok((set.is_some(), id, turned.saturating_add(announced)))
@@ -1350,13 +1351,13 @@ where
 type CountsReply = (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>);
 
 /// A fresh record as `accept` stores it in `n:<key>` until it becomes its hash: `F` (`C` when
-/// a bounded accept counts it in `unfinished`; the accept script turns that into `P` when a
-/// duplicate pins it), a random nonce of [`NONCE_LEN`] hex digits (its
+/// a bounded accept stores it, so that its accept may take it back; the accept script turns
+/// that into `P` when a duplicate pins it), a random nonce of [`NONCE_LEN`] hex digits (its
 /// stream entry carries it too), then ten
 /// items in this order — received at (ms), retention (ms), endpoint, provider, headers, event
 /// id, signed at, key label, ordering key, body — each `<length>:<bytes>`, or `x` if absent.
 /// The scripts read it with `unpack_fresh`, [`unpack`] reads it for `get`.
-fn pack(record: &NewRecord, now: i64, counted: bool) -> Vec<u8> {
+fn pack(record: &NewRecord, now: i64, bounded: bool) -> Vec<u8> {
     use std::io::Write as _;
     fn item(out: &mut Vec<u8>, value: Option<&[u8]>) {
         match value {
@@ -1381,7 +1382,7 @@ fn pack(record: &NewRecord, now: i64, counted: bool) -> Vec<u8> {
         96 + record.endpoint.len() + record.provider.len() + headers.len() + record.body.len(),
     );
     let mut buf = [0; 20];
-    out.push(if counted { b'C' } else { b'F' });
+    out.push(if bounded { b'C' } else { b'F' });
     let _ = write!(out, "{:016x}", LeaseToken::random().get() as u64);
     item(&mut out, Some(digits(now, &mut buf)));
     item(&mut out, Some(digits(millis(record.retain), &mut buf)));
@@ -1399,7 +1400,7 @@ fn pack(record: &NewRecord, now: i64, counted: bool) -> Vec<u8> {
 /// A fresh record read back from its [`pack`]ed form: pending, never attempted.
 fn unpack(key: &str, packed: &[u8]) -> Result<Record, InboxError> {
     let corrupt = || InboxError::corrupt(key, "a fresh record does not parse");
-    // `C` and `P`: the same, counted by a bounded accept.
+    // `C` and `P`: the same, stored by a bounded accept.
     let mut rest = packed
         .strip_prefix(b"F")
         .or_else(|| packed.strip_prefix(b"C"))
