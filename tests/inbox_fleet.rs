@@ -319,12 +319,7 @@ async fn two_receivers_sharing_redis_store_every_event_once_and_handle_it_once()
     let connect = || async {
         RedisInbox::connect(&url)
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot reach Redis at {}: {e}",
-                    servers::without_password(&url)
-                )
-            })
+            .unwrap_or_else(|e| servers::redis_unreachable(&url, &e))
             .with_prefix(&prefix)
             .unwrap()
     };

@@ -1640,18 +1640,17 @@ async fn held_and_plain(
     (held, gate, plain)
 }
 
-/// What [`over_the_bound`] leaves: the accept waiting for its script, the gate, another
-/// engine of the inbox, and their clock.
-struct Over {
-    accept: tokio::task::JoinHandle<Result<Accepted, InboxError>>,
-    gate: Arc<Gate>,
-    plain: RedisInbox,
-    clock: ManualClock,
-}
+/// An accept running in a task.
+type AcceptTask = tokio::task::JoinHandle<Result<Accepted, InboxError>>;
 
 /// A bounded accept stores `key` over the bound (the inbox holds `full_with`, bound 1); its
-/// script is held until the returned gate is released.
-async fn over_the_bound(test: &str, full_with: NewRecord, key: NewRecord) -> Over {
+/// script is held until the returned gate is released. Returns the accept waiting for its
+/// script, the gate, another engine of the inbox, and their clock.
+async fn over_the_bound(
+    test: &str,
+    full_with: NewRecord,
+    key: NewRecord,
+) -> (AcceptTask, Arc<Gate>, RedisInbox, ManualClock) {
     let clock = ManualClock::at_unix(1_767_225_600);
     let (held, gate, plain) = held_and_plain(&unique_prefix(test), &clock, 1).await;
     assert_eq!(
@@ -1660,12 +1659,7 @@ async fn over_the_bound(test: &str, full_with: NewRecord, key: NewRecord) -> Ove
     );
     let accept = tokio::spawn(async move { held.accept(&key, Some(1)).await });
     gate.held(1).await;
-    Over {
-        accept,
-        gate,
-        plain,
-        clock,
-    }
+    (accept, gate, plain, clock)
 }
 
 /// A duplicate answered (200) while its original is over the bound, before the original's
@@ -1676,12 +1670,8 @@ async fn over_the_bound(test: &str, full_with: NewRecord, key: NewRecord) -> Ove
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_answered_while_its_original_is_over_the_bound_keeps_it() {
     for (duplicate_bound, counted_first) in [(Some(1), false), (None, false), (Some(1), true)] {
-        let Over {
-            accept,
-            gate,
-            plain,
-            clock,
-        } = over_the_bound("over-dup", record("a"), record("k")).await;
+        let (accept, gate, plain, clock) =
+            over_the_bound("over-dup", record("a"), record("k")).await;
         if counted_first {
             assert_eq!(plain.counts().await.unwrap().pending, 2);
         }
@@ -1715,12 +1705,8 @@ async fn a_duplicate_answered_while_its_original_is_over_the_bound_keeps_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_over_bound_record_a_worker_took_stays() {
     for released in [false, true] {
-        let Over {
-            accept,
-            gate,
-            plain,
-            clock,
-        } = over_the_bound("over-leased", record("a"), record("k")).await;
+        let (accept, gate, plain, clock) =
+            over_the_bound("over-leased", record("a"), record("k")).await;
         let a = plain.lease(LEASE).await.unwrap().unwrap();
         assert_eq!(a.record.meta.key, "a");
         assert!(plain.lease(LEASE).await.unwrap().is_none(), "k waits");
@@ -1763,12 +1749,8 @@ async fn an_over_bound_record_counted_or_parked_is_taken_back_whole() {
     }
     for seen in [Seen::Counted, Seen::Parked, Seen::QueuedAgain] {
         let ordered = |key: &str| record(key).with_ordering_key("o");
-        let Over {
-            accept,
-            gate,
-            plain,
-            clock,
-        } = over_the_bound("over-back", ordered("a"), ordered("k")).await;
+        let (accept, gate, plain, clock) =
+            over_the_bound("over-back", ordered("a"), ordered("k")).await;
         let mut a = None;
         if seen != Seen::Counted {
             // Past the moment young records wait while the inbox is over its bound.
@@ -1909,6 +1891,7 @@ async fn bounded_accepts_replacing_expired_records_in_one_call_keep_the_bound() 
         }));
         gate.held(i + 1).await;
     }
+    let before = xlen(&plain).await;
     let again = {
         let held = held.clone();
         tokio::spawn(async move {
@@ -1917,7 +1900,7 @@ async fn bounded_accepts_replacing_expired_records_in_one_call_keep_the_bound() 
         })
     };
     // Their transactions run; their script calls queue behind the held ones.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream_reaches(&plain, before + 16).await;
     gate.release();
     for d in duplicates {
         assert_eq!(d.await.unwrap().unwrap(), Accepted::Duplicate);
@@ -1953,11 +1936,7 @@ async fn stream_reaches(engine: &RedisInbox, len: u64) {
 /// Occupies the four script turns of `held`'s engine with duplicates of `of` (one at a time,
 /// so that each is a call of its own), held before they are sent: the accepts after them
 /// queue up and go in one call.
-async fn busy_turns(
-    held: &RedisInbox<Gated>,
-    gate: &Gate,
-    of: &str,
-) -> Vec<tokio::task::JoinHandle<Result<Accepted, InboxError>>> {
+async fn busy_turns(held: &RedisInbox<Gated>, gate: &Gate, of: &str) -> Vec<AcceptTask> {
     gate.holding.store(4, SeqCst);
     let mut duplicates = Vec::new();
     for i in 0..4 {
@@ -1976,7 +1955,7 @@ async fn accept_queued(
     plain: &RedisInbox,
     record: NewRecord,
     bound: Option<u64>,
-) -> tokio::task::JoinHandle<Result<Accepted, InboxError>> {
+) -> AcceptTask {
     let before = xlen(plain).await;
     let task = {
         let held = held.clone();
@@ -1990,12 +1969,7 @@ async fn accept_queued(
 /// script turns are taken by held duplicates of `a`.
 async fn five_and_busy_turns(
     test: &str,
-) -> (
-    RedisInbox<Gated>,
-    Arc<Gate>,
-    RedisInbox,
-    Vec<tokio::task::JoinHandle<Result<Accepted, InboxError>>>,
-) {
+) -> (RedisInbox<Gated>, Arc<Gate>, RedisInbox, Vec<AcceptTask>) {
     let clock = ManualClock::at_unix(1_767_225_600);
     let (held, gate, plain) = held_and_plain(&unique_prefix(test), &clock, 0).await;
     for key in ["a", "d0", "d1", "d2", "d3"] {

@@ -39,13 +39,7 @@ async fn shared_store() -> RedisStore {
     let url = redis_url();
     match within(30, "connect to Redis", RedisStore::connect(&url)).await {
         Ok(store) => store.with_prefix(unique_prefix()),
-        Err(e) => panic!(
-            "cannot reach Redis at {}: {e}: {}.\n\
-             Unset REDIS_URL to let the tests start their own redis-server, or point it at a \
-             running server.",
-            servers::without_password(&url),
-            std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
-        ),
+        Err(e) => servers::redis_unreachable(&url, &e),
     }
 }
 

@@ -25,13 +25,7 @@ pub(crate) async fn engine(prefix: &str) -> RedisInbox {
     let url = servers::redis_url();
     match within(30, "connect to Redis", RedisInbox::connect(&url)).await {
         Ok(engine) => engine.with_prefix(prefix).unwrap(),
-        Err(e) => panic!(
-            "cannot reach Redis at {}: {e}: {}.\n\
-             Unset REDIS_URL to let the tests start their own redis-server, or point it at a \
-             running server.",
-            servers::without_password(&url),
-            std::error::Error::source(&e).map_or_else(String::new, ToString::to_string)
-        ),
+        Err(e) => servers::redis_unreachable(&url, &e),
     }
 }
 

@@ -98,6 +98,18 @@ pub(crate) async fn pg_pool(max_connections: u32) -> sqlx::PgPool {
     )
 }
 
+/// Fails the test loudly: Redis at `url` (password hidden) cannot be reached, why, and what to
+/// do about it.
+pub(crate) fn redis_unreachable(url: &str, error: &dyn std::error::Error) -> ! {
+    panic!(
+        "cannot reach Redis at {}: {error}: {}.\n\
+         Unset REDIS_URL to let the tests start their own redis-server, or point it at a \
+         running server.",
+        without_password(url),
+        error.source().map_or_else(String::new, ToString::to_string)
+    )
+}
+
 /// `url` with its password, if any, replaced: for failure messages.
 pub(crate) fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
