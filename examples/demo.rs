@@ -2,12 +2,12 @@
 //! and a handler that records what it processed; a scripted sender posts real HTTP deliveries
 //! from several providers — valid, duplicate, 20 concurrent duplicates, tampered, wrong secret,
 //! expired, future, oversized, a handler failure and the sender's retry — and the table shows
-//! what came back. Then the durable inbox (with feature `sqlite`): a SQLite file in a temporary
+//! what came back. Then the durable inbox: a SQLite file in a temporary
 //! directory behind the axum inbox route, signed deliveries answered before any handler runs, a
 //! worker whose handler fails once (retried after a backoff), a poison event dead-lettered and
 //! replayed once "the fix is deployed". Exits non-zero if any row differs from what is expected.
 //!
-//! Run: `cargo run --all-features --example demo`
+//! Run: `cargo run --example demo` (the default features, `axum` and `sqlite`, are all it needs)
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -370,18 +370,8 @@ async fn main() -> ExitCode {
     }
     println!();
     // ---- the durable inbox: accept now, process in a worker.
-    #[cfg(feature = "sqlite")]
-    let (total, failures) = {
-        let (inbox_rows, inbox_failures) = inbox_demo::run(&demo.client).await;
-        (rows.len() + inbox_rows, failures + inbox_failures)
-    };
-    #[cfg(not(feature = "sqlite"))]
-    let total = {
-        println!(
-            "(the durable inbox part needs feature `sqlite`: cargo run --all-features --example demo)\n"
-        );
-        rows.len()
-    };
+    let (inbox_rows, inbox_failures) = inbox_demo::run(&demo.client).await;
+    let (total, failures) = (rows.len() + inbox_rows, failures + inbox_failures);
 
     if failures > 0 {
         eprintln!("{failures} row(s) differ from what was expected");
@@ -393,7 +383,6 @@ async fn main() -> ExitCode {
 }
 
 /// The durable inbox part: the axum inbox route in front of a SQLite file, and a worker.
-#[cfg(feature = "sqlite")]
 mod inbox_demo {
     use std::collections::HashMap;
     use std::path::PathBuf;

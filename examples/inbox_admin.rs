@@ -2,12 +2,12 @@
 //! purge — the `Inbox` operator calls behind a command line.
 //!
 //! ```text
-//! cargo run --features sqlite --example inbox_admin -- <file> counts
-//! cargo run --features sqlite --example inbox_admin -- <file> list [pending|running|done|dead] [limit]
-//! cargo run --features sqlite --example inbox_admin -- <file> inspect <key>
-//! cargo run --features sqlite --example inbox_admin -- <file> replay <key>
-//! cargo run --features sqlite --example inbox_admin -- <file> replay-since <RFC 3339 time | 30m | 2h | 1d>
-//! cargo run --features sqlite --example inbox_admin -- <file> purge
+//! cargo run --example inbox_admin -- <file> counts
+//! cargo run --example inbox_admin -- <file> list [pending|running|done|dead] [limit]
+//! cargo run --example inbox_admin -- <file> inspect <key>
+//! cargo run --example inbox_admin -- <file> replay <key>
+//! cargo run --example inbox_admin -- <file> replay-since <RFC 3339 time | 30m | 2h | 1d>
+//! cargo run --example inbox_admin -- <file> purge
 //! ```
 //!
 //! `inspect` shows the metadata and the kept headers, and the body's size — not the body: pass

@@ -2,7 +2,7 @@
 //! each names its provider from the catalog, its keys, and its settings. Then sends each route
 //! a delivery signed as its provider would, and a tampered one, over loopback.
 //!
-//! Run: `cargo run --all-features --example mount [path/to/endpoints.json]`
+//! Run: `cargo run --example mount [path/to/endpoints.json]`
 
 use std::collections::BTreeMap;
 
