@@ -2,6 +2,7 @@
 //! sets for delayed retries and leases, a dead-letter stream, one hash per record.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -1000,12 +1001,16 @@ where
     /// drops it, as its nonce is not the stored record's).
     async fn accept_fresh(&self, key: &str, packed: &[u8], max: i64) -> Result<Fresh, InboxError> {
         let ready = self.ready_stream();
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
+        // Sized once: the packed record would otherwise grow the command's buffer step by step.
+        let mut set =
+            redis::Cmd::with_capacity(4, packed.len() + self.prefix.len() + key.len() + 8);
+        set.arg("SET")
             .arg(self.record_key(b"n:", key.as_bytes()))
             .arg(packed)
-            .arg("NX")
+            .arg("NX");
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .add_command(set)
             .cmd("XADD")
             .arg(&ready)
             .arg("*")
@@ -1352,7 +1357,7 @@ type CountsReply = (u64, u64, u64, u64, Vec<(Vec<u8>, f64)>);
 
 /// A fresh record as `accept` stores it in `n:<key>` until it becomes its hash: `F` (`C` when
 /// a bounded accept stores it, so that its accept may take it back; the accept script turns
-/// that into `P` when a duplicate pins it), a random nonce of [`NONCE_LEN`] hex digits (its
+/// that into `P` when a duplicate pins it), a [`nonce`] of [`NONCE_LEN`] hex digits (its
 /// stream entry carries it too), then ten
 /// items in this order — received at (ms), retention (ms), endpoint, provider, headers, event
 /// id, signed at, key label, ordering key, body — each `<length>:<bytes>`, or `x` if absent.
@@ -1383,7 +1388,7 @@ fn pack(record: &NewRecord, now: i64, bounded: bool) -> Vec<u8> {
     );
     let mut buf = [0; 20];
     out.push(if bounded { b'C' } else { b'F' });
-    let _ = write!(out, "{:016x}", LeaseToken::random().get() as u64);
+    let _ = write!(out, "{:016x}", nonce());
     item(&mut out, Some(digits(now, &mut buf)));
     item(&mut out, Some(digits(millis(record.retain), &mut buf)));
     item(&mut out, Some(record.endpoint.as_bytes()));
@@ -1395,6 +1400,18 @@ fn pack(record: &NewRecord, now: i64, bounded: bool) -> Vec<u8> {
     item(&mut out, record.ordering_key.as_deref().map(str::as_bytes));
     item(&mut out, Some(&record.body));
     out
+}
+
+/// A fresh record's nonce, which tells its accept's own record from another accept's of the
+/// same key: a process-wide start drawn once from the operating system's random source, plus
+/// a counter. Unique within the process; two processes repeat one only if their starts fall
+/// within as many accepts of each other (odds about 2^-33 after a billion accepts each), and
+/// then only matters for two accepts of one key. No system call per record, as a random
+/// draw each time would be.
+fn nonce() -> u64 {
+    static START: LazyLock<u64> = LazyLock::new(|| LeaseToken::random().get() as u64);
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    START.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A fresh record read back from its [`pack`]ed form: pending, never attempted.
@@ -1584,6 +1601,20 @@ mod tests {
         }
         let client = redis::Client::open("redis://127.0.0.1:1").unwrap();
         assert!(RedisInbox::new(client).with_prefix("a b").is_err());
+    }
+
+    #[test]
+    fn nonces_never_repeat_across_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..10_000).map(|_| nonce()).collect::<Vec<_>>()))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for thread in threads {
+            for nonce in thread.join().unwrap() {
+                assert!(seen.insert(nonce), "nonce {nonce:016x} handed out twice");
+            }
+        }
+        assert_eq!(seen.len(), 40_000);
     }
 
     #[test]
