@@ -409,6 +409,11 @@ pub(crate) async fn claim<St: DedupStore>(
     let mut request = crate::Request::new(view.headers, view.body).method(view.method);
     request.url = url.as_deref();
     match receiver.receive_request(&request).await {
+        Ok(Outcome::New(delivery)) if !delivery.is_claimed() => {
+            record(delivery.verified(), "unguarded");
+            log_warn!("the dedup store failed; the handler runs without deduplication (fail open)");
+            Ok(delivery)
+        }
         Ok(Outcome::New(delivery)) => {
             record(delivery.verified(), "new");
             Ok(delivery)
@@ -646,8 +651,11 @@ where
 async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool) {
     if success {
         record_outcome("completed");
+        // Failing open, nothing was claimed: nothing to complete, no lease to have lost.
+        let claimed = delivery.is_claimed();
         match delivery.complete().await {
             Ok(true) => {}
+            Ok(false) if !claimed => {}
             Ok(false) => log_warn!(
                 "the lease expired before the handler finished; another attempt may run it again"
             ),

@@ -222,7 +222,9 @@ impl<St: DedupStore> ReceiverBuilder<St> {
 
     /// **Insecure**: when the store fails, process the delivery anyway, without deduplication,
     /// instead of answering 503. Duplicates and replays inside the time window then run the
-    /// handler again. Default: off (fail closed).
+    /// handler again. Such deliveries are not [claimed](Delivery::is_claimed); the adapters log
+    /// a warning for each, and with the feature `metrics` they are counted with
+    /// `outcome="unguarded"`. Default: off (fail closed).
     #[must_use]
     pub fn insecure_fail_open_on_store_error(mut self, fail_open: bool) -> Self {
         self.fail_open = fail_open;
@@ -371,6 +373,10 @@ impl<St: DedupStore> Receiver<St> {
         match &result {
             Ok(outcome) => {
                 let (verified, outcome) = match outcome {
+                    // Fail open past a store error: processed without deduplication.
+                    Outcome::New(delivery) if delivery.token.is_none() => {
+                        (&delivery.verified, "unguarded")
+                    }
                     Outcome::New(delivery) => (&delivery.verified, "new"),
                     Outcome::Duplicate(verified) => (verified, "duplicate"),
                     Outcome::InFlight { verified, .. } => (verified, "in_flight"),
@@ -504,23 +510,24 @@ impl<St: DedupStore> Delivery<St> {
 
     /// Records the event as processed. `Ok(false)` means the lease had been lost (it expired and
     /// another worker claimed the event), so the event may be processed twice: make handlers
-    /// that can outlive the lease idempotent, or raise the lease.
+    /// that can outlive the lease idempotent, or raise the lease — or that the delivery was
+    /// never [claimed](Self::is_claimed) (the store failed and the receiver fails open).
     pub async fn complete(self) -> Result<bool, StoreError> {
+        let inner = &self.receiver.inner;
+        telemetry::finished(&inner.namespace, "completed");
         let Some(token) = self.token else {
             return Ok(false);
         };
-        let inner = &self.receiver.inner;
-        telemetry::finished(&inner.namespace, "completed");
         inner.store.complete(&self.key, token, inner.retain).await
     }
 
     /// Forgets the claim, so the sender's retry is processed. `Ok(false)` means the lease had
-    /// already been lost.
+    /// already been lost, or that nothing was claimed (failing open).
     pub async fn release(self) -> Result<bool, StoreError> {
+        telemetry::finished(&self.receiver.inner.namespace, "released");
         let Some(token) = self.token else {
             return Ok(false);
         };
-        telemetry::finished(&self.receiver.inner.namespace, "released");
         self.receiver.inner.store.release(&self.key, token).await
     }
 }

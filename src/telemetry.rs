@@ -22,7 +22,8 @@ pub(crate) fn verify_reason(error: &VerifyError) -> &'static str {
 }
 
 /// A verified delivery was claimed (`new`), found done (`duplicate`) or found running
-/// (`in_flight`).
+/// (`in_flight`), or is processed without a claim because the store failed and the receiver
+/// fails open (`unguarded`).
 pub(crate) fn received(
     endpoint: &str,
     provider: &str,
@@ -153,6 +154,107 @@ mod tests {
             ),
         ]
         .into_iter()
+        .collect();
+        assert_eq!(seen, expected);
+    }
+
+    /// A store that is down.
+    struct DownStore;
+
+    impl crate::dedup::DedupStore for DownStore {
+        async fn claim(
+            &self,
+            _: &str,
+            _: std::time::Duration,
+        ) -> Result<crate::dedup::Claim, crate::dedup::StoreError> {
+            Err(crate::dedup::StoreError::unavailable("connection refused"))
+        }
+        async fn complete(
+            &self,
+            _: &str,
+            _: crate::dedup::LeaseToken,
+            _: std::time::Duration,
+        ) -> Result<bool, crate::dedup::StoreError> {
+            unreachable!("nothing was claimed")
+        }
+        async fn release(
+            &self,
+            _: &str,
+            _: crate::dedup::LeaseToken,
+        ) -> Result<bool, crate::dedup::StoreError> {
+            unreachable!("nothing was claimed")
+        }
+    }
+
+    #[test]
+    fn deliveries_run_without_a_claim_when_failing_open_are_counted_as_unguarded() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let verifier = Verifier::builder(Stripe::new())
+                        .secret(SECRET)
+                        .build()
+                        .unwrap();
+                    let receiver = Receiver::builder(verifier, DownStore)
+                        .namespace("billing")
+                        .insecure_fail_open_on_store_error(true)
+                        .build()
+                        .unwrap();
+                    let signer = Signer::new(Stripe::new(), SECRET).unwrap();
+                    for (id, succeeds) in [("evt_1", true), ("evt_2", false)] {
+                        let body = format!(r#"{{"id":"{id}"}}"#);
+                        let headers = signer.clone().sign(body.as_bytes()).unwrap();
+                        let Outcome::New(delivery) =
+                            receiver.receive(&headers, body.as_bytes()).await.unwrap()
+                        else {
+                            panic!("failing open runs the handler");
+                        };
+                        assert!(!delivery.is_claimed());
+                        let finished = if succeeds {
+                            delivery.complete().await
+                        } else {
+                            delivery.release().await
+                        };
+                        assert!(!finished.unwrap(), "nothing was claimed");
+                    }
+                });
+        });
+        let seen: BTreeMap<String, u64> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                let DebugValue::Counter(n) = value else {
+                    panic!("not a counter");
+                };
+                (format!("{} {}", key.name(), labels.join(",")), n)
+            })
+            .collect();
+        let expected: BTreeMap<String, u64> = [
+            (
+                "webhook_receiver_received_total endpoint=billing,provider=stripe,key_label=,outcome=unguarded",
+                2,
+            ),
+            (
+                "webhook_receiver_deliveries_total endpoint=billing,outcome=completed",
+                1,
+            ),
+            (
+                "webhook_receiver_deliveries_total endpoint=billing,outcome=released",
+                1,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, n)| (k.to_owned(), n))
         .collect();
         assert_eq!(seen, expected);
     }

@@ -2,6 +2,7 @@
 //! secret or the body, not even when the body does not match the handler's type.
 
 mod captured;
+mod common;
 
 use captured::Captured;
 
@@ -203,4 +204,46 @@ fn one_span_per_delivery_without_secrets_or_body() {
         !logs.contains("C2FVsBQIhrscChlQIMV"),
         "a secret leaked:\n{logs}"
     );
+}
+
+/// Failing open, the log says the handler ran without deduplication — not that a lease
+/// expired, which there never was.
+#[test]
+fn failing_open_is_logged_as_unguarded_not_as_a_lost_lease() {
+    use tower::ServiceExt;
+
+    let captured = Captured::default();
+    let _guard = captured.on_this_thread();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let verifier = Verifier::builder(StandardWebhooks::new())
+            .secret(SECRET)
+            .build()
+            .unwrap();
+        let receiver = Receiver::builder(verifier, common::DownStore)
+            .insecure_fail_open_on_store_error(true)
+            .build()
+            .unwrap();
+        let app: Router = Router::new().route(
+            "/",
+            post(|| async { "ok" }).layer(WebhookLayer::new(receiver)),
+        );
+        let body = r#"{"type":"ping"}"#;
+        let mut request = http::Request::post("/")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        *request.headers_mut() = Signer::new(StandardWebhooks::new(), SECRET)
+            .unwrap()
+            .id("msg_unguarded")
+            .sign(body.as_bytes())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    });
+    let logs = captured.text();
+    assert!(logs.contains("without deduplication"), "{logs}");
+    assert!(!logs.contains("lease expired"), "{logs}");
 }
