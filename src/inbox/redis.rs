@@ -667,7 +667,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// | key | type | holds |
 /// | --- | --- | --- |
 /// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** once a worker has seen it |
-/// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a random nonce (`F…`; `C…` when a bounded accept stored it, `P…` once a duplicate has pinned it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
+/// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a nonce (`F…`; `C…` when a bounded accept stored it, `P…` once a duplicate has pinned it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
 /// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = its nonce; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
 /// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
 /// | `leases` | sorted set | running records, scored by the end of their lease |
@@ -816,6 +816,9 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 pub struct RedisInbox<C = ConnectionManager> {
     conn: C,
     prefix: Arc<str>,
+    /// `{prefix}ready` and `{prefix}unfinished`, built once: every accept names them.
+    ready: Arc<str>,
+    unfinished: Arc<str>,
     consumer: Arc<str>,
     clock: Arc<dyn Clock>,
     /// Concurrent accepts of this engine (and its clones) that their transaction could not
@@ -887,6 +890,8 @@ impl<C> RedisInbox<C> {
         Self {
             conn,
             prefix: DEFAULT_PREFIX.into(),
+            ready: format!("{DEFAULT_PREFIX}ready").into(),
+            unfinished: format!("{DEFAULT_PREFIX}unfinished").into(),
             consumer: DEFAULT_CONSUMER.into(),
             clock: Arc::new(SystemClock),
             accepts: accept_batcher(),
@@ -903,6 +908,8 @@ impl<C> RedisInbox<C> {
     pub fn with_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
         validate_name("prefix", prefix)?;
         self.prefix = prefix.into();
+        self.ready = format!("{prefix}ready").into();
+        self.unfinished = format!("{prefix}unfinished").into();
         // Batches are written under one prefix.
         self.accepts = accept_batcher();
         Ok(self)
@@ -939,7 +946,7 @@ impl<C> RedisInbox<C> {
 
     /// The Redis key of the ready stream (`{prefix}ready`, consumer group `workers`).
     pub fn ready_stream(&self) -> String {
-        format!("{}ready", self.prefix)
+        self.ready.to_string()
     }
 
     /// The Redis key of the dead-letter stream (`{prefix}dead`): one entry per dead record,
@@ -965,7 +972,7 @@ impl<C> RedisInbox<C> {
     /// declared key, so that cluster clients send it to the node of the inbox's slot.
     fn prepare<'s>(&self, script: &'s Script) -> ScriptInvocation<'s> {
         let mut invocation = script.prepare_invoke();
-        invocation.key(self.ready_stream()).arg(&*self.prefix);
+        invocation.key(&*self.ready).arg(&*self.prefix);
         invocation
     }
 
@@ -1000,7 +1007,6 @@ where
     /// whether that is a duplicate and deletes the announcement (a worker that reads it first
     /// drops it, as its nonce is not the stored record's).
     async fn accept_fresh(&self, key: &str, packed: &[u8], max: i64) -> Result<Fresh, InboxError> {
-        let ready = self.ready_stream();
         // Sized once: the packed record would otherwise grow the command's buffer step by step.
         let mut set =
             redis::Cmd::with_capacity(4, packed.len() + self.prefix.len() + key.len() + 8);
@@ -1012,7 +1018,7 @@ where
         pipe.atomic()
             .add_command(set)
             .cmd("XADD")
-            .arg(&ready)
+            .arg(&*self.ready)
             .arg("*")
             .arg("k")
             .arg(key)
@@ -1027,9 +1033,9 @@ where
         pipe.arg("b")
             .arg(max)
             .cmd("SCARD")
-            .arg(self.key("unfinished"))
+            .arg(&*self.unfinished)
             .cmd("XLEN")
-            .arg(&ready);
+            .arg(&*self.ready);
         let (set, id, turned, announced): (Option<()>, String, i64, i64) =
             pipe.query_async(&mut conn).await.map_err(map_error)?;
         Ok((set.is_some(), id, turned.saturating_add(announced)))
