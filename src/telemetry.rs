@@ -69,7 +69,7 @@ pub(crate) fn finished(endpoint: &str, outcome: &'static str) {
 mod tests {
     use std::collections::BTreeMap;
 
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
     use crate::dedup::MemoryStore;
     use crate::providers::Stripe;
@@ -77,6 +77,24 @@ mod tests {
     use crate::{Outcome, Receiver, Verifier};
 
     const SECRET: &str = "whsec_inline_metrics";
+
+    /// Every metric recorded, as `name label=value,…` with its count; all must be counters.
+    fn counters(snapshotter: &Snapshotter) -> BTreeMap<String, u64> {
+        let mut seen = BTreeMap::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let key = key.key();
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let text = format!("{} {}", key.name(), labels.join(","));
+            let DebugValue::Counter(n) = value else {
+                panic!("{text} is not a counter");
+            };
+            seen.insert(text, n);
+        }
+        seen
+    }
 
     #[test]
     fn a_receiver_counts_received_refused_and_finished_deliveries_without_body_or_secret() {
@@ -120,19 +138,9 @@ mod tests {
                         .unwrap_err();
                 });
         });
-        let mut seen = BTreeMap::new();
-        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-            let key = key.key();
-            let labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            let text = format!("{} {}", key.name(), labels.join(","));
+        let seen = counters(&snapshotter);
+        for text in seen.keys() {
             assert!(!text.contains("amount") && !text.contains(SECRET), "{text}");
-            let DebugValue::Counter(n) = value else {
-                panic!("{text} is not a counter");
-            };
-            seen.insert(text, n);
         }
         let received = "webhook_receiver_received_total endpoint=billing,provider=stripe,key_label=2026-11,outcome=";
         let expected: BTreeMap<String, u64> = [
@@ -223,22 +231,7 @@ mod tests {
                     }
                 });
         });
-        let seen: BTreeMap<String, u64> = snapshotter
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(key, _, _, value)| {
-                let key = key.key();
-                let labels: Vec<String> = key
-                    .labels()
-                    .map(|l| format!("{}={}", l.key(), l.value()))
-                    .collect();
-                let DebugValue::Counter(n) = value else {
-                    panic!("not a counter");
-                };
-                (format!("{} {}", key.name(), labels.join(",")), n)
-            })
-            .collect();
+        let seen = counters(&snapshotter);
         let expected: BTreeMap<String, u64> = [
             (
                 "webhook_receiver_received_total endpoint=billing,provider=stripe,key_label=,outcome=unguarded",
