@@ -69,7 +69,7 @@ pub(crate) fn finished(endpoint: &str, outcome: &'static str) {
 mod tests {
     use std::collections::BTreeMap;
 
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
     use crate::dedup::MemoryStore;
     use crate::providers::Stripe;
@@ -78,8 +78,18 @@ mod tests {
 
     const SECRET: &str = "whsec_inline_metrics";
 
-    /// Every metric recorded, as `name label=value,…` with its count; all must be counters.
-    fn counters(snapshotter: &Snapshotter) -> BTreeMap<String, u64> {
+    /// Every metric `run` records (run to its end on a current-thread runtime), as
+    /// `name label=value,…` with its count; all must be counters.
+    fn counted(run: impl std::future::Future<Output = ()>) -> BTreeMap<String, u64> {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run);
+        });
         let mut seen = BTreeMap::new();
         for (key, _, _, value) in snapshotter.snapshot().into_vec() {
             let key = key.key();
@@ -98,47 +108,36 @@ mod tests {
 
     #[test]
     fn a_receiver_counts_received_refused_and_finished_deliveries_without_body_or_secret() {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        metrics::with_local_recorder(&recorder, || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
+        let seen = counted(async {
+            let verifier = Verifier::builder(Stripe::new())
+                .labeled_secret("2026-11", SECRET)
                 .build()
-                .unwrap()
-                .block_on(async {
-                    let verifier = Verifier::builder(Stripe::new())
-                        .labeled_secret("2026-11", SECRET)
-                        .build()
-                        .unwrap();
-                    let receiver = Receiver::builder(verifier, MemoryStore::new())
-                        .namespace("billing")
-                        .build()
-                        .unwrap();
-                    let signer = Signer::new(Stripe::new(), SECRET).unwrap();
-                    let body = br#"{"id":"evt_1","amount":"secret-amount"}"#;
-                    let headers = signer.clone().sign(body).unwrap();
-                    let Outcome::New(delivery) = receiver.receive(&headers, body).await.unwrap()
-                    else {
-                        panic!("new");
-                    };
-                    // Running: a copy is in flight.
-                    receiver.receive(&headers, body).await.unwrap();
-                    delivery.complete().await.unwrap();
-                    receiver.receive(&headers, body).await.unwrap();
-                    let other = br#"{"id":"evt_2"}"#;
-                    let headers2 = signer.sign(other).unwrap();
-                    let Outcome::New(delivery) = receiver.receive(&headers2, other).await.unwrap()
-                    else {
-                        panic!("new");
-                    };
-                    delivery.release().await.unwrap();
-                    receiver
-                        .receive(&headers, b"tampered amount")
-                        .await
-                        .unwrap_err();
-                });
+                .unwrap();
+            let receiver = Receiver::builder(verifier, MemoryStore::new())
+                .namespace("billing")
+                .build()
+                .unwrap();
+            let signer = Signer::new(Stripe::new(), SECRET).unwrap();
+            let body = br#"{"id":"evt_1","amount":"secret-amount"}"#;
+            let headers = signer.clone().sign(body).unwrap();
+            let Outcome::New(delivery) = receiver.receive(&headers, body).await.unwrap() else {
+                panic!("new");
+            };
+            // Running: a copy is in flight.
+            receiver.receive(&headers, body).await.unwrap();
+            delivery.complete().await.unwrap();
+            receiver.receive(&headers, body).await.unwrap();
+            let other = br#"{"id":"evt_2"}"#;
+            let headers2 = signer.sign(other).unwrap();
+            let Outcome::New(delivery) = receiver.receive(&headers2, other).await.unwrap() else {
+                panic!("new");
+            };
+            delivery.release().await.unwrap();
+            receiver
+                .receive(&headers, b"tampered amount")
+                .await
+                .unwrap_err();
         });
-        let seen = counters(&snapshotter);
         for text in seen.keys() {
             assert!(!text.contains("amount") && !text.contains(SECRET), "{text}");
         }
@@ -196,42 +195,34 @@ mod tests {
 
     #[test]
     fn deliveries_run_without_a_claim_when_failing_open_are_counted_as_unguarded() {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        metrics::with_local_recorder(&recorder, || {
-            tokio::runtime::Builder::new_current_thread()
+        let seen = counted(async {
+            let verifier = Verifier::builder(Stripe::new())
+                .secret(SECRET)
                 .build()
-                .unwrap()
-                .block_on(async {
-                    let verifier = Verifier::builder(Stripe::new())
-                        .secret(SECRET)
-                        .build()
-                        .unwrap();
-                    let receiver = Receiver::builder(verifier, DownStore)
-                        .namespace("billing")
-                        .insecure_fail_open_on_store_error(true)
-                        .build()
-                        .unwrap();
-                    let signer = Signer::new(Stripe::new(), SECRET).unwrap();
-                    for (id, succeeds) in [("evt_1", true), ("evt_2", false)] {
-                        let body = format!(r#"{{"id":"{id}"}}"#);
-                        let headers = signer.clone().sign(body.as_bytes()).unwrap();
-                        let Outcome::New(delivery) =
-                            receiver.receive(&headers, body.as_bytes()).await.unwrap()
-                        else {
-                            panic!("failing open runs the handler");
-                        };
-                        assert!(!delivery.is_claimed());
-                        let finished = if succeeds {
-                            delivery.complete().await
-                        } else {
-                            delivery.release().await
-                        };
-                        assert!(!finished.unwrap(), "nothing was claimed");
-                    }
-                });
+                .unwrap();
+            let receiver = Receiver::builder(verifier, DownStore)
+                .namespace("billing")
+                .insecure_fail_open_on_store_error(true)
+                .build()
+                .unwrap();
+            let signer = Signer::new(Stripe::new(), SECRET).unwrap();
+            for (id, succeeds) in [("evt_1", true), ("evt_2", false)] {
+                let body = format!(r#"{{"id":"{id}"}}"#);
+                let headers = signer.clone().sign(body.as_bytes()).unwrap();
+                let Outcome::New(delivery) =
+                    receiver.receive(&headers, body.as_bytes()).await.unwrap()
+                else {
+                    panic!("failing open runs the handler");
+                };
+                assert!(!delivery.is_claimed());
+                let finished = if succeeds {
+                    delivery.complete().await
+                } else {
+                    delivery.release().await
+                };
+                assert!(!finished.unwrap(), "nothing was claimed");
+            }
         });
-        let seen = counters(&snapshotter);
         let expected: BTreeMap<String, u64> = [
             (
                 "webhook_receiver_received_total endpoint=billing,provider=stripe,key_label=,outcome=unguarded",

@@ -54,15 +54,22 @@ fn assert_mismatch_logged_without_the_body(logs: &str) {
     );
 }
 
-#[test]
-fn axum_a_payload_mismatch_is_logged_without_the_body() {
+/// What `run` logs, run to its end on a current-thread Tokio runtime on this thread: the
+/// server's tasks and the handlers run under the capturing subscriber.
+fn logs_of(run: impl std::future::Future<Output = ()>) -> String {
     let captured = Captured::default();
     let _guard = captured.on_this_thread();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    runtime.block_on(async {
+        .unwrap()
+        .block_on(run);
+    captured.text()
+}
+
+#[test]
+fn axum_a_payload_mismatch_is_logged_without_the_body() {
+    let logs = logs_of(async {
         let app = Router::new().route(
             "/",
             post(|_: WebhookJson<Typed>| async { "ok" }).layer(WebhookLayer::new(receiver())),
@@ -80,7 +87,7 @@ fn axum_a_payload_mismatch_is_logged_without_the_body() {
         assert_eq!(r.status(), 422);
         assert!(!r.text().await.unwrap().contains(MISMATCHED_VALUE));
     });
-    assert_mismatch_logged_without_the_body(&captured.text());
+    assert_mismatch_logged_without_the_body(&logs);
 }
 
 #[test]
@@ -114,14 +121,7 @@ fn actix_a_payload_mismatch_is_logged_without_the_body() {
 
 #[test]
 fn one_span_per_delivery_without_secrets_or_body() {
-    let captured = Captured::default();
-    let _guard = captured.on_this_thread();
-    // A current-thread runtime: the server's tasks run on this thread, under this subscriber.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let logs = logs_of(async {
         let app = Router::new().route(
             "/",
             post(|| async {
@@ -177,7 +177,6 @@ fn one_span_per_delivery_without_secrets_or_body() {
         assert_eq!(r.status(), 401);
     });
 
-    let logs = captured.text();
     assert!(
         logs.contains(r#"webhook{provider="standard-webhooks""#),
         "{logs}"
@@ -212,13 +211,7 @@ fn one_span_per_delivery_without_secrets_or_body() {
 fn failing_open_is_logged_as_unguarded_not_as_a_lost_lease() {
     use tower::ServiceExt;
 
-    let captured = Captured::default();
-    let _guard = captured.on_this_thread();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let logs = logs_of(async {
         let verifier = Verifier::builder(StandardWebhooks::new())
             .secret(SECRET)
             .build()
@@ -243,7 +236,6 @@ fn failing_open_is_logged_as_unguarded_not_as_a_lost_lease() {
         let response = app.oneshot(request).await.unwrap();
         assert_eq!(response.status(), 200);
     });
-    let logs = captured.text();
     assert!(logs.contains("without deduplication"), "{logs}");
     assert!(!logs.contains("lease expired"), "{logs}");
 }
