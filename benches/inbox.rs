@@ -104,7 +104,7 @@ where
 
 /// Rounds of each accept comparison: the inbox and its raw baseline alternate, and the medians
 /// are compared, so that a slow moment of the machine hits both alike.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 9;
 
 /// The medians of the inbox's and the baseline's rates, and the range of the rounds' ratios,
 /// as printed: `inbox raw ratio (low–high)`.
@@ -789,7 +789,7 @@ fn main() {
             println!("  {:<9} {:>4}   {:>12} {:>12}   {:>17}   {:>7} {:>7}   {:>7} {:>7}", "", "", "", "", "", "inbox", "raw", "inbox", "raw");
             for bounded in [false, true] {
                 redis_accept_throughput(8000 / scale, 1, bounded).await;
-                redis_accept_throughput(30000 / scale, 16, bounded).await;
+                redis_accept_throughput(50000 / scale, 16, bounded).await;
             }
         }
         if part("receive") {
