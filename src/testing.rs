@@ -900,11 +900,12 @@ mod contract {
             }
         }
 
-        /// For a store on real time: 300 ms leases, 64 concurrent claims.
+        /// For a store on real time: 1 s leases (checks half a lease from its end, so a
+        /// stall of up to half a second of a loaded machine passes), 64 concurrent claims.
         pub fn real_time() -> Self {
             Self {
                 time: TimeTravel::Real,
-                lease: Duration::from_millis(300),
+                lease: Duration::from_secs(1),
                 concurrency: 64,
             }
         }
