@@ -27,8 +27,8 @@ pub(crate) async fn connect(
 /// Whether `error` means the server cannot serve now (connection failures, time-outs, and the
 /// server states that pass: loading, `TRYAGAIN`, cluster or master down, read-only replica,
 /// `OOM` — memory full under `maxmemory-policy noeviction`, until something is freed), rather
-/// than a refused or failed command. A transaction (`MULTI`/`EXEC`) the server discarded
-/// because its commands were refused for such states is unavailable too.
+/// than a refused or failed command. So is a pipeline, or a transaction (`MULTI`/`EXEC`) the
+/// server discarded, whose failed commands were all refused for such states.
 pub(crate) fn unavailable(error: &RedisError) -> bool {
     if error.is_io_error()
         || error.is_timeout()
@@ -37,17 +37,18 @@ pub(crate) fn unavailable(error: &RedisError) -> bool {
     {
         return true;
     }
-    if error.kind() == ErrorKind::Server(ServerErrorKind::ExecAbort) {
-        return error.clone().into_server_errors().is_some_and(|errors| {
+    // A server's error, or those of the commands of a pipeline or an aborted transaction.
+    match error.clone().into_server_errors() {
+        Some(errors) => {
             !errors.is_empty()
                 && errors
                     .iter()
                     .all(|(_, e)| transient(e.kind(), Some(e.code())))
-        });
-    }
-    match error.kind() {
-        ErrorKind::Server(kind) => transient(Some(kind), error.code()),
-        _ => transient(None, error.code()),
+        }
+        None => match error.kind() {
+            ErrorKind::Server(kind) => transient(Some(kind), error.code()),
+            _ => transient(None, error.code()),
+        },
     }
 }
 

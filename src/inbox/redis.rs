@@ -245,11 +245,11 @@ local function materialize_ahead(batch, now)
 end
 ";
 
-/// The accepts their transaction could not settle: those whose `SET NX` found the key taken,
+/// The accepts their pipeline could not settle: those whose `SET NX` found the key taken,
 /// and bounded ones that found the inbox over its bound. `ARGV`: prefix, now, the number of
 /// records, then for each record: key, max unfinished (-1: none), the packed record (`C…`
-/// when bounded), the id of the stream entry the transaction added for it, and `1` if the
-/// transaction stored it over the bound (else `0`: the key was taken).
+/// when bounded), the id of the stream entry the pipeline added for it, and `1` if the
+/// pipeline stored it over the bound (else `0`: the key was taken).
 ///
 /// Returns one answer per record, in order — 1: stored; 0: duplicate; -1: full. Records are
 /// taken in order, so a key twice in one call is stored once.
@@ -278,7 +278,17 @@ end
 local function retained(k, nkey, replace)
   local kind = redis.call('GETRANGE', nkey, 0, 0)
   if kind == 'C' then redis.call('SETRANGE', nkey, 0, 'P') end
-  if kind == 'F' or BOUNDED[kind] then return true end
+  if kind == 'F' or BOUNDED[kind] then
+    -- Announced again: the accept that stored it may have lost its connection before its
+    -- `XADD` ran (and answered an error, so this may be the sender's retry). A worker turns
+    -- the record into its hash at the first entry with its nonce and drops the others. When
+    -- every announced record was just turned (`ahead`), this one was not announced: it is
+    -- turned now, so the bound counts it.
+    local nonce = redis.call('GETRANGE', nkey, 1, 16)
+    local id = redis.call('XADD', READY, '*', 'k', k, 'f', nonce)
+    if ahead then materialize(k, id, nonce, now, nil) end
+    return true
+  end
   local r = rk(k)
   local st, dl = unpack(redis.call('HMGET', r, 'status', 'deadline'))
   if not st then return false end
@@ -292,7 +302,7 @@ local function retained(k, nkey, replace)
   redis.call('HDEL', r, 'nonce')
   return true
 end
--- Settles a record this accept's transaction stored over the bound (`nonce` is its own):
+-- Settles a record this accept's pipeline stored over the bound (`nonce` is its own):
 -- answers 1 (it stays) if the count fits by now, or if a duplicate pinned it or a worker took
 -- it; else takes it back, wherever it is — fresh, or turned into its hash but never taken —
 -- and answers -1. A record that is no longer this accept's own (this call runs again after
@@ -681,42 +691,53 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 ///
 /// # Accepting without a script
 ///
-/// An accept without a bound is **one transaction** (`MULTI`/`EXEC`, so a dropped connection
-/// leaves nothing half-written) of two plain commands: `SET n:<key> <packed record> NX` and an
-/// `XADD` of the key to the ready stream. `SET … NX` answers whether the key was free: if so,
-/// the record is stored. Redis does little more work than for a raw `XADD` of the same bytes,
-/// where a script would cost it several times that (the Lua calls, not the data, were what
-/// limited throughput). The record becomes its hash (`r:<key>`, registered with its ordering
+/// An accept without a bound is **two plain commands in one pipeline** (one round trip):
+/// `SET n:<key> <packed record> NX`, then an `XADD` of the key to the ready stream. `SET … NX`
+/// answers whether the key was free: if so, the record is stored. Redis does little more work
+/// than for a raw `XADD` of the same bytes, where a script would cost it several times that
+/// (the Lua calls, not the data, were what limited throughput); wrapped in `MULTI`/`EXEC`, the
+/// two commands cost about a sixth more CPU, in Redis and in the client.
+///
+/// The pipeline is not a transaction: a connection lost between the two commands, or a full
+/// Redis refusing the `XADD`, leaves the record stored but not announced to the workers, and
+/// `accept` fails ([`InboxError::Unavailable`], 503), so the sender sends it again. That accept
+/// finds the key taken by a record no worker has turned into its hash, answers `Duplicate`
+/// (200), and **announces the record again**: it runs. Any later accept of a fresh record's
+/// key announces it again, so a duplicate never depends on the first accept's `XADD`; a worker
+/// turns the record into its hash at the first entry with its nonce and drops the others.
+/// Until its sender tries again, such a record is not counted, listed as pending or leased. The record becomes its hash (`r:<key>`, registered with its ordering
 /// key) when a worker reads its stream entry — which is in received order, so ordering keys
 /// keep received order — or when [`counts`](InboxEngine::counts) or a
 /// [`list`](InboxEngine::list) of pending records needs it; [`get`](InboxEngine::get) reads a
 /// fresh record as it is.
 ///
-/// When the key is taken, the accept script decides: a duplicate (nothing changes), or a done
-/// record past its retention that `purge` has not removed yet (replaced, and announced
-/// anew). It deletes the entry the transaction added. Should that entry outlive it (the
+/// When the key is taken, the accept script decides: a duplicate (nothing changes but that a
+/// fresh record is announced again), or a done record past its retention that `purge` has not
+/// removed yet (replaced, and announced anew). It deletes the entry the pipeline added. Should that entry outlive it (the
 /// process died between the two calls), the worker that reads it drops it: a record is
 /// turned into its hash only at an entry with its own nonce, so a key runs once, and a
 /// leftover entry never places a later record before those accepted in between.
 ///
-/// A bounded accept is the same transaction with two more commands, `SCARD unfinished` (the
-/// records turned into hashes that are pending or running) and `XLEN` of the ready stream
-/// (which holds an announcement of every record not turned yet): their sum is never below the
-/// number of unfinished records. Within the bound, the record is stored. Past it — the sum
+/// A bounded accept is the same pipeline with two more commands, `XLEN` of the ready stream
+/// (which holds an announcement of every record not turned yet) and then `SCARD unfinished`
+/// (the records turned into hashes that are pending or running): their sum is never below the
+/// number of unfinished records announced before the `XLEN` (a record turned and taken off the
+/// stream in between was added to `unfinished` before), the accept's own included; of two
+/// concurrent accepts the later `XLEN` counts both. Within the bound, the record is stored. Past it — the sum
 /// counts twice the records turned ahead of the workers and still queued, so from about half
 /// the bound on — the accept script decides exactly: it turns every announced record into its
 /// hash, counts, and takes the record back (`Full`, 503) unless it fits. So accepts racing
 /// for the last places store exactly the bound's worth, as with the other engines, and
 /// records of receivers with and without a bound sharing the inbox all count. What differs,
 /// so that nothing answered 200 is ever lost:
-/// * between the transaction and the script (one round trip) the record is there:
+/// * between the pipeline and the script (one round trip) the record is there:
 ///   [`counts`](InboxEngine::counts) may see up to the accepts in flight above the bound;
 /// * a duplicate answered in that moment *pins* the record: it stays, over the bound. So
 ///   does one a worker took — workers leave a record alone while the inbox is over its
 ///   bound and the record is under 2 s old (it waits 50 ms at a time), so only a script
 ///   delayed past that lets one run;
 /// * when more than 1 024 announced records wait to be counted, a bounded accept past the
-///   transaction's estimate is refused rather than counted.
+///   pipeline's estimate is refused rather than counted.
 ///
 /// The script calls of concurrent accepts of one engine are grouped, up to 64 records or
 /// 1 MiB of bodies per call, each record settled in arrival order as if alone, with up to 4
@@ -766,7 +787,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 ///
 /// # Durability and failover
 ///
-/// `accept` returns once Redis has run its transaction (or script): an accepted record is
+/// `accept` returns once Redis has run its commands (or script): an accepted record is
 /// exactly as durable as the server's persistence.
 /// * With `appendonly yes` and `appendfsync always`, the write is on disk before the reply:
 ///   an accepted record survives a crash of Redis and of its machine.
@@ -786,7 +807,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 ///
 /// # Redis Cluster
 ///
-/// The scripts and the accept transaction touch keys derived from the prefix (each script
+/// The scripts and the accept pipeline touch keys derived from the prefix (each script
 /// declares the ready stream as its key, so a cluster client routes it to that key's node), so
 /// every key must live on one node: put a hash tag in the prefix (`{billing-inbox}:`). One
 /// inbox is then one slot; spread load by giving endpoints their own inboxes (prefixes). Any [`ConnectionLike`] works with
@@ -821,17 +842,17 @@ pub struct RedisInbox<C = ConnectionManager> {
     unfinished: Arc<str>,
     consumer: Arc<str>,
     clock: Arc<dyn Clock>,
-    /// Concurrent accepts of this engine (and its clones) that their transaction could not
+    /// Concurrent accepts of this engine (and its clones) that their pipeline could not
     /// settle go in one script call.
     accepts: Arc<AcceptBatcher>,
 }
 
-/// The accept transaction's answer: whether the record was stored, the id of the stream entry
+/// The accept pipeline's answer: whether the record was stored, the id of the stream entry
 /// announcing it, and (if bounded) at least how many records are unfinished with it.
 type Fresh = (bool, String, i64);
 
 /// A record for the accept script: key, bound (-1: none), packed record, the stream entry its
-/// transaction added, and whether the transaction stored it (over the bound).
+/// pipeline added, and whether the pipeline stored it (over the bound).
 type ScriptAccept = (String, i64, Bytes, String, bool);
 
 /// Records for the accept script; per record, the script's answer or an error shared by the
@@ -997,13 +1018,13 @@ where
             .map_err(map_error)
     }
 
-    /// Stores a fresh record unless its key is taken, in one transaction (`MULTI`/`EXEC`): a
-    /// `SET n:<key> <packed> NX` and an `XADD` announcing it to the workers with its nonce
-    /// (and its bound) — and, if bounded, `SCARD unfinished` and `XLEN` of the ready stream.
-    /// No script, so Redis does little more than for a raw `XADD`. Answers whether the record
-    /// was stored, the announcement's id, and (if bounded) their sum: at least the number of
-    /// unfinished records, this one included (every record not yet turned into its hash has
-    /// its announcement in the stream). When the key was taken, the accept script decides
+    /// Stores a fresh record unless its key is taken, in one pipeline (not a transaction: see
+    /// the type's documentation): a `SET n:<key> <packed> NX` and an `XADD` announcing it to
+    /// the workers with its nonce (and its bound) — and, if bounded, `XLEN` of the ready
+    /// stream and `SCARD unfinished`, in that order. No script, so Redis does little more than
+    /// for a raw `XADD`. Answers whether the record was stored, the announcement's id, and (if
+    /// bounded) their sum: at least the number of unfinished records announced before the
+    /// `XLEN`, this one included. When the key was taken, the accept script decides
     /// whether that is a duplicate and deletes the announcement (a worker that reads it first
     /// drops it, as its nonce is not the stored record's).
     async fn accept_fresh(&self, key: &str, packed: &[u8], max: i64) -> Result<Fresh, InboxError> {
@@ -1015,8 +1036,7 @@ where
             .arg(packed)
             .arg("NX");
         let mut pipe = redis::pipe();
-        pipe.atomic()
-            .add_command(set)
+        pipe.add_command(set)
             .cmd("XADD")
             .arg(&*self.ready)
             .arg("*")
@@ -1032,16 +1052,16 @@ where
         }
         pipe.arg("b")
             .arg(max)
-            .cmd("SCARD")
-            .arg(&*self.unfinished)
             .cmd("XLEN")
-            .arg(&*self.ready);
-        let (set, id, turned, announced): (Option<()>, String, i64, i64) =
+            .arg(&*self.ready)
+            .cmd("SCARD")
+            .arg(&*self.unfinished);
+        let (set, id, announced, turned): (Option<()>, String, i64, i64) =
             pipe.query_async(&mut conn).await.map_err(map_error)?;
         Ok((set.is_some(), id, turned.saturating_add(announced)))
     }
 
-    /// Settles `records` (key, bound or -1, packed record, the transaction's announcement,
+    /// Settles `records` (key, bound or -1, packed record, the pipeline's announcement,
     /// whether it was stored over the bound) in one accept script call; one answer per
     /// record, in order.
     async fn accept_script(&self, records: &[ScriptAccept]) -> Result<Vec<i64>, InboxError> {
