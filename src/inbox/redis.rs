@@ -705,31 +705,33 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// (200), and **announces the record again**: it runs. Any later accept of a fresh record's
 /// key announces it again, so a duplicate never depends on the first accept's `XADD`; a worker
 /// turns the record into its hash at the first entry with its nonce and drops the others.
-/// Until its sender tries again, such a record is not counted, listed as pending or leased. The record becomes its hash (`r:<key>`, registered with its ordering
-/// key) when a worker reads its stream entry — which is in received order, so ordering keys
-/// keep received order — or when [`counts`](InboxEngine::counts) or a
-/// [`list`](InboxEngine::list) of pending records needs it; [`get`](InboxEngine::get) reads a
-/// fresh record as it is.
+/// Until its sender tries again, such a record is not counted, listed as pending or leased.
+///
+/// The record becomes its hash (`r:<key>`, registered with its ordering key) when a worker
+/// reads its stream entry — which is in received order, so ordering keys keep received order
+/// — or when [`counts`](InboxEngine::counts) or a [`list`](InboxEngine::list) of pending
+/// records needs it; [`get`](InboxEngine::get) reads a fresh record as it is.
 ///
 /// When the key is taken, the accept script decides: a duplicate (nothing changes but that a
 /// fresh record is announced again), or a done record past its retention that `purge` has not
-/// removed yet (replaced, and announced anew). It deletes the entry the pipeline added. Should that entry outlive it (the
-/// process died between the two calls), the worker that reads it drops it: a record is
-/// turned into its hash only at an entry with its own nonce, so a key runs once, and a
-/// leftover entry never places a later record before those accepted in between.
+/// removed yet (replaced, and announced anew). It deletes the entry the pipeline added.
+/// Should that entry outlive it (the process died between the pipeline and the script), the
+/// worker that reads it drops it: a record is turned into its hash only at an entry with its
+/// own nonce, so a key runs once, and a leftover entry never places a later record before
+/// those accepted in between.
 ///
 /// A bounded accept is the same pipeline with two more commands, `XLEN` of the ready stream
 /// (which holds an announcement of every record not turned yet) and then `SCARD unfinished`
 /// (the records turned into hashes that are pending or running): their sum is never below the
 /// number of unfinished records announced before the `XLEN` (a record turned and taken off the
 /// stream in between was added to `unfinished` before), the accept's own included; of two
-/// concurrent accepts the later `XLEN` counts both. Within the bound, the record is stored. Past it — the sum
-/// counts twice the records turned ahead of the workers and still queued, so from about half
-/// the bound on — the accept script decides exactly: it turns every announced record into its
-/// hash, counts, and takes the record back (`Full`, 503) unless it fits. So accepts racing
-/// for the last places store exactly the bound's worth, as with the other engines, and
-/// records of receivers with and without a bound sharing the inbox all count. What differs,
-/// so that nothing answered 200 is ever lost:
+/// concurrent accepts the later `XLEN` counts both. Within the bound, the record is stored.
+/// Past it — the sum counts twice the records turned ahead of the workers and still queued,
+/// so from about half the bound on — the accept script decides exactly: it turns every
+/// announced record into its hash, counts, and takes the record back (`Full`, 503) unless it
+/// fits. So accepts racing for the last places store exactly the bound's worth, as with the
+/// other engines, and records of receivers with and without a bound sharing the inbox all
+/// count. What differs, so that nothing answered 200 is ever lost:
 /// * between the pipeline and the script (one round trip) the record is there:
 ///   [`counts`](InboxEngine::counts) may see up to the accepts in flight above the bound;
 /// * a duplicate answered in that moment *pins* the record: it stays, over the bound. So
