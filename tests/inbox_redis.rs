@@ -965,6 +965,125 @@ async fn a_full_redis_refuses_accepts_whole_and_loses_nothing() {
     assert_eq!(ran, expected);
 }
 
+/// Accepts while every client connection is killed again and again (`CLIENT KILL`, every
+/// 2 ms): each accept is retried until it is answered 200, as a sender does after a 503, and
+/// then sent once more (a duplicate). Once the killing stops, every key runs exactly once and
+/// nothing stays pending. (A connection dying between the two commands of one accept's
+/// pipeline is rare here — both go out in one write;
+/// `a_record_whose_announcement_was_lost_runs_after_the_retry` builds that state by hand.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepts_under_killed_connections_each_run_once() {
+    let server = RedisServer::start();
+    let engine = within(10, "connect", RedisInbox::connect(&server.url()))
+        .await
+        .unwrap()
+        .with_prefix(&unique_prefix("killed"))
+        .unwrap();
+    let killer_conn = within(
+        10,
+        "connect",
+        redis::aio::ConnectionManager::new(redis::Client::open(server.url()).unwrap()),
+    )
+    .await
+    .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = tokio::spawn({
+        let (stop, mut conn) = (Arc::clone(&stop), killer_conn);
+        async move {
+            let mut kills = 0u64;
+            // Bounded: stopped once the accepts are through (at most 60 s, see below).
+            for _ in 0..30_000 {
+                if stop.load(SeqCst) {
+                    break;
+                }
+                let killed: redis::RedisResult<u64> = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("TYPE")
+                    .arg("normal")
+                    .arg("SKIPME")
+                    .arg("yes")
+                    .query_async(&mut conn)
+                    .await;
+                kills += killed.unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            kills
+        }
+    });
+    let errors = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let (engine, errors) = (engine.clone(), Arc::clone(&errors));
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    let record = record(&format!("k{task}-{i}"));
+                    for send in 0..2 {
+                        let mut tries = 0;
+                        // A sender retrying after 503s, boundedly.
+                        loop {
+                            match engine.accept(&record, None).await {
+                                Ok(answer) => {
+                                    if send == 1 {
+                                        assert_eq!(answer, Accepted::Duplicate, "{}", record.key);
+                                    }
+                                    break;
+                                }
+                                Err(InboxError::Unavailable(_)) if tries < 500 => {
+                                    tries += 1;
+                                    errors.fetch_add(1, SeqCst);
+                                    tokio::time::sleep(Duration::from_millis(1)).await;
+                                }
+                                Err(e) => panic!("{}: {e:?} after {tries} tries", record.key),
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    within(60, "accepts", async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    })
+    .await;
+    stop.store(true, SeqCst);
+    let kills = killer.await.unwrap();
+    assert!(
+        kills > 0 && errors.load(SeqCst) > 0,
+        "no connection was killed during the accepts ({kills} kills, {} errors)",
+        errors.load(SeqCst)
+    );
+
+    eprintln!(
+        "{kills} connections killed, {} accepts refused",
+        errors.load(SeqCst)
+    );
+    // The connection killed last is noticed by the next call, which fails: a few at most.
+    for _ in 0..20 {
+        if engine.counts().await.is_ok() {
+            break;
+        }
+    }
+    let mut ran = HashMap::<String, usize>::new();
+    for _ in 0..1000 {
+        let Some(leased) = within(10, "lease", engine.lease(LEASE)).await.unwrap() else {
+            break;
+        };
+        assert!(
+            engine
+                .done(&leased.record.meta.key, leased.token)
+                .await
+                .unwrap()
+        );
+        *ran.entry(leased.record.meta.key).or_default() += 1;
+    }
+    assert_eq!(ran.len(), 400, "every key answered 200 runs");
+    assert!(ran.values().all(|&n| n == 1), "a key ran twice: {ran:?}");
+    let counts = engine.counts().await.unwrap();
+    assert_eq!((counts.pending, counts.running, counts.done), (0, 0, 400));
+}
+
 // ---------------------------------------------------------------------------------------------
 // The fresh-record path. The tests of the next four sections failed against its first
 // version (leftover announcements, a refused accept, a markerless hash, the bound's counter).
