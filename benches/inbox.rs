@@ -128,7 +128,8 @@ async fn accept_throughput(full: bool, n: usize, concurrency: usize) {
     let inbox = Inbox::new(engine(&dir.0.join("inbox.db"), full).await);
     let bodies: Arc<Vec<Bytes>> = Arc::new((0..n).map(body).collect());
 
-    // The baseline: the same client, file settings and one writer connection, one INSERT.
+    // The baseline: the same client, file settings and one writer connection (no ping before
+    // each statement, as the engine's), one INSERT.
     let options = SqliteConnectOptions::new()
         .filename(dir.0.join("raw.db"))
         .create_if_missing(true)
@@ -140,6 +141,7 @@ async fn accept_throughput(full: bool, n: usize, concurrency: usize) {
         });
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .unwrap();

@@ -342,8 +342,11 @@ impl SqliteInboxBuilder {
             .synchronous(self.synchronous)
             .busy_timeout(self.busy_timeout)
             .foreign_keys(false);
+        // No ping before each statement (sqlx's default): a file has no peer that could hang
+        // up, and the ping is one more round trip to the connection's thread per statement.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(self.busy_timeout + Duration::from_secs(25))
             .connect_with(options.clone())
             .await
@@ -351,6 +354,7 @@ impl SqliteInboxBuilder {
         let reader = SqlitePoolOptions::new()
             .max_connections(self.readers)
             .min_connections(0)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(map_error)?;
