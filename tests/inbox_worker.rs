@@ -321,6 +321,51 @@ async fn shutdown_with_no_grace_hands_a_running_record_back() {
     assert_eq!(status(&inbox, "test:slow").await, (Status::Pending, 0));
 }
 
+/// With no grace, a running record is handed back only once its handler has stopped. A
+/// cancelled handler stops at its next `.await`; this one is busy for 300 ms without one, and
+/// handing its record back at once would let another worker start it while it still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_is_handed_back_only_after_its_handler_stopped() {
+    struct Stopped(Arc<AtomicBool>);
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let dir = TempDir::new("handback-stopped");
+    let inbox = Inbox::new(SqliteInbox::open(dir.db()).await.unwrap());
+    let stopped = Arc::new(AtomicBool::new(false));
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let handler = {
+        let stopped = Arc::clone(&stopped);
+        move |_job: Job| {
+            let (stopped, started_tx) = (Stopped(Arc::clone(&stopped)), started_tx.clone());
+            async move {
+                let _stopped = stopped;
+                let _ = started_tx.send(());
+                std::thread::sleep(Duration::from_millis(300));
+                tokio::task::yield_now().await;
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        }
+    };
+    inbox.accept(&record("busy", "{}")).await.unwrap();
+    let (stop, worker) = spawn_worker(inbox.worker(handler).shutdown_grace(Duration::ZERO));
+    started.recv().await.unwrap();
+    stop.send(()).unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("shutdown is prompt")
+        .unwrap();
+    assert!(
+        stopped.load(Ordering::SeqCst),
+        "the record was handed back while its handler still ran"
+    );
+    assert_eq!(report.handed_back, 1);
+    assert_eq!(status(&inbox, "test:busy").await, (Status::Pending, 0));
+}
+
 /// Shutdown while a handler runs, with this lease and grace: the running handler finishes within
 /// the grace and its record is done; the record not started stays pending.
 async fn shutdown_mid_handler(name: &str, lease: Duration, grace: Duration) {

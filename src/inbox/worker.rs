@@ -26,6 +26,9 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Default [`Worker::shutdown_grace`].
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long a cancelled handler is waited for before its record is handed back or given up.
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
 /// Processes inbox records: an async function of a [`Job`].
 ///
 /// Implemented for every `Fn(Job) -> impl Future<Output = Result<(), HandlerError>>` that is
@@ -644,6 +647,14 @@ async fn run_attempt<E: InboxEngine>(
             () = &mut grace_end, if stopping => break Ending::HandBack,
         }
     };
+    if !matches!(ending, Ending::Finished(_)) {
+        // A cancelled task stops at its next `.await`: wait for that (boundedly), so that the
+        // record is handed back, or left to the worker that took it over, only once its
+        // handler no longer runs — never while it still does, next to the record's next
+        // attempt. A handler busy for longer without awaiting may still overlap it.
+        task.0.abort();
+        let _ = tokio::time::timeout(STOP_WAIT, &mut task.0).await;
+    }
     drop(task);
     if settled.load(Ordering::Acquire) {
         // The handler committed `done` itself (a transactional handler): a heartbeat or the
