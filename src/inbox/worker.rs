@@ -376,7 +376,9 @@ impl<E: InboxEngine> Worker<E> {
     }
 
     /// How long running handlers may finish after shutdown was asked for, before they are
-    /// cancelled and their records handed back. Default: 10 s. Zero hands them back at once.
+    /// cancelled and their records handed back. Default: 10 s. Zero cancels them at once. A
+    /// cancelled handler stops at its next `.await`; its record is handed back once it has
+    /// stopped (waited for up to a second), so the record's next attempt does not overlap it.
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
