@@ -499,13 +499,8 @@ async fn outages_are_unavailable_quickly_never_a_hang() {
         started.elapsed()
     );
 
-    let server = RedisServer::start();
+    let (server, engine) = private_engine("outage").await;
     let port = server.port();
-    let engine = within(10, "connect", RedisInbox::connect(&server.url()))
-        .await
-        .unwrap()
-        .with_prefix(&unique_prefix("outage"))
-        .unwrap();
     assert_eq!(
         engine.accept(&record("before"), None).await.unwrap(),
         Accepted::Stored
@@ -879,17 +874,24 @@ async fn fresh_records_are_counted_listed_and_leased_in_order() {
     assert_eq!(engine.counts().await.unwrap().done, 1300);
 }
 
+/// A `redis-server` of the test's own (which it may reconfigure or disturb), and an engine on
+/// it.
+async fn private_engine(test: &str) -> (RedisServer, RedisInbox) {
+    let server = RedisServer::start();
+    let engine = within(10, "connect", RedisInbox::connect(&server.url()))
+        .await
+        .unwrap()
+        .with_prefix(&unique_prefix(test))
+        .unwrap();
+    (server, engine)
+}
+
 /// A Redis that is full (`maxmemory` under `noeviction`) refuses an accept: 503 — the same
 /// record sent again once there is room is answered 200 (stored, or a duplicate of a record
 /// whose announcement the full Redis refused, then announced again) and runs, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_redis_refuses_accepts_whole_and_loses_nothing() {
-    let server = RedisServer::start();
-    let engine = within(10, "connect", RedisInbox::connect(&server.url()))
-        .await
-        .unwrap()
-        .with_prefix(&unique_prefix("oom"))
-        .unwrap();
+    let (_server, engine) = private_engine("oom").await;
     let mut conn = raw(&engine).await;
     let info: String = redis::cmd("INFO")
         .arg("memory")
@@ -948,19 +950,7 @@ async fn a_full_redis_refuses_accepts_whole_and_loses_nothing() {
         "{again:?}"
     );
     stored.push(refused);
-    let mut ran = Vec::new();
-    for _ in 0..1100 {
-        let Some(leased) = engine.lease(Duration::from_secs(30)).await.unwrap() else {
-            break;
-        };
-        assert!(
-            engine
-                .done(&leased.record.meta.key, leased.token)
-                .await
-                .unwrap()
-        );
-        ran.push(leased.record.meta.key);
-    }
+    let ran = drain_all(&engine, 1100).await;
     let expected: Vec<String> = stored.iter().map(|i| format!("big{i}")).collect();
     assert_eq!(ran, expected);
 }
@@ -973,12 +963,7 @@ async fn a_full_redis_refuses_accepts_whole_and_loses_nothing() {
 /// `a_record_whose_announcement_was_lost_runs_after_the_retry` builds that state by hand.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepts_under_killed_connections_each_run_once() {
-    let server = RedisServer::start();
-    let engine = within(10, "connect", RedisInbox::connect(&server.url()))
-        .await
-        .unwrap()
-        .with_prefix(&unique_prefix("killed"))
-        .unwrap();
+    let (server, engine) = private_engine("killed").await;
     let killer_conn = within(
         10,
         "connect",
@@ -1066,17 +1051,8 @@ async fn accepts_under_killed_connections_each_run_once() {
         }
     }
     let mut ran = HashMap::<String, usize>::new();
-    for _ in 0..1000 {
-        let Some(leased) = within(10, "lease", engine.lease(LEASE)).await.unwrap() else {
-            break;
-        };
-        assert!(
-            engine
-                .done(&leased.record.meta.key, leased.token)
-                .await
-                .unwrap()
-        );
-        *ran.entry(leased.record.meta.key).or_default() += 1;
+    for key in drain_all(&engine, 1000).await {
+        *ran.entry(key).or_default() += 1;
     }
     assert_eq!(ran.len(), 400, "every key answered 200 runs");
     assert!(ran.values().all(|&n| n == 1), "a key ran twice: {ran:?}");
