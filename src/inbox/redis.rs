@@ -276,7 +276,8 @@ end
 -- its retention that `purge` has not removed yet is removed here if `replace`. A bounded
 -- fresh record is pinned (`P`): its own accept, over the bound, must no longer take it back.
 local function retained(k, nkey, replace)
-  local kind = redis.call('GETRANGE', nkey, 0, 0)
+  local head = redis.call('GETRANGE', nkey, 0, 16)
+  local kind = string.sub(head, 1, 1)
   if kind == 'C' then redis.call('SETRANGE', nkey, 0, 'P') end
   if kind == 'F' or BOUNDED[kind] then
     -- Announced again: the accept that stored it may have lost its connection before its
@@ -284,7 +285,7 @@ local function retained(k, nkey, replace)
     -- the record into its hash at the first entry with its nonce and drops the others. When
     -- every announced record was just turned (`ahead`), this one was not announced: it is
     -- turned now, so the bound counts it.
-    local nonce = redis.call('GETRANGE', nkey, 1, 16)
+    local nonce = string.sub(head, 2)
     local id = redis.call('XADD', READY, '*', 'k', k, 'f', nonce)
     if ahead then materialize(k, id, nonce, now, nil) end
     return true
