@@ -890,7 +890,7 @@ async fn private_engine(test: &str) -> (RedisServer, RedisInbox) {
 /// record sent again once there is room is answered 200 (stored, or a duplicate of a record
 /// whose announcement the full Redis refused, then announced again) and runs, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_redis_refuses_accepts_whole_and_loses_nothing() {
+async fn a_full_redis_refuses_accepts_and_loses_nothing() {
     let (_server, engine) = private_engine("oom").await;
     let mut conn = raw(&engine).await;
     let info: String = redis::cmd("INFO")
