@@ -408,10 +408,25 @@ async fn an_unbounded_lease_and_grace_let_the_handler_finish() {
     shutdown_mid_handler("unbounded", Duration::MAX, Duration::MAX).await;
 }
 
-/// SQLite whose heartbeats can be made to fail, as when the engine is unreachable.
+/// SQLite whose heartbeats can be made to fail, as when the engine is unreachable, or to hang
+/// (10 s), as when it does not answer; and whose next `lease` call can be made slow, answering
+/// only that long after it leased.
 struct FailingHeartbeats {
     inner: SqliteInbox,
     failing: AtomicBool,
+    hanging: AtomicBool,
+    next_lease_late_ms: AtomicU32,
+}
+
+impl FailingHeartbeats {
+    async fn open(path: PathBuf, failing: bool) -> Self {
+        Self {
+            inner: SqliteInbox::open(path).await.unwrap(),
+            failing: AtomicBool::new(failing),
+            hanging: AtomicBool::new(false),
+            next_lease_late_ms: AtomicU32::new(0),
+        }
+    }
 }
 
 impl InboxEngine for FailingHeartbeats {
@@ -419,7 +434,10 @@ impl InboxEngine for FailingHeartbeats {
         self.inner.accept(record, max).await
     }
     async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
-        self.inner.lease(lease).await
+        let leased = self.inner.lease(lease).await;
+        let late = self.next_lease_late_ms.swap(0, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(late.into())).await;
+        leased
     }
     async fn heartbeat(
         &self,
@@ -427,6 +445,9 @@ impl InboxEngine for FailingHeartbeats {
         token: LeaseToken,
         lease: Duration,
     ) -> Result<bool, InboxError> {
+        if self.hanging.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(InboxError::unavailable("the engine is unreachable (test)"));
         }
@@ -477,13 +498,10 @@ impl InboxEngine for FailingHeartbeats {
 async fn failing_heartbeats_cancel_the_handler_before_the_lease_lapses() {
     let dir = TempDir::new("lapsing");
     let lease = Duration::from_millis(600);
-    let inbox = Inbox::builder(FailingHeartbeats {
-        inner: SqliteInbox::open(dir.db()).await.unwrap(),
-        failing: AtomicBool::new(true),
-    })
-    .lease(lease)
-    .build()
-    .unwrap();
+    let inbox = Inbox::builder(FailingHeartbeats::open(dir.db(), true).await)
+        .lease(lease)
+        .build()
+        .unwrap();
     inbox.accept(&record("lapsing", "{}")).await.unwrap();
     let finished = Arc::new(AtomicBool::new(false));
     let slow = {
@@ -520,6 +538,116 @@ async fn failing_heartbeats_cancel_the_handler_before_the_lease_lapses() {
         .expect("leased again after the lease expired");
     assert_eq!(attempt.outcome, AttemptOutcome::Done);
     assert_eq!(status(&inbox, "test:lapsing").await, (Status::Done, 2));
+}
+
+/// A heartbeat that gets no answer (the engine hangs rather than fails) counts as failed
+/// once the lease is about to lapse: the handler is cancelled then, not when the call returns
+/// (10 s later, long after another worker could have taken the record over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hanging_heartbeats_cancel_the_handler_before_the_lease_lapses() {
+    let dir = TempDir::new("hanging");
+    let engine = FailingHeartbeats::open(dir.db(), false).await;
+    engine.hanging.store(true, Ordering::SeqCst);
+    let inbox = Inbox::builder(engine)
+        .lease(Duration::from_millis(600))
+        .build()
+        .unwrap();
+    inbox.accept(&record("hanging", "{}")).await.unwrap();
+    let finished = Arc::new(AtomicBool::new(false));
+    let slow = {
+        let finished = Arc::clone(&finished);
+        move |_job: Job| {
+            let finished = Arc::clone(&finished);
+            async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                finished.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    };
+    let started = std::time::Instant::now();
+    let attempt = inbox.process_next(slow).await.unwrap().expect("leased");
+    assert_eq!(
+        attempt.outcome,
+        AttemptOutcome::Lost,
+        "the handler was cancelled, not left to finish under a lapsed lease"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cancelled before the handler's end, not when the heartbeat answered"
+    );
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        !finished.load(Ordering::SeqCst),
+        "the handler was cancelled"
+    );
+    assert_eq!(status(&inbox, "test:hanging").await, (Status::Running, 1));
+}
+
+/// The lease runs from when the `lease` call started, not from when it answered: a slow
+/// answer leaves less of it, and a worker whose heartbeats fail cancels its handler before
+/// the lease it really holds lapses — so the worker that takes the record over after the
+/// lease never runs it next to the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_lease_answer_counts_against_the_lease() {
+    let dir = TempDir::new("slow-lease");
+    let lease = Duration::from_millis(1200);
+    let engine = FailingHeartbeats::open(dir.db(), true).await;
+    engine.next_lease_late_ms.store(900, Ordering::SeqCst);
+    let inbox = Inbox::builder(engine).lease(lease).build().unwrap();
+    inbox.accept(&record("slow-lease", "{}")).await.unwrap();
+    let running = Arc::new(AtomicBool::new(false));
+
+    /// Clears `running` when the handler ends, also when it is cancelled.
+    struct Running(Arc<AtomicBool>);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::SeqCst);
+        }
+    }
+    let first = {
+        let (inbox, running) = (inbox.clone(), Arc::clone(&running));
+        tokio::spawn(async move {
+            inbox
+                .process_next(move |_job: Job| {
+                    let running = Arc::clone(&running);
+                    async move {
+                        running.store(true, Ordering::SeqCst);
+                        let _running = Running(running);
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        Ok(())
+                    }
+                })
+                .await
+        })
+    };
+    // The lease taken at about 0 ms ends at about 1 200 ms: a second worker takes the record
+    // over just after.
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    inbox.engine().failing.store(false, Ordering::SeqCst);
+    let overlapped = Arc::new(AtomicBool::new(false));
+    let second = {
+        let (running, overlapped) = (Arc::clone(&running), Arc::clone(&overlapped));
+        inbox
+            .process_next(move |_job: Job| {
+                let (running, overlapped) = (Arc::clone(&running), Arc::clone(&overlapped));
+                async move {
+                    overlapped.store(running.load(Ordering::SeqCst), Ordering::SeqCst);
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap()
+            .expect("the lease has expired: the record is due again")
+    };
+    assert_eq!(second.outcome, AttemptOutcome::Done);
+    assert!(
+        !overlapped.load(Ordering::SeqCst),
+        "the first handler still ran when the record was taken over"
+    );
+    let first = first.await.unwrap().unwrap().expect("leased");
+    assert_eq!(first.outcome, AttemptOutcome::Lost);
+    assert_eq!(status(&inbox, "test:slow-lease").await, (Status::Done, 2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

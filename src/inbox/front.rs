@@ -283,13 +283,14 @@ impl<E: InboxEngine> Inbox<E> {
         &self,
         handler: H,
     ) -> Result<Option<Attempt>, InboxError> {
+        let leased_at = tokio::time::Instant::now();
         let Some(leased) = self.shared.engine.lease(self.shared.lease).await? else {
             return Ok(None);
         };
         let event_type = worker::default_event_type(&leased.record);
         let handler: Arc<dyn worker::ErasedHandler> = Arc::new(handler);
         Ok(Some(
-            worker::execute(self, leased, handler, event_type, None).await,
+            worker::execute(self, leased, leased_at, handler, event_type, None).await,
         ))
     }
 

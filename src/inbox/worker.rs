@@ -179,8 +179,9 @@ pub enum AttemptOutcome {
     /// The record is dead: a permanent error, or the attempts are exhausted.
     Dead,
     /// The lease was lost: it expired and another worker took the record, or heartbeats failed
-    /// (the engine unreachable) until it was about to lapse, and the handler was cancelled so
-    /// that two workers never run the record at once. This attempt's outcome was discarded; the
+    /// or hung (the engine unreachable) until it was about to lapse, or the `lease` call
+    /// answered too late to start, and the handler was cancelled (or not started) so that
+    /// two workers never run the record at once. This attempt's outcome was discarded; the
     /// record runs again once its lease has expired.
     Lost,
     /// The worker shut down before the handler finished; the record is pending again.
@@ -269,7 +270,9 @@ type EventTypeFn = dyn Fn(&Record) -> Option<String> + Send + Sync;
 /// [`Inbox::worker`]; every setter documents its default.
 ///
 /// * Each record runs under a lease renewed every third of it (a heartbeat). A worker whose
-///   heartbeat finds the lease taken over cancels its handler.
+///   heartbeat finds the lease taken over cancels its handler; so does one whose heartbeats
+///   fail, or get no answer, until the lease is within a sixth of its end (the lease counts
+///   from the start of the `lease` call that took the record).
 /// * A retryable failure schedules the record after the [`RetryPolicy`](super::RetryPolicy)'s
 ///   backoff; the last allowed attempt, or a permanent error, makes it dead. A record leased
 ///   more often than the policy allows (its workers kept dying) is dead without running.
@@ -447,6 +450,7 @@ impl<E: InboxEngine> Worker<E> {
         let mut report = WorkerReport::default();
         let shared = &self.inbox.shared;
         while !*stop.borrow() {
+            let leased_at = tokio::time::Instant::now();
             let wait = match shared.engine.lease(shared.lease).await {
                 Ok(Some(leased)) => {
                     let event_type = (self.event_type)(&leased.record);
@@ -457,6 +461,7 @@ impl<E: InboxEngine> Worker<E> {
                     let attempt = execute(
                         &self.inbox,
                         leased,
+                        leased_at,
                         Arc::clone(handler),
                         event_type,
                         Some((&mut stop, self.shutdown_grace)),
@@ -522,10 +527,12 @@ enum Ending {
     HandBack,
 }
 
-/// Runs one leased record to an outcome. `stop`: the worker's shutdown signal and grace.
+/// Runs one leased record to an outcome. `leased_at`: when the `lease` call that returned it
+/// started (its lease runs from a little later). `stop`: the worker's shutdown signal and grace.
 pub(crate) async fn execute<E: InboxEngine>(
     inbox: &Inbox<E>,
     leased: Leased,
+    leased_at: tokio::time::Instant,
     handler: Arc<dyn ErasedHandler>,
     event_type: Option<String>,
     stop: Option<(&mut watch::Receiver<bool>, Duration)>,
@@ -546,7 +553,7 @@ pub(crate) async fn execute<E: InboxEngine>(
         attempt,
         outcome = tracing::field::Empty,
     );
-    let run = run_attempt(inbox, leased, handler, event_type, stop);
+    let run = run_attempt(inbox, leased, leased_at, handler, event_type, stop);
     #[cfg(feature = "tracing")]
     let run = tracing::Instrument::instrument(run, span.clone());
     let outcome = run.await;
@@ -563,6 +570,7 @@ pub(crate) async fn execute<E: InboxEngine>(
 async fn run_attempt<E: InboxEngine>(
     inbox: &Inbox<E>,
     leased: Leased,
+    leased_at: tokio::time::Instant,
     handler: Arc<dyn ErasedHandler>,
     event_type: Option<String>,
     stop: Option<(&mut watch::Receiver<bool>, Duration)>,
@@ -590,6 +598,20 @@ async fn run_attempt<E: InboxEngine>(
         return settle(engine.dead(&key, token, &error).await, AttemptOutcome::Dead);
     }
 
+    let every = shared.lease / 3;
+    // When the lease lapses unless renewed: counted from before the `lease` call that took it,
+    // and from before each heartbeat that renewed it (the engine's deadline is a little later).
+    let mut held_until = at(leased_at, shared.lease);
+    // Heartbeats give up this long before then, so that a handler is cancelled before its
+    // lease lapses — after which another worker may take the record — even when the engine
+    // hangs rather than fails.
+    let margin = every.min(CENTURY) / 2;
+    if tokio::time::Instant::now() >= held_until.checked_sub(margin).unwrap_or(held_until) {
+        // The `lease` call itself took (almost) the whole lease.
+        telemetry::log_warn!("inbox lease about to lapse before its handler started");
+        return AttemptOutcome::Lost;
+    }
+
     let settled = Arc::new(AtomicBool::new(false));
     let job = Job {
         record,
@@ -600,11 +622,7 @@ async fn run_attempt<E: InboxEngine>(
     };
     let mut task = AbortOnDrop(tokio::spawn(handler.call(job)));
 
-    let every = shared.lease / 3;
-    // When the lease lapses unless renewed: counted from about when it was taken, and from
-    // before each heartbeat that renewed it (the engine's deadline is a little later).
-    let mut held_until = after(shared.lease);
-    let mut heartbeat = tokio::time::interval_at(after(every), every);
+    let mut heartbeat = tokio::time::interval_at(at(leased_at, every), every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let (mut stop, grace) = match stop {
         Some((stop, grace)) => (Some(stop), grace),
@@ -622,17 +640,25 @@ async fn run_attempt<E: InboxEngine>(
             joined = &mut task.0 => break Ending::Finished(joined),
             _ = heartbeat.tick() => {
                 let asked = after(shared.lease);
-                match engine.heartbeat(&key, token, shared.lease).await {
-                    Ok(true) => held_until = asked,
-                    Ok(false) => break Ending::Lost,
-                    Err(error) => {
+                let give_up = held_until.checked_sub(margin).unwrap_or(held_until);
+                let renewed =
+                    tokio::time::timeout_at(give_up, engine.heartbeat(&key, token, shared.lease));
+                match renewed.await {
+                    Ok(Ok(true)) => held_until = asked,
+                    Ok(Ok(false)) => break Ending::Lost,
+                    Ok(Err(error)) => {
                         telemetry::log_warn!(error = %ErrorChain(&error), "inbox heartbeat failed");
                         let _ = error;
-                        // The lease would lapse before the next heartbeat: another worker may
-                        // take the record then, so this one stops its handler now.
-                        if after(every) >= held_until {
+                        // The lease would lapse before the next heartbeat could renew it:
+                        // another worker may take the record then, so this one stops its
+                        // handler now.
+                        if after(every) >= give_up {
                             break Ending::Lapsing;
                         }
+                    }
+                    Err(_) => {
+                        telemetry::log_warn!("inbox heartbeat got no answer before the lease was about to lapse");
+                        break Ending::Lapsing;
                     }
                 }
             }
@@ -671,7 +697,7 @@ async fn run_attempt<E: InboxEngine>(
         }
         Ending::Lapsing => {
             telemetry::log_warn!(
-                "inbox heartbeats failed until the lease was about to lapse; handler cancelled"
+                "inbox heartbeats failed or hung until the lease was about to lapse; handler cancelled"
             );
             AttemptOutcome::Lost
         }
@@ -723,9 +749,15 @@ async fn run_attempt<E: InboxEngine>(
 /// `wait` from now, or about a century when that is past what the clock can hold: a lease or
 /// a grace of `Duration::MAX` means "however long it takes".
 fn after(wait: Duration) -> tokio::time::Instant {
-    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    let now = tokio::time::Instant::now();
-    now.checked_add(wait.min(CENTURY)).unwrap_or(now)
+    at(tokio::time::Instant::now(), wait)
+}
+
+/// The longest wait [`after`] and [`at`] add to the clock.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `wait` from `from`, capped as in [`after`].
+fn at(from: tokio::time::Instant, wait: Duration) -> tokio::time::Instant {
+    from.checked_add(wait.min(CENTURY)).unwrap_or(from)
 }
 
 /// `outcome` if the transition applied, `Lost` if the token no longer held the record,
