@@ -182,7 +182,8 @@ impl<E: InboxEngine + Clone> Suite<'_, E> {
 }
 
 /// Checks `engine` against the [`InboxEngine`] contract — the transitions table, token checks,
-/// lease expiry, ordering keys (also while a replay races leases), the bound, operators — and,
+/// lease expiry, ordering keys (also while a replay races leases), the bound, operators, every
+/// field round trip (any `i64` signed time, an empty body) — and,
 /// through an [`Inbox`] over a clone of it, retries with backoff, max attempts, permanent
 /// errors, crash loops and replay.
 ///
@@ -241,6 +242,7 @@ pub async fn inbox_contract<E: InboxEngine + Clone>(engine: E, config: InboxCont
     policy_through_the_inbox(s).await;
     retention_and_purge(s).await;
     replay_racing_leases(s).await;
+    extreme_values(s).await;
 }
 
 /// Accept is idempotent, stores every field exactly, races store once, the bound refuses.
@@ -1106,4 +1108,53 @@ async fn replay_racing_leases<E: InboxEngine + Clone>(s: &Suite<'_, E>) {
         after.unfinished() == 0,
         "after the replay races, nothing is unfinished: {after:?}"
     );
+}
+
+/// Every `i64` signed timestamp is stored, leased and read back as accepted (nothing refuses
+/// a record that was answered `Stored`), and an empty body too.
+async fn extreme_values<E: InboxEngine + Clone>(s: &Suite<'_, E>) {
+    let e = &s.engine;
+    let values = [
+        i64::MIN,
+        -100_000_000_000_000_000,
+        1_000_000_000_000_000_000,
+        i64::MAX,
+    ];
+    for (i, signed_at) in values.into_iter().enumerate() {
+        let name = format!("extreme{i}");
+        let record = NewRecord::new(s.key(&name), "contract", "contract-provider", Bytes::new())
+            .with_signed_at(signed_at)
+            .with_retain(s.retain);
+        check!(
+            s.accept(&record, None).await == Accepted::Stored,
+            "accept `{name}` (signed at {signed_at})"
+        );
+        let got = s.get(&name).await.meta.signed_at;
+        check!(
+            got == Some(signed_at),
+            "signed_at {signed_at} round trip through get: {got:?}"
+        );
+        let leased = s.lease().await.unwrap_or_else(|| {
+            panic!(
+                "inbox contract violated: a record signed at {signed_at} was answered Stored \
+                 but is never leased"
+            )
+        });
+        let meta = &leased.record.meta;
+        check!(
+            meta.key == record.key,
+            "leased `{}`, not `{name}`",
+            meta.key
+        );
+        check!(
+            meta.signed_at == Some(signed_at) && leased.record.body.is_empty(),
+            "signed_at {signed_at} and an empty body round trip through lease: {:?}, {} bytes",
+            meta.signed_at,
+            leased.record.body.len()
+        );
+        check!(
+            ok(e.done(&meta.key, leased.token).await, "done"),
+            "done `{name}`"
+        );
+    }
 }

@@ -127,8 +127,11 @@ local function owned(r, token)
   return st == 'running' and t == token
 end
 local OPTIONAL = {[6] = 'event_id', [7] = 'signed_at', [8] = 'key_label', [9] = 'ordering_key'}
--- Items that must be numbers (the received time and retention; the signed time if present).
+-- Items that must be numbers (the received time and retention; the signed time if present),
+-- and their longest length: times and retentions are used in arithmetic (within 2^53), the
+-- signed time is only kept (any i64: up to 20 characters).
 local NUMERIC = {[1] = '^%d+$', [2] = '^%d+$', [7] = '^%-?%d+$'}
+local DIGITS = {[1] = 18, [2] = 18, [7] = 20}
 local function unpack_fresh(s)
   local items, pos = {}, 18
   for i = 1, 10 do
@@ -145,7 +148,7 @@ local function unpack_fresh(s)
     end
     local number = NUMERIC[i]
     if number and (items[i] or i ~= 7)
-      and not (items[i] and #items[i] <= 18 and string.find(items[i], number)) then
+      and not (items[i] and #items[i] <= DIGITS[i] and string.find(items[i], number)) then
       return nil
     end
   end
