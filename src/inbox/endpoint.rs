@@ -56,10 +56,19 @@ pub const NEVER_KEPT_HEADER_WORDS: &[&str] = &[
     "credential",
 ];
 
+/// Words that mark a header as a credential or a signature when they are a whole part of its
+/// name between `-`, `_` or `.` (`x-functions-key`, `ocp-apim-subscription-key`,
+/// `paypal-transmission-sig`, `plaid-verification`): such a header is never kept either. Whole
+/// parts only, as names like `x-keyword` or `x-design` are harmless.
+pub const NEVER_KEPT_HEADER_PARTS: &[&str] = &["key", "sig", "jwt", "verification"];
+
 fn never_kept(name: &str) -> bool {
     NEVER_KEPT_HEADER_WORDS
         .iter()
         .any(|word| name.contains(word))
+        || name
+            .split(['-', '_', '.'])
+            .any(|part| NEVER_KEPT_HEADER_PARTS.contains(&part))
 }
 
 type OrderingFn = dyn Fn(&Verified<'_>, &HeaderMap, &[u8]) -> Option<String> + Send + Sync;
@@ -73,7 +82,8 @@ type OrderingFn = dyn Fn(&Verified<'_>, &HeaderMap, &[u8]) -> Option<String> + S
 /// * **Headers kept**: those named in [`DEFAULT_KEPT_HEADERS`] plus the ones you add with
 ///   [`keep_header`](InboxEndpointBuilder::keep_header) — never the header the scheme read
 ///   its signature from, and never one whose name contains a word of
-///   [`NEVER_KEPT_HEADER_WORDS`] (`signature`, `token`, `secret`, …).
+///   [`NEVER_KEPT_HEADER_WORDS`] (`signature`, `token`, `secret`, …) or has a part of
+///   [`NEVER_KEPT_HEADER_PARTS`] (`key`, `sig`, …).
 /// * **Retention** of done records, for deduplication and audit: the replay window plus
 ///   [`RETENTION_MARGIN`](crate::RETENTION_MARGIN) for timestamped schemes, [`UNTIMESTAMPED_RETENTION`](crate::UNTIMESTAMPED_RETENTION) for the others,
 ///   as for the `Receiver`. Pending and dead records are kept until processed or purged.
@@ -206,8 +216,9 @@ impl<E: InboxEngine> InboxEndpointBuilder<E> {
     }
 
     /// Also keeps the header `name` with the record (in addition to
-    /// [`DEFAULT_KEPT_HEADERS`]). Refused at build time if it is not a valid header name or
-    /// contains a word of [`NEVER_KEPT_HEADER_WORDS`].
+    /// [`DEFAULT_KEPT_HEADERS`]). Refused at build time if it is not a valid header name,
+    /// contains a word of [`NEVER_KEPT_HEADER_WORDS`] or has a part of
+    /// [`NEVER_KEPT_HEADER_PARTS`].
     #[must_use]
     pub fn keep_header(mut self, name: &str) -> Self {
         match HeaderName::from_bytes(name.as_bytes()) {

@@ -114,7 +114,7 @@ pub(crate) mod contract;
 
 pub use endpoint::{
     DEFAULT_KEPT_HEADERS, InboxEndpoint, InboxEndpointBuilder, InboxReceiveError,
-    NEVER_KEPT_HEADER_WORDS, Receipt,
+    NEVER_KEPT_HEADER_PARTS, NEVER_KEPT_HEADER_WORDS, Receipt,
 };
 pub use engine::{DynInboxEngine, InboxEngine};
 pub use error::{HandlerError, INBOX_RETRY_AFTER, InboxError};
