@@ -92,3 +92,22 @@ async fn a_record_that_cannot_be_read_is_dead_not_leased_forever() {
     .await;
     engine.close().await;
 }
+
+/// "However long it takes" is a valid busy timeout: `Duration::MAX` opens (SQLite waits at
+/// most `i32::MAX` ms) rather than panicking on the overflow, and the inbox works.
+#[tokio::test]
+async fn an_unbounded_busy_timeout_opens() {
+    use webhook_receiver::inbox::{Accepted, InboxEngine, NewRecord};
+    let dir = TempDir::new("busy-max");
+    let engine = SqliteInbox::builder(dir.0.join("inbox.db"))
+        .busy_timeout(std::time::Duration::MAX)
+        .open()
+        .await
+        .unwrap();
+    let record = NewRecord::new("k:1", "ep", "prov", &b"{}"[..]);
+    assert_eq!(
+        engine.accept(&record, None).await.unwrap(),
+        Accepted::Stored
+    );
+    assert_eq!(engine.counts().await.unwrap().pending, 1);
+}

@@ -27,6 +27,9 @@ use crate::verify::unix_millis;
 /// Default table of [`SqliteInbox`].
 const DEFAULT_TABLE: &str = "webhook_inbox";
 
+/// The longest busy timeout SQLite takes (`i32::MAX` milliseconds).
+const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
 /// Metadata columns, in the order [`meta_from_row`] reads them.
 const META: &str = "key, endpoint, provider, event_id, signed_at, key_label, ordering_key, \
                     received_at, status, attempts, deadline, updated_at, last_error, \
@@ -321,10 +324,11 @@ impl SqliteInboxBuilder {
     }
 
     /// How long a statement waits for another process's write lock before failing with
-    /// [`InboxError::Unavailable`]. Default: 5 s.
+    /// [`InboxError::Unavailable`]. Default: 5 s. At most about 24.8 days (`i32::MAX`
+    /// milliseconds, SQLite's limit): a longer one, `Duration::MAX` included, waits that long.
     #[must_use]
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
+        self.busy_timeout = timeout.min(MAX_BUSY_TIMEOUT);
         self
     }
 
@@ -347,7 +351,7 @@ impl SqliteInboxBuilder {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .acquire_timeout(self.busy_timeout + Duration::from_secs(25))
+            .acquire_timeout(self.busy_timeout.saturating_add(Duration::from_secs(25)))
             .connect_with(options.clone())
             .await
             .map_err(map_error)?;
