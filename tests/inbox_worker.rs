@@ -491,18 +491,15 @@ impl InboxEngine for FailingHeartbeats {
     }
 }
 
-/// A worker whose heartbeats fail cancels its handler before the lease lapses — after which
-/// another worker may take the record — so the record never runs twice at once; once the
-/// lease has expired the record runs again, to its end.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_heartbeats_cancel_the_handler_before_the_lease_lapses() {
-    let dir = TempDir::new("lapsing");
-    let lease = Duration::from_millis(600);
-    let inbox = Inbox::builder(FailingHeartbeats::open(dir.db(), true).await)
-        .lease(lease)
-        .build()
-        .unwrap();
-    inbox.accept(&record("lapsing", "{}")).await.unwrap();
+/// Runs one record under a handler that would take 3 s: the attempt, when it started, and
+/// whether the handler got to its end.
+async fn a_3_s_handler<E: InboxEngine>(
+    inbox: &Inbox<E>,
+) -> (
+    webhook_receiver::inbox::Attempt,
+    std::time::Instant,
+    Arc<AtomicBool>,
+) {
     let finished = Arc::new(AtomicBool::new(false));
     let slow = {
         let finished = Arc::clone(&finished);
@@ -517,6 +514,22 @@ async fn failing_heartbeats_cancel_the_handler_before_the_lease_lapses() {
     };
     let started = std::time::Instant::now();
     let attempt = inbox.process_next(slow).await.unwrap().expect("leased");
+    (attempt, started, finished)
+}
+
+/// A worker whose heartbeats fail cancels its handler before the lease lapses — after which
+/// another worker may take the record — so the record never runs twice at once; once the
+/// lease has expired the record runs again, to its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_heartbeats_cancel_the_handler_before_the_lease_lapses() {
+    let dir = TempDir::new("lapsing");
+    let lease = Duration::from_millis(600);
+    let inbox = Inbox::builder(FailingHeartbeats::open(dir.db(), true).await)
+        .lease(lease)
+        .build()
+        .unwrap();
+    inbox.accept(&record("lapsing", "{}")).await.unwrap();
+    let (attempt, started, finished) = a_3_s_handler(&inbox).await;
     assert_eq!(attempt.outcome, AttemptOutcome::Lost);
     // Due about a third of a lease before it lapses (not asserted: a loaded machine is late).
     assert!(
@@ -553,20 +566,7 @@ async fn hanging_heartbeats_cancel_the_handler_before_the_lease_lapses() {
         .build()
         .unwrap();
     inbox.accept(&record("hanging", "{}")).await.unwrap();
-    let finished = Arc::new(AtomicBool::new(false));
-    let slow = {
-        let finished = Arc::clone(&finished);
-        move |_job: Job| {
-            let finished = Arc::clone(&finished);
-            async move {
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                finished.store(true, Ordering::SeqCst);
-                Ok(())
-            }
-        }
-    };
-    let started = std::time::Instant::now();
-    let attempt = inbox.process_next(slow).await.unwrap().expect("leased");
+    let (attempt, started, finished) = a_3_s_handler(&inbox).await;
     assert_eq!(
         attempt.outcome,
         AttemptOutcome::Lost,
