@@ -339,6 +339,16 @@ where
     adapter::detach(Box::pin(task), spawn).await
 }
 
+/// The URI the sender called: under `Router::nest` the routes see it without the nesting
+/// prefix, and axum's router keeps the original as `OriginalUri` (schemes that sign the URL,
+/// such as Twilio and Square, need it whole).
+fn original_uri(parts: &Parts) -> &http::Uri {
+    parts
+        .extensions
+        .get::<::axum::extract::OriginalUri>()
+        .map_or(&parts.uri, |original| &original.0)
+}
+
 /// Verifies, claims, runs the handler and completes or releases the delivery.
 async fn process<S, St>(
     mut inner: S,
@@ -354,7 +364,7 @@ where
     // What the core sees of the request.
     let view = adapter::RequestView {
         method: parts.method.as_str(),
-        uri: &parts.uri,
+        uri: original_uri(&parts),
         headers: &parts.headers,
         body: &body,
     };
@@ -566,7 +576,12 @@ where
     };
     let task = async move {
         config
-            .accept(parts.method.as_str(), &parts.uri, &parts.headers, body)
+            .accept(
+                parts.method.as_str(),
+                original_uri(&parts),
+                &parts.headers,
+                body,
+            )
             .await
     };
     // An error is the runtime shutting down, or an engine that panicked: nothing is

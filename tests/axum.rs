@@ -256,3 +256,57 @@ async fn extractors_without_the_layer_answer_500_and_never_parse_the_body() {
 async fn provider_urls_and_statuses() {
     scenarios::provider_urls_and_statuses(start(MemoryStore::new()).await).await;
 }
+
+/// Under `Router::nest`, axum strips the prefix from the URI the inner routes see; a scheme
+/// that signs the URL (Square) is verified against the URL the sender called, prefix
+/// included.
+#[tokio::test]
+async fn a_nested_route_verifies_the_url_the_sender_called() {
+    use webhook_receiver::PublicUrl;
+    use webhook_receiver::providers::Square;
+    use webhook_receiver::testing::Signer;
+
+    let verifier = Verifier::builder(Square::new())
+        .secret("square key")
+        .build()
+        .unwrap();
+    let receiver = Receiver::builder(verifier, MemoryStore::new())
+        .public_url(PublicUrl::Base("https://hooks.example.com".into()))
+        .build()
+        .unwrap();
+    let inner = Router::new().route(
+        "/square",
+        post(|| async { "handled" }).layer(WebhookLayer::new(receiver)),
+    );
+    let app = Router::new().nest("/hooks", inner);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let body = br#"{"event_id":"e-nested-1"}"#;
+    let signed_for = |url: &str| {
+        Signer::new(Square::new(), "square key")
+            .unwrap()
+            .url(url)
+            .sign(body)
+            .unwrap()
+    };
+    let client = reqwest::Client::new();
+    let post_signed = |headers: http::HeaderMap| {
+        client
+            .post(format!("http://{addr}/hooks/square"))
+            .headers(headers)
+            .body(&body[..])
+            .send()
+    };
+    let r = post_signed(signed_for("https://hooks.example.com/hooks/square"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "handled");
+    // The URL without the prefix is not what the sender called.
+    let r = post_signed(signed_for("https://hooks.example.com/square"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
