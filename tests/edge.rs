@@ -84,6 +84,45 @@ fn x_forwarded_for_takes_the_rightmost_hop_that_is_not_a_trusted_proxy() {
     assert_eq!(source.resolve(lb, &two_lines).ip(), ip("198.51.100.7"));
 }
 
+/// A byte the client wrote that is not text (HTTP allows obs-text, 0x80–0xFF) in its part of
+/// the list must not make the whole line unreadable: the proxies' hops after it still count,
+/// so the client cannot become its proxy (whose address an allowlist may hold).
+#[test]
+fn bytes_that_are_not_text_in_the_client_s_part_do_not_hide_the_proxies_hops() {
+    let lb = ip("10.0.0.2");
+    for (source, name, line) in [
+        (
+            xff(&["10.0.0.0/8"]),
+            "x-forwarded-for",
+            &b"\x80, 203.0.113.9"[..],
+        ),
+        (
+            xff(&["10.0.0.0/8"]),
+            "x-forwarded-for",
+            &b"192.30.252.1\xff\xfe, 203.0.113.9, 10.1.2.3"[..],
+        ),
+        (
+            ClientIpSource::forwarded(set(&["10.0.0.0/8"])).unwrap(),
+            "forwarded",
+            &b"for=\"\xe9\", for=203.0.113.9"[..],
+        ),
+    ] {
+        let mut map = HeaderMap::new();
+        map.append(name, HeaderValue::from_bytes(line).unwrap());
+        let client = source.resolve(lb, &map);
+        assert_eq!(client.ip(), ip("203.0.113.9"), "{line:?}");
+        assert!(client.forwarded());
+    }
+    // Not text among the proxies' own hops (it cannot be): the walk stops there, as for any
+    // hop that is not an address.
+    let mut map = HeaderMap::new();
+    map.append(
+        "x-forwarded-for",
+        HeaderValue::from_bytes(b"203.0.113.9, \x80").unwrap(),
+    );
+    assert_eq!(xff(&["10.0.0.0/8"]).resolve(lb, &map).ip(), lb);
+}
+
 #[test]
 fn a_hop_that_is_not_an_address_stops_the_walk() {
     let source = xff(&["10.0.0.0/8"]);

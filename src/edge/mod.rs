@@ -560,10 +560,12 @@ fn rightmost_untrusted(
     format: Format,
     trusted: &IpSet,
 ) -> Option<IpAddr> {
-    // Bounded: each line is split once, and each element looked at once.
+    // Bounded: each line is split once, and each element looked at once. Split as bytes, and
+    // each element read as text on its own: a byte the client wrote that is not text (HTTP
+    // allows obs-text) stops the walk at the client's part, after the proxies' hops.
     for line in headers.get_all(name).iter().rev() {
-        let line = line.to_str().ok()?;
-        for element in line.rsplit(',') {
+        for element in line.as_bytes().rsplit(|&b| b == b',') {
+            let element = std::str::from_utf8(element).ok()?;
             let ip = match format {
                 Format::Forwarded => forwarded_for(element),
                 Format::XForwardedFor | Format::Single => node(element),
