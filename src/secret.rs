@@ -331,8 +331,17 @@ impl Key {
     pub fn parse(format: KeyFormat, text: &str) -> Result<Self, ConfigError> {
         let secret = |bytes: Vec<u8>| Secret::from_bytes(bytes).map(Key::Secret);
         let trimmed = text.trim();
+        // A raw secret is used as written, but one of only whitespace (an empty line from an
+        // environment variable or a file) is as good as none: anyone could sign with it.
+        let raw = || {
+            secret(if trimmed.is_empty() {
+                Vec::new()
+            } else {
+                text.as_bytes().to_vec()
+            })
+        };
         match format {
-            KeyFormat::Raw => secret(text.as_bytes().to_vec()),
+            KeyFormat::Raw => raw(),
             KeyFormat::Base64 => secret(decode_base64(trimmed).ok_or(invalid("not valid base64"))?),
             KeyFormat::Hex => secret(hex::decode(trimmed).map_err(|_| invalid("not valid hex"))?),
             KeyFormat::Whsec => {
@@ -352,7 +361,7 @@ impl Key {
                     decode_base64(encoded)
                         .ok_or(invalid("not valid base64 after the `whsec_` prefix"))?,
                 ),
-                None => secret(text.as_bytes().to_vec()),
+                None => raw(),
             },
             KeyFormat::Ed25519Hex => {
                 let bytes = hex::decode(trimmed).map_err(|_| invalid("not valid hex"))?;

@@ -782,6 +782,37 @@ fn configuration_errors() {
         Verifier::builder(GitHub::new()).labeled_secret("primary", "").build().unwrap_err(),
         ConfigError::EmptySecret { label: Some(l) } if l == "primary"
     ));
+    // Only whitespace (an empty line read from the environment or a file) is no secret either,
+    // for raw secrets (GitHub) and for ones that may be raw (Standard Webhooks-like OpenAI).
+    for blank in [" ", "\n", "\t \r\n"] {
+        assert!(
+            matches!(
+                Verifier::builder(GitHub::new())
+                    .secret(blank)
+                    .build()
+                    .unwrap_err(),
+                ConfigError::EmptySecret { .. }
+            ),
+            "{blank:?}"
+        );
+        assert!(
+            matches!(
+                Verifier::builder(webhook_receiver::providers::OpenAi::new())
+                    .secret(blank)
+                    .build()
+                    .unwrap_err(),
+                ConfigError::EmptySecret { .. }
+            ),
+            "{blank:?}"
+        );
+    }
+    // A raw secret is otherwise used as written, spaces included.
+    assert!(
+        Verifier::builder(GitHub::new())
+            .secret(" s ")
+            .build()
+            .is_ok()
+    );
     let err = Verifier::builder(StandardWebhooks::new())
         .labeled_secret("k1", "whsec_%%%supersecret%%%")
         .build()
