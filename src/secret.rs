@@ -95,6 +95,8 @@ pub(crate) fn parse_certificate(bytes: &[u8]) -> Result<CertificateKey, &'static
     if bytes.len() > MAX_KEY_DOCUMENT {
         return Err("a certificate larger than 64 KiB");
     }
+    // Only PEM is text around which whitespace may be dropped: DER is read as it is (its last
+    // byte, the certificate's signature's, may be any byte, whitespace included).
     let trimmed = bytes.trim_ascii();
     let cert = if trimmed.starts_with(b"-----BEGIN") {
         // Only the first block: `from_pem` refuses trailing data.
@@ -106,7 +108,7 @@ pub(crate) fn parse_certificate(bytes: &[u8]) -> Result<CertificateKey, &'static
             .ok_or("not a PEM certificate")?;
         x509_cert::Certificate::from_pem(first).map_err(|_| "not a PEM X.509 certificate")?
     } else {
-        x509_cert::Certificate::from_der(trimmed).map_err(|_| "not an X.509 certificate")?
+        x509_cert::Certificate::from_der(bytes).map_err(|_| "not an X.509 certificate")?
     };
     let tbs = cert.tbs_certificate();
     let spki = tbs
@@ -464,6 +466,20 @@ pub type SecretFormat = KeyFormat;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_der_certificate_ending_in_a_whitespace_byte_parses() {
+        let pem = include_str!("../tests/fixtures/keys/sns-a.cert.pem");
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let mut der = decode_base64(&body).expect("the fixture is base64");
+        assert!(parse_certificate(&der).is_ok());
+        // The last byte is the signature's, which is not checked here: any value keeps the
+        // DER well-formed, as it is for a real certificate whose signature ends so.
+        for last in [b' ', b'\n', b'\t', b'\r'] {
+            *der.last_mut().expect("not empty") = last;
+            assert!(parse_certificate(&der).is_ok(), "last byte {last:#04x}");
+        }
+    }
 
     #[test]
     fn debug_is_redacted() {
