@@ -335,15 +335,9 @@ impl Key {
         let trimmed = text.trim();
         // A raw secret is used as written, but one of only whitespace (an empty line from an
         // environment variable or a file) is as good as none: anyone could sign with it.
-        let raw = || {
-            secret(if trimmed.is_empty() {
-                Vec::new()
-            } else {
-                text.as_bytes().to_vec()
-            })
-        };
+        let raw = if trimmed.is_empty() { trimmed } else { text };
         match format {
-            KeyFormat::Raw => raw(),
+            KeyFormat::Raw => secret(raw.as_bytes().to_vec()),
             KeyFormat::Base64 => secret(decode_base64(trimmed).ok_or(invalid("not valid base64"))?),
             KeyFormat::Hex => secret(hex::decode(trimmed).map_err(|_| invalid("not valid hex"))?),
             KeyFormat::Whsec => {
@@ -363,7 +357,7 @@ impl Key {
                     decode_base64(encoded)
                         .ok_or(invalid("not valid base64 after the `whsec_` prefix"))?,
                 ),
-                None => raw(),
+                None => secret(raw.as_bytes().to_vec()),
             },
             KeyFormat::Ed25519Hex => {
                 let bytes = hex::decode(trimmed).map_err(|_| invalid("not valid hex"))?;

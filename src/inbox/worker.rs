@@ -599,14 +599,18 @@ async fn run_attempt<E: InboxEngine>(
     }
 
     let every = shared.lease / 3;
-    // When the lease lapses unless renewed: counted from before the `lease` call that took it,
-    // and from before each heartbeat that renewed it (the engine's deadline is a little later).
-    let mut held_until = at(leased_at, shared.lease);
-    // Heartbeats give up this long before then, so that a handler is cancelled before its
-    // lease lapses — after which another worker may take the record — even when the engine
-    // hangs rather than fails.
+    // When to give up on the lease: a sixth of it before it lapses unless renewed, counted
+    // from before the `lease` call that took it and from before each heartbeat that renewed it
+    // (the engine's deadline is a little later). So a handler is cancelled before its lease
+    // lapses — after which another worker may take the record — even when the engine hangs
+    // rather than fails.
     let margin = every.min(CENTURY) / 2;
-    if tokio::time::Instant::now() >= held_until.checked_sub(margin).unwrap_or(held_until) {
+    let give_up_from = |start| {
+        let lapses = at(start, shared.lease);
+        lapses.checked_sub(margin).unwrap_or(lapses)
+    };
+    let mut give_up = give_up_from(leased_at);
+    if tokio::time::Instant::now() >= give_up {
         // The `lease` call itself took (almost) the whole lease.
         telemetry::log_warn!("inbox lease about to lapse before its handler started");
         return AttemptOutcome::Lost;
@@ -639,12 +643,11 @@ async fn run_attempt<E: InboxEngine>(
             biased;
             joined = &mut task.0 => break Ending::Finished(joined),
             _ = heartbeat.tick() => {
-                let asked = after(shared.lease);
-                let give_up = held_until.checked_sub(margin).unwrap_or(held_until);
+                let asked = tokio::time::Instant::now();
                 let renewed =
                     tokio::time::timeout_at(give_up, engine.heartbeat(&key, token, shared.lease));
                 match renewed.await {
-                    Ok(Ok(true)) => held_until = asked,
+                    Ok(Ok(true)) => give_up = give_up_from(asked),
                     Ok(Ok(false)) => break Ending::Lost,
                     Ok(Err(error)) => {
                         telemetry::log_warn!(error = %ErrorChain(&error), "inbox heartbeat failed");
