@@ -25,8 +25,11 @@
 //! A request that passes those checks can still name any key (Plaid's `kid` is the sender's
 //! to choose, an SNS certificate URL any path on AWS' hosts), so a [`KeyCache`] bounds what
 //! forged requests can make it fetch: it remembers for a minute that a key does not exist or
-//! is not valid, and starts at most 60 fetches a minute (both configurable); past that a
-//! request is answered 503 with `Retry-After`, and the sender retries.
+//! is not valid, and starts at most 60 fetches of keys it does not hold a minute (both
+//! configurable); past that a request naming a new key is answered 503 with `Retry-After`, and
+//! the sender retries. Keys it holds are fetched again apart from that ration, and used past
+//! their TTL while the provider cannot serve them, so forged requests cannot lock out real
+//! ones.
 //!
 //! # Plugging in an HTTP client
 //!
@@ -79,8 +82,14 @@ pub const KEY_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Default time a [`KeyCache`] remembers that a key does not exist ([`KeyError::NotFound`]) or
 /// is not valid now ([`KeyError::Expired`]): one minute.
 pub const DEFAULT_MISS_TTL: Duration = Duration::from_secs(60);
-/// Default number of fetches a [`KeyCache`] starts per minute.
+/// Default number of fetches of keys not held that a [`KeyCache`] starts per minute.
 pub const DEFAULT_FETCHES_PER_MINUTE: u32 = 60;
+/// Default time a [`KeyCache`] still uses a key past its TTL while fetching it again fails:
+/// one day.
+pub const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(24 * 3600);
+/// How often a [`KeyCache`] tries to fetch again a held key past its TTL: at most once per
+/// key in this time, whatever the number of requests naming it.
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What a request's key is, and so how a [`KeySource`] fetches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -336,6 +345,23 @@ impl RemoteKey {
 struct Entry {
     key: Arc<RemoteKey>,
     expires_at: i64,
+    /// When a fetch of this key may start next: `expires_at`, then, once one started,
+    /// [`KEY_REFRESH_INTERVAL`] after it.
+    refresh_at: i64,
+}
+
+/// What the cache holds for a key at a given time.
+enum Held {
+    /// A key inside its TTL.
+    Fresh(Arc<RemoteKey>),
+    /// A key past its TTL: fetch it again (`refresh`: this request does it, others meanwhile
+    /// do not); `stale` is the old key while it may still be used.
+    Stale {
+        refresh: bool,
+        stale: Option<Arc<RemoteKey>>,
+    },
+    /// Nothing.
+    Nothing,
 }
 
 /// A key that could not be had, remembered until `until` (Unix milliseconds).
@@ -358,6 +384,7 @@ struct CacheInner {
     capacity: usize,
     miss_ttl: Duration,
     fetches_per_minute: u32,
+    stale_if_error: Duration,
     // (scheme, kind, id) → key. Never locked across an await.
     entries: Mutex<HashMap<KeyId, Entry>>,
     // (scheme, kind, id) → a recent NotFound or Expired. Never locked across an await.
@@ -378,10 +405,20 @@ struct CacheInner {
 ///   request sent again and again costs one fetch. A fetch that failed
 ///   ([`KeyError::Unavailable`]) or an unusable document is tried again on the next request.
 /// * **Fetches are rationed**: at most [`fetches_per_minute`](KeyCacheBuilder::fetches_per_minute)
-///   ([`DEFAULT_FETCHES_PER_MINUTE`]) start per minute; past that, requests naming a key not
-///   held are answered [`KeyError::Unavailable`] (503 with `Retry-After`), so forged requests
-///   naming ever new keys cannot make the cache flood the provider or your HTTP client.
-///   Concurrent requests for a key not yet cached may each fetch it; the last one is kept.
+///   ([`DEFAULT_FETCHES_PER_MINUTE`]) fetches of keys not held start per minute; past that,
+///   requests naming a key not held are answered [`KeyError::Unavailable`] (503 with
+///   `Retry-After`), so forged requests naming ever new keys cannot make the cache flood the
+///   provider or your HTTP client. Concurrent requests for a key not yet cached may each fetch
+///   it; the last one is kept.
+/// * **Held keys are refreshed apart**: a key past its TTL is fetched again outside that
+///   ration — so forged requests spending it cannot lock out the keys real deliveries use —
+///   by one request at a time, at most once per key every [`KEY_REFRESH_INTERVAL`]. Meanwhile,
+///   and while the fetch fails ([`KeyError::Unavailable`], an unusable document), requests
+///   are verified with the key held, for at most
+///   [`stale_if_error`](KeyCacheBuilder::stale_if_error) ([`DEFAULT_STALE_IF_ERROR`]) past its
+///   TTL and never past its certificate's validity: a provider's outage does not become
+///   yours. A key the provider no longer knows ([`KeyError::NotFound`]) or no longer
+///   vouches for ([`KeyError::Expired`]) is dropped at once.
 /// * **Reported**: [`Verified::key_label`] of a request verified with a fetched key is what
 ///   the request named (its certificate URL, its `kid`), so operators see key rotations.
 ///
@@ -426,6 +463,7 @@ pub struct KeyCacheBuilder {
     capacity: usize,
     miss_ttl: Duration,
     fetches_per_minute: u32,
+    stale_if_error: Duration,
 }
 
 impl fmt::Debug for KeyCacheBuilder {
@@ -435,6 +473,7 @@ impl fmt::Debug for KeyCacheBuilder {
             .field("capacity", &self.capacity)
             .field("miss_ttl", &self.miss_ttl)
             .field("fetches_per_minute", &self.fetches_per_minute)
+            .field("stale_if_error", &self.stale_if_error)
             .finish_non_exhaustive()
     }
 }
@@ -465,12 +504,23 @@ impl KeyCacheBuilder {
         self
     }
 
-    /// How many fetches may start per minute; past that, a request naming a key not held is
-    /// answered [`KeyError::Unavailable`] (503 + `Retry-After`). Default:
-    /// [`DEFAULT_FETCHES_PER_MINUTE`]; from 1 to 100 000.
+    /// How many fetches of keys not held may start per minute; past that, a request naming a
+    /// key not held is answered [`KeyError::Unavailable`] (503 + `Retry-After`). Refreshes of
+    /// held keys are not counted (see [`KeyCache`]). Default: [`DEFAULT_FETCHES_PER_MINUTE`];
+    /// from 1 to 100 000.
     #[must_use]
     pub fn fetches_per_minute(mut self, fetches: u32) -> Self {
         self.fetches_per_minute = fetches;
+        self
+    }
+
+    /// How long past its TTL a held key is still used while fetching it again fails (or is
+    /// under way in another request); never past its certificate's validity. Default:
+    /// [`DEFAULT_STALE_IF_ERROR`] (one day); at most one week; zero answers 503 as soon as the
+    /// TTL has passed and the key could not be fetched again.
+    #[must_use]
+    pub fn stale_if_error(mut self, time: Duration) -> Self {
+        self.stale_if_error = time;
         self
     }
 
@@ -497,6 +547,12 @@ impl KeyCacheBuilder {
                 "must be from 1 to 100000",
             ));
         }
+        if self.stale_if_error > Duration::from_secs(7 * 24 * 3600) {
+            return Err(ConfigError::invalid(
+                "stale_if_error",
+                "must be at most one week",
+            ));
+        }
         Ok(KeyCache {
             inner: Arc::new(CacheInner {
                 source: self.source,
@@ -504,6 +560,7 @@ impl KeyCacheBuilder {
                 capacity: self.capacity,
                 miss_ttl: self.miss_ttl,
                 fetches_per_minute: self.fetches_per_minute,
+                stale_if_error: self.stale_if_error,
                 entries: Mutex::new(HashMap::new()),
                 misses: Mutex::new(HashMap::new()),
                 budget: Mutex::new(Budget {
@@ -531,6 +588,7 @@ impl KeyCache {
             capacity: DEFAULT_KEY_CAPACITY,
             miss_ttl: DEFAULT_MISS_TTL,
             fetches_per_minute: DEFAULT_FETCHES_PER_MINUTE,
+            stale_if_error: DEFAULT_STALE_IF_ERROR,
         }
     }
 
@@ -572,7 +630,7 @@ impl KeyCache {
             KeyError::Expired => true,
             _ => return,
         };
-        let ttl = i64::try_from(self.inner.miss_ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl = millis(self.inner.miss_ttl);
         if ttl == 0 {
             return;
         }
@@ -604,6 +662,49 @@ impl KeyCache {
         Ok(())
     }
 
+    /// What the cache holds for `id` at `now_millis`; past the TTL, this request is made the
+    /// one to fetch the key again when no other may be doing it.
+    fn held(&self, id: &KeyId, now_millis: i64, now_secs: i64) -> Held {
+        let mut entries = self.entries();
+        let Some(entry) = entries.get_mut(id) else {
+            return Held::Nothing;
+        };
+        if entry.expires_at > now_millis {
+            return Held::Fresh(Arc::clone(&entry.key));
+        }
+        let grace = millis(self.inner.stale_if_error);
+        let stale = (now_millis < entry.expires_at.saturating_add(grace)
+            && entry.key.is_valid_at(now_secs))
+        .then(|| Arc::clone(&entry.key));
+        let refresh = entry.refresh_at <= now_millis;
+        if refresh {
+            entry.refresh_at = now_millis.saturating_add(millis(KEY_REFRESH_INTERVAL));
+        }
+        Held::Stale { refresh, stale }
+    }
+
+    /// Keeps `key` for `id`, fetched at `now_millis`, for the TTL (never past its validity).
+    fn keep(&self, id: KeyId, key: RemoteKey, now_millis: i64) -> Arc<RemoteKey> {
+        let mut expires_at = now_millis.saturating_add(millis(self.inner.ttl));
+        if let Some(end) = key.not_after() {
+            expires_at = expires_at.min(end.saturating_mul(1000).saturating_add(1000));
+        }
+        let key = Arc::new(key);
+        let entry = Entry {
+            key: Arc::clone(&key),
+            expires_at,
+            refresh_at: expires_at,
+        };
+        insert_bounded(
+            &mut self.entries(),
+            self.inner.capacity,
+            now_millis,
+            (id, entry),
+            |e| e.expires_at,
+        );
+        key
+    }
+
     /// The key `key` names, for `scheme`, usable at `now`: from the cache, else fetched,
     /// parsed by [`Scheme::parse_remote_key`] and kept.
     pub async fn resolve(
@@ -615,44 +716,39 @@ impl KeyCache {
         let now_secs = now.unix_timestamp();
         let now_millis = crate::verify::unix_millis(now);
         let id = (key.scheme.to_string(), key.kind, key.id.to_string());
-        if let Some(entry) = self.entries().get(&id)
-            && entry.expires_at > now_millis
-        {
-            return if entry.key.is_valid_at(now_secs) {
-                Ok(Arc::clone(&entry.key))
-            } else {
-                Err(KeyError::Expired)
-            };
-        }
-        if let Some(miss) = self.remembered_miss(&id, now_millis) {
-            return Err(miss);
-        }
-        self.take_fetch(now_millis)?;
-        let parsed = match self.fetch_and_parse(scheme, key, now_secs).await {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                self.remember_miss(id, &error, now_millis);
-                return Err(error);
+        let stale = match self.held(&id, now_millis, now_secs) {
+            Held::Fresh(key) if key.is_valid_at(now_secs) => return Ok(key),
+            Held::Fresh(_) => return Err(KeyError::Expired),
+            Held::Stale {
+                refresh: false,
+                stale,
+            } => {
+                return stale.ok_or_else(|| {
+                    KeyError::unavailable("the key is being fetched again (KEY_REFRESH_INTERVAL)")
+                });
+            }
+            // A held key is fetched again outside the ration.
+            Held::Stale {
+                refresh: true,
+                stale,
+            } => stale,
+            Held::Nothing => {
+                if let Some(miss) = self.remembered_miss(&id, now_millis) {
+                    return Err(miss);
+                }
+                self.take_fetch(now_millis)?;
+                None
             }
         };
-        let ttl = i64::try_from(self.inner.ttl.as_millis()).unwrap_or(i64::MAX);
-        let mut expires_at = now_millis.saturating_add(ttl);
-        if let Some(end) = parsed.not_after() {
-            expires_at = expires_at.min(end.saturating_mul(1000).saturating_add(1000));
+        match self.fetch_and_parse(scheme, key, now_secs).await {
+            Ok(parsed) => Ok(self.keep(id, parsed, now_millis)),
+            Err(error @ (KeyError::NotFound | KeyError::Expired)) => {
+                self.entries().remove(&id);
+                self.remember_miss(id, &error, now_millis);
+                Err(error)
+            }
+            Err(error) => stale.ok_or(error),
         }
-        let parsed = Arc::new(parsed);
-        let entry = Entry {
-            key: Arc::clone(&parsed),
-            expires_at,
-        };
-        insert_bounded(
-            &mut self.entries(),
-            self.inner.capacity,
-            now_millis,
-            (id, entry),
-            |e| e.expires_at,
-        );
-        Ok(parsed)
     }
 
     /// Fetches the key `key` names and parses it; `Expired` unless it is valid at `now_secs`.
@@ -703,6 +799,11 @@ impl KeyCache {
         };
         Ok(verifier.finish(prepared, request, remote.as_deref())?)
     }
+}
+
+/// `duration` in milliseconds, saturating.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Locks `mutex`; a panic while it was held leaves the maps consistent (every update is one

@@ -506,3 +506,213 @@ async fn fetches_are_rationed_per_minute() {
     );
     assert_eq!(keys.fetches(), 11);
 }
+
+/// Forged requests spending the ration do not lock out a key real deliveries use: a held key
+/// past its TTL is fetched again outside the ration (it used to be answered 503 until the
+/// minute ended, for as long as the forged requests kept coming).
+#[tokio::test]
+async fn a_held_key_is_refreshed_outside_the_ration() {
+    use webhook_receiver::testing::LocalKeys;
+    let keys = LocalKeys::new().with(URL_1, CERT);
+    let cache = KeyCache::builder(keys.clone())
+        .ttl(Duration::from_secs(60))
+        .fetches_per_minute(10)
+        .build()
+        .unwrap();
+    let scheme = sns();
+    let first = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    for i in 0..20 {
+        let url = format!("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-x{i}.pem");
+        let _ = cache.resolve(&scheme, &cert_ref(&url), at(T + 61)).await;
+    }
+    assert_eq!(
+        keys.fetches(),
+        11,
+        "the ration is spent: one for URL_1, ten forged"
+    );
+    let again = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T + 62))
+        .await
+        .unwrap();
+    assert_eq!(keys.fetches(), 12, "fetched again, outside the ration");
+    assert!(
+        !Arc::ptr_eq(&first, &again),
+        "the fetched key replaced the held one"
+    );
+    // A key not held still waits for the next minute.
+    let url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-new.pem";
+    let refused = cache.resolve(&scheme, &cert_ref(url), at(T + 63)).await;
+    assert!(
+        matches!(refused, Err(KeyError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(keys.fetches(), 12);
+}
+
+/// While the provider cannot serve a held key, requests are verified with the key held: its
+/// fetch is tried again at most every `KEY_REFRESH_INTERVAL`, for up to `stale_if_error` past
+/// the TTL; then 503. When the provider is back, the fetched key replaces it.
+#[tokio::test]
+async fn a_held_key_is_used_while_the_provider_cannot_serve_it() {
+    let source = Source::default();
+    let cache = KeyCache::builder(source.clone())
+        .ttl(Duration::from_secs(60))
+        .stale_if_error(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let scheme = sns();
+    let key_ref = cert_ref(URL_1);
+    let resolve = |t: i64| cache.resolve(&scheme, &key_ref, at(T + t));
+    let held = resolve(0).await.unwrap();
+    source.down.store(true, Ordering::SeqCst);
+    let interval = i64::try_from(keysource::KEY_REFRESH_INTERVAL.as_secs()).unwrap();
+    for (t, fetches) in [
+        (61, 2),
+        (62, 2),
+        (60 + interval, 2),
+        (61 + interval, 3),
+        (60 + 3599, 4),
+    ] {
+        let key = resolve(t)
+            .await
+            .unwrap_or_else(|e| panic!("at T + {t}: {e}"));
+        assert!(Arc::ptr_eq(&key, &held), "at T + {t}");
+        assert_eq!(source.fetches(), fetches, "at T + {t}");
+    }
+    let past = resolve(60 + 3600 + interval).await;
+    assert!(matches!(past, Err(KeyError::Unavailable(_))), "{past:?}");
+    assert_eq!(source.fetches(), 5);
+    source.down.store(false, Ordering::SeqCst);
+    let fetched = resolve(60 + 3600 + 2 * interval).await.unwrap();
+    assert!(!Arc::ptr_eq(&fetched, &held));
+    assert_eq!(source.fetches(), 6);
+
+    // With no grace, a failed refresh is a 503 at once.
+    let strict = KeyCache::builder(source.clone())
+        .ttl(Duration::from_secs(60))
+        .stale_if_error(Duration::ZERO)
+        .build()
+        .unwrap();
+    strict
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    source.down.store(true, Ordering::SeqCst);
+    let refused = strict.resolve(&scheme, &cert_ref(URL_1), at(T + 61)).await;
+    assert!(
+        matches!(refused, Err(KeyError::Unavailable(_))),
+        "{refused:?}"
+    );
+    // A key past its certificate's validity is never used, whatever the grace.
+    let cache = KeyCache::builder(source.clone()).build().unwrap();
+    source.down.store(false, Ordering::SeqCst);
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(NOT_AFTER - 10))
+        .await
+        .unwrap();
+    source.down.store(true, Ordering::SeqCst);
+    let expired = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(NOT_AFTER + 2))
+        .await;
+    assert!(
+        matches!(expired, Err(KeyError::Unavailable(_))),
+        "{expired:?}"
+    );
+}
+
+/// A held key the provider no longer serves is dropped at once, and the miss remembered.
+#[tokio::test]
+async fn a_held_key_the_provider_drops_is_dropped() {
+    use webhook_receiver::testing::LocalKeys;
+    let keys = LocalKeys::new().with(URL_1, CERT);
+    let cache = KeyCache::builder(keys.clone())
+        .ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let scheme = sns();
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    keys.remove(URL_1);
+    let gone = cache.resolve(&scheme, &cert_ref(URL_1), at(T + 61)).await;
+    assert!(matches!(gone, Err(KeyError::NotFound)), "{gone:?}");
+    assert!(cache.is_empty());
+    let again = cache.resolve(&scheme, &cert_ref(URL_1), at(T + 62)).await;
+    assert!(matches!(again, Err(KeyError::NotFound)), "{again:?}");
+    assert_eq!(keys.fetches(), 2, "the miss is remembered");
+}
+
+/// Serves `CERT`; every fetch after the first waits for `gate`.
+#[derive(Clone)]
+struct Gated {
+    fetches: Arc<AtomicUsize>,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl KeySource for Gated {
+    async fn fetch(&self, _key: &KeyRef<'_>) -> Result<Vec<u8>, KeyError> {
+        if self.fetches.fetch_add(1, Ordering::SeqCst) > 0 {
+            let _permit = self.gate.acquire().await.unwrap();
+        }
+        Ok(CERT.as_bytes().to_vec())
+    }
+}
+
+/// A burst of deliveries when a key's TTL ends makes one fetch: the others are verified with
+/// the key held meanwhile, without waiting for it.
+#[tokio::test]
+async fn one_request_refreshes_a_held_key_the_others_use_it_meanwhile() {
+    let source = Gated {
+        fetches: Arc::default(),
+        gate: Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let cache = KeyCache::builder(source.clone())
+        .ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let held = cache
+        .resolve(&sns(), &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    let refresh = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.resolve(&sns(), &cert_ref(URL_1), at(T + 61)).await }
+    });
+    for _ in 0..500 {
+        if source.fetches.load(Ordering::SeqCst) == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        source.fetches.load(Ordering::SeqCst),
+        2,
+        "the refresh started"
+    );
+    let (scheme, key_ref) = (sns(), cert_ref(URL_1));
+    for t in [61, 62, 65] {
+        let resolve = cache.resolve(&scheme, &key_ref, at(T + t));
+        let key = tokio::time::timeout(Duration::from_secs(5), resolve)
+            .await
+            .expect("served without waiting for the refresh")
+            .unwrap();
+        assert!(Arc::ptr_eq(&key, &held));
+    }
+    assert_eq!(
+        source.fetches.load(Ordering::SeqCst),
+        2,
+        "one fetch for the burst"
+    );
+    source.gate.add_permits(1);
+    let fetched = refresh.await.unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&fetched, &held));
+    let after = cache
+        .resolve(&sns(), &cert_ref(URL_1), at(T + 66))
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&after, &fetched), "the fetched key is kept");
+}
