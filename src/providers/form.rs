@@ -6,19 +6,50 @@
 
 use std::borrow::Cow;
 
+/// The most fields a form body may have: far more than any provider sends (Twilio's richest
+/// callbacks have a few dozen), and few enough that a body of nothing but `&`s cannot make
+/// the decoded fields take tens of times its size before the signature is checked.
+pub(crate) const MAX_FORM_FIELDS: usize = 4096;
+
+/// Why a form body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FormError {
+    /// A decoded key or value is not UTF-8.
+    NotUtf8,
+    /// More than [`MAX_FORM_FIELDS`] fields.
+    TooManyFields,
+}
+
+impl FormError {
+    /// What is wrong, for an error message.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Self::NotUtf8 => "a form field is not UTF-8 once percent-decoded",
+            Self::TooManyFields => "a form body has more than 4096 fields",
+        }
+    }
+}
+
+/// Decoded form fields, `(key, value)`.
+pub(crate) type Pairs<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
 /// The decoded `(key, value)` pairs of a form body, in order: pieces split at `&`, empty pieces
-/// skipped, a piece without `=` read as a key with an empty value. `None` if a decoded key or
-/// value is not UTF-8.
-pub(crate) fn decoded_pairs(body: &[u8]) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
+/// skipped, a piece without `=` read as a key with an empty value. Refused if a decoded key or
+/// value is not UTF-8, or past [`MAX_FORM_FIELDS`].
+pub(crate) fn decoded_pairs(body: &[u8]) -> Result<Pairs<'_>, FormError> {
     let mut pairs = Vec::new();
     for piece in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        if pairs.len() == MAX_FORM_FIELDS {
+            return Err(FormError::TooManyFields);
+        }
         let (key, value) = match piece.iter().position(|&b| b == b'=') {
             Some(i) => (&piece[..i], &piece[i + 1..]),
             None => (piece, &[][..]),
         };
-        pairs.push((decode(key)?, decode(value)?));
+        let utf8 = |raw| decode(raw).ok_or(FormError::NotUtf8);
+        pairs.push((utf8(key)?, utf8(value)?));
     }
-    Some(pairs)
+    Ok(pairs)
 }
 
 /// Each pair as `key` + `value`, no separators, in the order given (sort first).
@@ -88,9 +119,24 @@ mod tests {
         );
         assert_eq!(concat_pairs(&pairs), b"b2a+1cvd100%ex y%zz");
         // Invalid UTF-8 is refused, not replaced.
-        assert_eq!(decoded_pairs(b"a=%FF"), None);
-        assert_eq!(decoded_pairs(b"%C3=1"), None);
+        assert_eq!(decoded_pairs(b"a=%FF"), Err(FormError::NotUtf8));
+        assert_eq!(decoded_pairs(b"%C3=1"), Err(FormError::NotUtf8));
         assert_eq!(decode(b"%C3%A9").as_deref(), Some("é"));
         assert!(decoded_pairs(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_number_of_fields_is_bounded() {
+        let body = |fields: usize| "a=1&".repeat(fields).into_bytes();
+        assert_eq!(
+            decoded_pairs(&body(MAX_FORM_FIELDS)).unwrap().len(),
+            MAX_FORM_FIELDS
+        );
+        assert_eq!(
+            decoded_pairs(&body(MAX_FORM_FIELDS + 1)),
+            Err(FormError::TooManyFields)
+        );
+        // Empty pieces are not fields.
+        assert_eq!(decoded_pairs(&[b'&'; 100_000]).unwrap().len(), 0);
     }
 }

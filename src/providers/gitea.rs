@@ -231,8 +231,7 @@ fn is_form(headers: &HeaderMap) -> Result<bool, VerifyError> {
 
 /// The decoded `payload` field of a form webhook, which must be its only field.
 fn form_payload(body: &[u8]) -> Result<Cow<'_, str>, VerifyError> {
-    let pairs = form::decoded_pairs(body)
-        .ok_or_else(|| malformed("the form's `payload` is not UTF-8 once percent-decoded"))?;
+    let pairs = form::decoded_pairs(body).map_err(|e| malformed(e.reason()))?;
     match <[_; 1]>::try_from(pairs) {
         Ok([(key, payload)]) if key == "payload" => Ok(payload),
         _ => Err(malformed(

@@ -94,7 +94,7 @@ impl Mandrill {
         }
         matches!(
             form::decoded_pairs(request.body).as_deref(),
-            Some([(key, value)]) if key == "mandrill_events" && value.trim_ascii() == "[]"
+            Ok([(key, value)]) if key == "mandrill_events" && value.trim_ascii() == "[]"
         )
     }
 }
@@ -104,10 +104,9 @@ fn malformed(reason: &'static str) -> VerifyError {
 }
 
 /// The POST fields as Mandrill signs them: sorted by key, each as `key` + `value`. `Err` with a
-/// reason when a decoded field is not UTF-8 or a key is repeated.
+/// reason when a decoded field is not UTF-8, there are too many or a key is repeated.
 fn sorted_fields(body: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let mut pairs = form::decoded_pairs(body)
-        .ok_or("a Mandrill form field is not UTF-8 once percent-decoded")?;
+    let mut pairs = form::decoded_pairs(body).map_err(form::FormError::reason)?;
     pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     if pairs.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err("a Mandrill form field is repeated, so its signed value is ambiguous");

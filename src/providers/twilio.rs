@@ -130,9 +130,9 @@ impl Scheme for Twilio {
                 Vec::new()
             }
             None if body.is_empty() => Vec::new(),
-            None if is_form(request.headers)? => sorted_params(body).ok_or_else(|| {
-                malformed("a Twilio form parameter is not UTF-8 once percent-decoded")
-            })?,
+            None if is_form(request.headers)? => {
+                sorted_params(body).map_err(|e| malformed(e.reason()))?
+            }
             None => {
                 return Err(malformed(
                     "a Twilio body must be a form (`application/x-www-form-urlencoded`) or be \
@@ -200,12 +200,13 @@ impl Scheme for Twilio {
                 (Vec::new(), "application/json")
             }
             None => {
-                let params = sorted_params(body).ok_or_else(|| {
-                    ConfigError::invalid(
+                let params = sorted_params(body).map_err(|e| match e {
+                    form::FormError::NotUtf8 => ConfigError::invalid(
                         "body",
                         "Twilio signs form bodies: this one is not UTF-8 once decoded \
                          (for JSON, add `bodySHA256` to the URL)",
-                    )
+                    ),
+                    form::FormError::TooManyFields => ConfigError::invalid("body", e.reason()),
                 })?;
                 (params, FORM)
             }
@@ -242,12 +243,12 @@ fn body_sha256(url: &str) -> Option<Cow<'_, str>> {
 }
 
 /// The form parameters as Twilio signs them: sorted by key then value, identical pairs once,
-/// each as `key` + `value`. `None` if a decoded key or value is not UTF-8.
-fn sorted_params(body: &[u8]) -> Option<Vec<u8>> {
+/// each as `key` + `value`.
+fn sorted_params(body: &[u8]) -> Result<Vec<u8>, form::FormError> {
     let mut pairs = form::decoded_pairs(body)?;
     pairs.sort_unstable();
     pairs.dedup();
-    Some(form::concat_pairs(&pairs))
+    Ok(form::concat_pairs(&pairs))
 }
 
 /// The forms of `url` the SDKs accept, the URL as given first, each once: as given, as a WHATWG
@@ -599,7 +600,7 @@ mod tests {
     fn params_sorted_and_decoded() {
         let params = sorted_params(b"b=2&a=%2B1&a=x+y&b=2&c&=v&&d=100%").unwrap();
         assert_eq!(params, b"va+1ax yb2cd100%");
-        assert_eq!(sorted_params(b"a=%FF"), None);
+        assert_eq!(sorted_params(b"a=%FF"), Err(form::FormError::NotUtf8));
         assert_eq!(sorted_params(b"").unwrap(), b"");
     }
 
