@@ -156,6 +156,36 @@ impl<'de> Deserialize<'de> for KeyConfig {
     }
 }
 
+/// The error for a key (or a list of keys) that is not text: a number, `true`, `null`… The
+/// message never quotes it — serde's own would, and an unquoted secret of digits in YAML or
+/// TOML reads as a number.
+const NOT_TEXT: &str = "a key must be a string (quote it), not a number, a boolean or null";
+
+/// Refuses every value but strings, maps and lists with [`NOT_TEXT`], never quoting it.
+macro_rules! refuse_what_is_not_text {
+    ($($method:ident($($ty:ty)?)),* $(,)?) => {
+        $(fn $method<E: de::Error>(self $(, _: $ty)?) -> Result<Self::Value, E> {
+            Err(E::custom(NOT_TEXT))
+        })*
+    };
+}
+
+/// The visitor methods [`refuse_what_is_not_text`] overrides.
+macro_rules! refuse_non_text {
+    () => {
+        refuse_what_is_not_text!(
+            visit_bool(bool),
+            visit_i64(i64),
+            visit_u64(u64),
+            visit_i128(i128),
+            visit_u128(u128),
+            visit_f64(f64),
+            visit_bytes(&[u8]),
+            visit_unit(),
+        );
+    };
+}
+
 /// A key entry: a string, or an object. Its errors never quote a value (it may be a secret).
 struct KeyVisitor;
 
@@ -174,11 +204,14 @@ impl<'de> Visitor<'de> for KeyVisitor {
         Ok(KeyConfig::Plain(key))
     }
 
+    refuse_non_text!();
+
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<KeyConfig, A::Error> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Entry {
             label: Option<String>,
+            #[serde(default, deserialize_with = "secret_text")]
             value: Option<String>,
             env: Option<String>,
         }
@@ -191,6 +224,27 @@ impl<'de> Visitor<'de> for KeyVisitor {
             (None, None) => Err(de::Error::custom("a key needs `value` or `env`")),
         }
     }
+}
+
+/// A key's `value`: a string; anything else is refused without quoting it.
+fn secret_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct Text;
+
+    impl Visitor<'_> for Text {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key: a string")
+        }
+
+        fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+            Ok(Some(key.to_owned()))
+        }
+
+        refuse_non_text!();
+    }
+
+    deserializer.deserialize_any(Text)
 }
 
 /// `keys`: a list. A lone string is refused without quoting it (it is likely a secret).
@@ -218,6 +272,8 @@ fn key_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<KeyConfig>
                 "`keys` must be a list of keys, not a string: write `[\"…\"]`",
             ))
         }
+
+        refuse_non_text!();
     }
 
     deserializer.deserialize_any(Keys)
@@ -575,6 +631,26 @@ mod tests {
             r#"{{"provider":"stripe","keys":[{{"label":"k","value":"{SECRET}","env":"VAR"}}]}}"#
         ));
         refused(r#"{"provider":"stripe","keys":[{"label":"k"}]}"#.to_owned());
+        // A secret of digits left unquoted (as YAML or TOML read it): a number, never quoted.
+        for number in [
+            "982451653",
+            "-982451653",
+            "98245165398245165398245",
+            "9.82451653e8",
+        ] {
+            for json in [
+                format!(r#"{{"provider":"stripe","keys":{number}}}"#),
+                format!(r#"{{"provider":"stripe","keys":[{number}]}}"#),
+                format!(r#"{{"provider":"stripe","keys":[{{"label":"k","value":{number}}}]}}"#),
+            ] {
+                let error = refused(json);
+                assert!(!error.contains("98245165"), "{error}");
+                assert!(error.contains("a key must be a string"), "{error}");
+            }
+        }
+        for other in ["true", "null"] {
+            refused(format!(r#"{{"provider":"stripe","keys":[{other}]}}"#));
+        }
         // Public URLs that no request could match are refused when the endpoint is built.
         for url in [
             r#"{"base":""}"#,
