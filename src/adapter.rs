@@ -690,7 +690,9 @@ impl fmt::Display for Chain<'_> {
 
 /// Whole seconds, rounded up, at least 1.
 pub(crate) fn retry_after_value(after: Duration) -> HeaderValue {
-    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    let secs = after
+        .as_secs()
+        .saturating_add(u64::from(after.subsec_nanos() > 0));
     HeaderValue::from(secs.max(1))
 }
 
@@ -785,6 +787,20 @@ fn record_outcome(_outcome: &'static str) {
 mod tests {
     use super::*;
     use crate::dedup::StoreError;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_for_any_duration() {
+        for (after, secs) in [
+            (Duration::ZERO, "1"),
+            (Duration::from_millis(1), "1"),
+            (Duration::from_millis(1500), "2"),
+            (Duration::from_secs(30), "30"),
+            // Overflowed (a panic in debug builds) before.
+            (Duration::MAX, "18446744073709551615"),
+        ] {
+            assert_eq!(retry_after_value(after), secs, "{after:?}");
+        }
+    }
 
     #[test]
     fn chain_keeps_the_cause() {
