@@ -52,7 +52,8 @@ static HMAC_SIGNATURE: HeaderName = HeaderName::from_static("hmacsignature");
 ///   `additionalData` — is **not signed**: trust only the eight fields above.
 /// * **Dedup key**: for a single item, `{pspReference}:{eventCode}:{success}`, all three
 ///   signed; together they identify the event (a later `success` of the same event is another
-///   key, as it must be). A batch of several items, or an item without `pspReference`, is
+///   key, as it must be). None of the three may hold a `:` (Adyen's never do): one moved there
+///   from a neighbouring field would sign the same bytes under another key. A batch of several items, or an item without `pspReference`, is
 ///   deduplicated as one delivery by a digest of every item's MAC.
 ///
 /// # Header-signed webhooks ([`Adyen::signature_header`])
@@ -177,6 +178,18 @@ impl Scheme for Adyen {
                 ));
             }
             parsed.push_signed_part(content, signature.to_owned());
+        }
+        // The dedup key's fields must be the signed string's first, seventh and eighth
+        // `:`-separated pieces, or a `:` moved between fields under the same MAC would make
+        // another key for the same signed bytes.
+        if items.iter().any(|item| {
+            [0, 6, 7]
+                .iter()
+                .any(|&i| item.fields[i].as_bytes().contains(&b':'))
+        }) {
+            return Err(malformed(
+                "an Adyen `pspReference`, `eventCode` or `success` holds a `:`",
+            ));
         }
         if let [item] = items.as_slice()
             && !item.fields[0].is_empty()

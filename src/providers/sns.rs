@@ -461,8 +461,17 @@ impl Scheme for Sns {
                 "the SNS message lacks a signed field of its type (Message, MessageId, Timestamp, TopicArn; SubscribeURL and Token for confirmations)",
             ));
         }
-        if envelope.message_id.as_deref().is_some_and(str::is_empty) {
-            return Err(malformed("the SNS `MessageId` is empty"));
+        // The signed string joins `name\nvalue\n` without escaping: a `MessageId` holding
+        // `\nSubject\n…` (the `Subject` removed) signs the same bytes under another id, which
+        // is the dedup key. AWS's ids are UUIDs.
+        if envelope
+            .message_id
+            .as_deref()
+            .is_some_and(|id| id.is_empty() || id.chars().any(char::is_control))
+        {
+            return Err(malformed(
+                "the SNS `MessageId` is empty or holds a control character",
+            ));
         }
         // Checked before any key is fetched: an unexpected topic, an unexpected host.
         let topic = envelope.topic_arn.as_deref().unwrap_or_default();

@@ -248,6 +248,35 @@ fn dedup_keys_are_signed_fields() {
         verify(&v, &notification(&[&boolean])).unwrap(),
         DedupKey::EventId("7914073381342284:AUTHORISATION:false".into())
     );
+    // Fields are joined by `:` without escaping, so a `:` in the merchant's reference can be
+    // moved into a neighbour under the same MAC. Moved into `pspReference` (Adyen's real
+    // test-environment item `COLON`), it would change the dedup key and let a replay run again:
+    // a `pspReference`, `eventCode` or `success` holding `:` is refused (Adyen's never do).
+    let colon = notification(&[COLON]);
+    assert_eq!(
+        verify(&verifier(Adyen::new(), SLASH_KEY), &colon).unwrap(),
+        DedupKey::EventId("M8NB66SBZSGLNK82:AUTHORISATION:true".into())
+    );
+    let shifted = COLON
+        .replace(
+            r#""pspReference":"M8NB66SBZSGLNK82""#,
+            r#""pspReference":"M8NB66SBZSGLNK82:","originalReference":"AntoniStroinski""#,
+        )
+        .replace(
+            r#""merchantAccountCode":"AntoniStroinski""#,
+            r#""merchantAccountCode":"""#,
+        )
+        .replace(":slashes are fun", "slashes are fun");
+    assert!(
+        matches!(
+            verify(
+                &verifier(Adyen::new(), SLASH_KEY),
+                &notification(&[&shifted])
+            ),
+            Err(VerifyError::MalformedBody { .. })
+        ),
+        "{shifted}"
+    );
     // No `pspReference`: a digest.
     let signed = Signer::new(Adyen::new(), PY_KEY)
         .unwrap()

@@ -219,6 +219,17 @@ async fn every_signed_field_is_covered_and_unsigned_ones_are_not() {
     let mut no_subject = message.clone();
     no_subject.as_object_mut().unwrap().remove("Subject");
     mismatch(verify(&cache, &v, &serde_json::to_vec(&no_subject).unwrap(), NOW).await);
+    // ... but moving it into the `MessageId` keeps the signed string byte for byte
+    // (`MessageId\n<id>\nSubject\n<s>\n`): AWS's scheme has no escaping, so a replay would
+    // get a new id — a new dedup key — and run again. A `MessageId` with a control character
+    // is refused.
+    let mut shifted = no_subject.clone();
+    shifted["MessageId"] = json!(format!(
+        "{}\nSubject\n{}",
+        message["MessageId"].as_str().unwrap(),
+        message["Subject"].as_str().unwrap()
+    ));
+    malformed(verify(&cache, &v, &serde_json::to_vec(&shifted).unwrap(), NOW).await);
     // A signature of the SHA-1 version announced as version 2 (and the reverse) fails.
     let mut version = message.clone();
     version["SignatureVersion"] = json!("1");
