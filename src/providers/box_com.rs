@@ -12,7 +12,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName};
 
 use super::{
-    EventIdSource, Parsed, Request, Scheme, Tolerance, format_rfc3339, insert_header,
+    EventIdSource, Parsed, Request, Scheme, Tolerance, format_rfc3339, header_str, insert_header,
     parse_rfc3339, scan_headers,
 };
 use crate::encoding::{Algorithm, Encoding};
@@ -66,6 +66,19 @@ impl BoxCom {
     }
 }
 
+/// A signature header: `None` when absent or empty, as Box's SDK skips an empty one (the
+/// other may still verify); an error when repeated or not visible ASCII.
+fn signature_header<'r>(
+    headers: &'r HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'r str>, VerifyError> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) if value.as_bytes().trim_ascii().is_empty() => Ok(None),
+        _ => header_str(headers, name),
+    }
+}
+
 impl Scheme for BoxCom {
     fn name(&self) -> &str {
         "box"
@@ -84,10 +97,12 @@ impl Scheme for BoxCom {
     }
 
     fn parse<'r>(&'r self, request: &Request<'r>) -> Result<Parsed<'r>, VerifyError> {
-        let [primary, secondary, version, algorithm, timestamp] = scan_headers(
-            request.headers,
-            [&PRIMARY, &SECONDARY, &VERSION, &ALGORITHM, &TIMESTAMP],
-        )?;
+        let [version, algorithm, timestamp] =
+            scan_headers(request.headers, [&VERSION, &ALGORITHM, &TIMESTAMP])?;
+        let (primary, secondary) = (
+            signature_header(request.headers, &PRIMARY)?,
+            signature_header(request.headers, &SECONDARY)?,
+        );
         if primary.is_none() && secondary.is_none() {
             return Err(VerifyError::missing(&PRIMARY));
         }

@@ -82,6 +82,21 @@ fn python_sdk_vectors() {
             .unwrap_err(),
         VerifyError::SignatureMismatch
     );
+    // An empty signature header is skipped, as the SDK's `validate_message` does (`if
+    // primary_signature_key and headers.get(...)`): the other one still verifies. Both empty
+    // is a missing signature.
+    for (primary, secondary) in [(PRIMARY, ""), ("", SECONDARY)] {
+        let h = box_headers(Some(primary), Some(secondary), TS_TEXT);
+        assert!(
+            keys().verify_at(&h, BODY, at(TS)).is_ok(),
+            "{primary:?} {secondary:?}"
+        );
+    }
+    let h = box_headers(Some(""), Some(" "), TS_TEXT);
+    assert!(matches!(
+        keys().verify_at(&h, BODY, at(TS)),
+        Err(VerifyError::MissingHeader { .. })
+    ));
     // The non-ASCII fixtures, as sent on the wire.
     for (body, sig) in [(BODY_JP, SIG_JP), (BODY_EMOJI, SIG_EMOJI)] {
         let h = box_headers(Some(sig), None, TS_TEXT);
