@@ -118,6 +118,10 @@ fn standard_webhooks_multiple_signatures_second_valid() {
         "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg== {SW_SIG}  v2,xyz nocomma"
     );
     assert!(v.verify_at(&sw_headers(&sig), SW_BODY, at(SW_TS)).is_ok());
+    // An empty entry beside a valid one is skipped, as the reference libraries do (Go
+    // `webhook.go` and JavaScript `index.ts` of standard-webhooks skip to the next entry).
+    let sig = format!("v1, v1a, {SW_SIG}");
+    assert!(v.verify_at(&sw_headers(&sig), SW_BODY, at(SW_TS)).is_ok());
     // Only invalid entries: mismatch.
     let bad = "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     assert_eq!(
