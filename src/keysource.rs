@@ -280,6 +280,8 @@ pub struct RemoteKey {
     key: PublicKey,
     not_before: Option<i64>,
     not_after: Option<i64>,
+    /// [`Verified::key_label`] of the requests it verifies; set by the [`KeyCache`].
+    label: Option<Box<str>>,
 }
 
 impl fmt::Debug for RemoteKey {
@@ -288,6 +290,7 @@ impl fmt::Debug for RemoteKey {
             .field("key", &self.key)
             .field("not_before", &self.not_before)
             .field("not_after", &self.not_after)
+            .field("label", &self.label)
             .finish()
     }
 }
@@ -299,6 +302,7 @@ impl RemoteKey {
             key,
             not_before: None,
             not_after: None,
+            label: None,
         }
     }
 
@@ -338,6 +342,11 @@ impl RemoteKey {
     /// The end of the validity, in Unix seconds, if it has one.
     pub(crate) fn not_after(&self) -> Option<i64> {
         self.not_after
+    }
+
+    /// What requests verified with this key report as [`Verified::key_label`].
+    pub(crate) fn label(&self) -> Option<&str> {
+        self.label.as_deref()
     }
 }
 
@@ -419,8 +428,12 @@ struct CacheInner {
 ///   TTL and never past its certificate's validity: a provider's outage does not become
 ///   yours. A key the provider no longer knows ([`KeyError::NotFound`]) or no longer
 ///   vouches for ([`KeyError::Expired`]) is dropped at once.
-/// * **Reported**: [`Verified::key_label`] of a request verified with a fetched key is what
-///   the request named (its certificate URL, its `kid`), so operators see key rotations.
+/// * **Reported**: [`Verified::key_label`] of a request verified with a fetched key names the
+///   key, so operators see rotations: the signed `kid` for [`KeyKind::KeyId`], and for a
+///   certificate `sha256:` and the first 16 hex digits of the SHA-256 of the document as
+///   fetched (`curl <url> | sha256sum`) — not its URL, which the signature does not cover: the
+///   label (a metrics label, a stored field) stays one per real key, whatever URLs requests
+///   name.
 ///
 /// Cheap to clone (one `Arc`); one cache may serve several receivers.
 ///
@@ -764,10 +777,17 @@ impl KeyCache {
                 reason: "a key document larger than 64 KiB",
             });
         }
-        let parsed = scheme.parse_remote_key(key, &document)?;
+        let mut parsed = scheme.parse_remote_key(key, &document)?;
         if !parsed.is_valid_at(now_secs) {
             return Err(KeyError::Expired);
         }
+        parsed.label = Some(match key.kind {
+            KeyKind::KeyId => key.id.as_ref().into(),
+            KeyKind::CertificateUrl => {
+                let digest = <sha2::Sha256 as sha2::Digest>::digest(&document);
+                format!("sha256:{}", hex::encode(&digest[..8])).into()
+            }
+        });
         Ok(parsed)
     }
 

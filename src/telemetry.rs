@@ -1,8 +1,9 @@
 //! Metrics of the inline mode (feature `metrics`): a [`Receiver`](crate::Receiver) counts what
 //! it received, refused and finished, in the inbox's vocabulary (`endpoint`, `provider`,
 //! `key_label`, `outcome`, `reason`), without the `inbox_` part. Labels are bounded: endpoint
-//! names and key labels are configured, outcomes and reasons are fixed words. Never a secret, a
-//! body or a header value.
+//! names and key labels are configured (or, for keys fetched at run time, name one real key:
+//! a signed `kid`, a certificate's fingerprint), outcomes and reasons are fixed words. Never a
+//! secret, a body or a header value.
 
 #![cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 

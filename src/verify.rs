@@ -539,10 +539,13 @@ impl Verifier {
             return Err(malformed_signature(&parsed));
         }
 
-        // A fetched key, checked after the configured ones and labelled with what the request
-        // named (a certificate URL, a key id).
+        // A fetched key, checked after the configured ones and labelled as its cache says (a
+        // key id, a certificate's fingerprint), else with what the request named.
         let remote = remote.map(|key| KeyEntry {
-            label: parsed.key_ref().map(|r| r.id.as_ref().into()),
+            label: key
+                .label()
+                .or_else(|| parsed.key_ref().map(|r| r.id.as_ref()))
+                .map(Into::into),
             material: Material::public(key.key()),
         });
         let keys = || self.keys.iter().chain(remote.as_ref());

@@ -22,6 +22,8 @@ pub(crate) const CERT_A: &str = include_str!("../fixtures/keys/sns-a.cert.pem");
 const CERT_B: &str = include_str!("../fixtures/keys/sns-b.cert.pem");
 const CERT_A_EXPIRED: &str = include_str!("../fixtures/keys/sns-a-expired.cert.pem");
 
+/// `sha256:` and the first 16 hex digits of `sha256sum tests/fixtures/keys/sns-a.cert.pem`.
+const CERT_A_LABEL: &str = "sha256:dcad808e39b8ce4b";
 pub(crate) const CERT_URL: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000000000000000000000000000000a.pem";
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders";
 /// 2026-11-30T12:00:00Z.
@@ -172,8 +174,8 @@ async fn notification_v1_and_v2_with_a_fetched_certificate() {
         assert_eq!(id.as_deref(), Some("22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324"));
         assert_eq!(
             label.as_deref(),
-            Some(CERT_URL),
-            "labelled with its certificate"
+            Some(CERT_A_LABEL),
+            "labelled with its certificate's fingerprint"
         );
         assert_eq!(
             key,
@@ -183,6 +185,17 @@ async fn notification_v1_and_v2_with_a_fetched_certificate() {
     // One fetch: the second message found the certificate in the cache.
     assert_eq!(source.fetches(), 1);
     assert_eq!(cache.len(), 1);
+    // `SigningCertURL` is not signed: a replay naming another URL that serves the same
+    // certificate verifies, and is labelled the same — the label (a metrics label, a stored
+    // field) stays one per real key, not one per URL a request names.
+    let other_url = CERT_URL.replace("0a.pem", "0b.pem");
+    source.serve(other_url.as_str(), CERT_A);
+    let mut moved: Value = serde_json::from_slice(&signed_notification(2)).unwrap();
+    moved["SigningCertURL"] = json!(other_url);
+    let body = serde_json::to_vec(&moved).unwrap();
+    let (_, label, _) = verify(&cache, &v, &body, NOW).await.unwrap();
+    assert_eq!(label.as_deref(), Some(CERT_A_LABEL));
+    assert_eq!(source.fetches(), 2);
     // The same verifier alone has no key: it verifies nothing, and never fetches.
     let headers = HeaderMap::new();
     let body = signed_notification(2);
@@ -703,7 +716,12 @@ async fn a_generated_signer_signs_notifications_v1_and_v2() {
             .await
             .unwrap();
         assert_eq!(id.as_deref(), Some(format!("id-v{version}").as_str()));
-        assert_eq!(label.as_deref(), Some(url.as_str()));
+        assert!(
+            label
+                .as_deref()
+                .is_some_and(|l| l.starts_with("sha256:") && l.len() == 23),
+            "{label:?} (from {url})"
+        );
         // Any signed field changed: the signature no longer matches.
         for (field, value) in [("Message", "{\"order\":\"o_2\"}"), ("Subject", "t")] {
             let mut tampered = message.clone();
