@@ -310,3 +310,53 @@ async fn a_nested_route_verifies_the_url_the_sender_called() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// With `PublicUrl::FromHost`, a request without a `Host` (HTTP/1.0, or an HTTP/1.1 client
+/// that left it out) to a scheme that signs the URL is the sender's mistake: 400 naming the
+/// header, not the 500 of a configuration mistake. With its `Host`, it verifies.
+#[tokio::test]
+async fn from_host_without_a_host_is_400() {
+    use tower::ServiceExt;
+    use webhook_receiver::PublicUrl;
+    use webhook_receiver::providers::Square;
+    use webhook_receiver::testing::Signer;
+
+    let verifier = Verifier::builder(Square::new())
+        .secret("square key")
+        .build()
+        .unwrap();
+    let receiver = Receiver::builder(verifier, MemoryStore::new())
+        .public_url(PublicUrl::FromHost)
+        .build()
+        .unwrap();
+    let app = Router::new().route(
+        "/square",
+        post(|| async { "handled" }).layer(WebhookLayer::new(receiver)),
+    );
+    let body = br#"{"event_id":"e-no-host-1"}"#;
+    let signed = Signer::new(Square::new(), "square key")
+        .unwrap()
+        .url("https://hooks.example.com/square")
+        .sign(body)
+        .unwrap();
+    let request = |host: Option<&'static [u8]>| {
+        let mut request = http::Request::post("/square")
+            .body(axum::body::Body::from(&body[..]))
+            .unwrap();
+        *request.headers_mut() = signed.clone();
+        if let Some(host) = host {
+            request
+                .headers_mut()
+                .insert("host", http::HeaderValue::from_bytes(host).unwrap());
+        }
+        request
+    };
+    for (host, status) in [
+        (None, 400),
+        (Some(&b"hooks.\xe9xample.com"[..]), 400),
+        (Some(&b"hooks.example.com"[..]), 200),
+    ] {
+        let response = app.clone().oneshot(request(host)).await.unwrap();
+        assert_eq!(response.status(), status, "{host:?}");
+    }
+}
