@@ -1048,3 +1048,37 @@ async fn invalid_worker_settings_are_config_errors() {
         .unwrap();
     assert_eq!((named.name(), inbox.name()), ("billing", "default"));
 }
+
+/// A handler that marks its record done itself (a transactional handler committing `done`
+/// with its writes) can finish just after a heartbeat that waited on the record saw it no
+/// longer running. The worker gives the handler a moment to end on its own before cancelling
+/// it, so the attempt is reported done — it used to be cancelled between its commit and
+/// `mark_settled`, and reported lost.
+#[tokio::test]
+async fn a_handler_that_settled_the_record_itself_is_done_not_lost() {
+    let dir = TempDir::new("settled");
+    let inbox = Inbox::builder(SqliteInbox::open(dir.db()).await.unwrap())
+        .lease(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    inbox.accept(&record("settled", "{}")).await.unwrap();
+    let engine = Arc::new(SqliteInbox::open(dir.db()).await.unwrap());
+    let attempt = inbox
+        .process_next(move |job: Job| {
+            let engine = Arc::clone(&engine);
+            async move {
+                // The handler's transaction commits `done`...
+                assert!(engine.done(job.key(), job.token()).await.unwrap());
+                // ... and its task is next polled only after the worker's heartbeat (every
+                // 100 ms) found the record done.
+                tokio::time::sleep(Duration::from_millis(130)).await;
+                job.mark_settled();
+                Ok(())
+            }
+        })
+        .await
+        .unwrap()
+        .expect("leased");
+    assert_eq!(attempt.outcome, AttemptOutcome::Done);
+    assert_eq!(status(&inbox, "test:settled").await, (Status::Done, 1));
+}

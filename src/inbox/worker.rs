@@ -28,6 +28,9 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a cancelled handler is waited for before its record is handed back or given up.
 const STOP_WAIT: Duration = Duration::from_secs(1);
+/// How long a worker whose heartbeat found its record no longer running lets the handler end
+/// on its own before cancelling it (see [`AttemptOutcome::Lost`]).
+const SETTLE_WAIT: Duration = Duration::from_millis(100);
 
 /// Processes inbox records: an async function of a [`Job`].
 ///
@@ -182,7 +185,9 @@ pub enum AttemptOutcome {
     /// or hung (the engine unreachable) until it was about to lapse, or the `lease` call
     /// answered too late to start, and the handler was cancelled (or not started) so that
     /// two workers never run the record at once. This attempt's outcome was discarded; the
-    /// record runs again once its lease has expired.
+    /// record runs again once its lease has expired. (A heartbeat that finds the record no
+    /// longer running gives the handler up to 100 ms to end on its own first: one that marked
+    /// the record done itself, [`Job::mark_settled`], is reported [`Done`](Self::Done).)
     Lost,
     /// The worker shut down before the handler finished; the record is pending again.
     HandedBack,
@@ -678,7 +683,13 @@ async fn run_attempt<E: InboxEngine>(
             () = &mut grace_end, if stopping => break Ending::HandBack,
         }
     };
-    if !matches!(ending, Ending::Finished(_)) {
+    if matches!(ending, Ending::Lost) {
+        // The record is no longer this lease's: taken over, or settled by the handler itself
+        // (a transactional handler's commit of `done`, which the heartbeat waited on), whose
+        // task may not have run since. A moment to end on its own tells the two apart.
+        let _ = tokio::time::timeout(SETTLE_WAIT, &mut task.0).await;
+    }
+    if !task.0.is_finished() {
         // A cancelled task stops at its next `.await`: wait for that (boundedly), so that the
         // record is handed back, or left to the worker that took it over, only once its
         // handler no longer runs — never while it still does, next to the record's next
