@@ -47,7 +47,8 @@
 //!     // provider's hosts. Bound the size and the time of the download in your client.
 //!     match get(&key.id).await.map_err(KeyError::unavailable)? {
 //!         (200, pem) => Ok(pem),
-//!         (404, _) => Err(KeyError::NotFound),
+//!         // Gone or revoked: `NotFound`, so that a held copy is dropped at once.
+//!         (404 | 410, _) => Err(KeyError::NotFound),
 //!         _ => Err(KeyError::unavailable("the provider did not serve the key")),
 //!     }
 //! }));
@@ -85,8 +86,8 @@ pub const DEFAULT_MISS_TTL: Duration = Duration::from_secs(60);
 /// Default number of fetches of keys not held that a [`KeyCache`] starts per minute.
 pub const DEFAULT_FETCHES_PER_MINUTE: u32 = 60;
 /// Default time a [`KeyCache`] still uses a key past its TTL while fetching it again fails:
-/// one day.
-pub const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(24 * 3600);
+/// six hours.
+pub const DEFAULT_STALE_IF_ERROR: Duration = Duration::from_secs(6 * 3600);
 /// How often a [`KeyCache`] tries to fetch again a held key past its TTL: at most once per
 /// key in this time, whatever the number of requests naming it.
 pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
@@ -197,8 +198,10 @@ impl KeyError {
 ///
 /// Return the document as the provider serves it — a PEM certificate for
 /// [`KeyKind::CertificateUrl`], the JSON of the provider's answer for [`KeyKind::KeyId`] — and
-/// let the scheme parse it. Map "no such key" (HTTP 404, Plaid's `INVALID_KEY_ID`-style
-/// errors) to [`KeyError::NotFound`] and transient failures to [`KeyError::Unavailable`].
+/// let the scheme parse it. Map "no such key" (HTTP 404 or 410, a revoked key, Plaid's
+/// `INVALID_KEY_ID`-style errors) to [`KeyError::NotFound`], and only transient failures to
+/// [`KeyError::Unavailable`]: on those a [`KeyCache`] goes on using a key it holds, for up to
+/// [`stale_if_error`](KeyCacheBuilder::stale_if_error) past its TTL.
 /// Documents over 64 KiB are refused; bound the download in your client too, and give it a
 /// timeout: the request waits for it.
 ///
@@ -357,6 +360,9 @@ struct Entry {
     /// When a fetch of this key may start next: `expires_at`, then, once one started,
     /// [`KEY_REFRESH_INTERVAL`] after it.
     refresh_at: i64,
+    /// Whether a request was verified with it: kept before keys that forged requests (naming
+    /// real certificates, say) made the cache fetch.
+    proven: bool,
 }
 
 /// What the cache holds for a key at a given time.
@@ -368,6 +374,7 @@ enum Held {
     Stale {
         refresh: bool,
         stale: Option<Arc<RemoteKey>>,
+        held: Arc<RemoteKey>,
     },
     /// Nothing.
     Nothing,
@@ -406,8 +413,9 @@ struct CacheInner {
 ///
 /// * **Expiry**: a key is kept for the TTL ([`DEFAULT_KEY_TTL`], one hour), and never past the
 ///   end of its certificate's validity; then it is fetched again.
-/// * **Bounded**: at most `capacity` keys ([`DEFAULT_KEY_CAPACITY`]); when full, expired keys
-///   go first, then the one that would expire soonest.
+/// * **Bounded**: at most `capacity` keys ([`DEFAULT_KEY_CAPACITY`]); when full, keys that may
+///   no longer be used go first, then keys no request was verified with (what forged requests
+///   naming other real certificates made it fetch), then the one whose TTL ends soonest.
 /// * **Misses are remembered briefly**: a key the source does not know ([`KeyError::NotFound`])
 ///   or that is not valid now ([`KeyError::Expired`]) is answered from memory for the
 ///   [miss TTL](KeyCacheBuilder::miss_ttl) ([`DEFAULT_MISS_TTL`], one minute), so a forged
@@ -529,7 +537,7 @@ impl KeyCacheBuilder {
 
     /// How long past its TTL a held key is still used while fetching it again fails (or is
     /// under way in another request); never past its certificate's validity. Default:
-    /// [`DEFAULT_STALE_IF_ERROR`] (one day); at most one week; zero answers 503 as soon as the
+    /// [`DEFAULT_STALE_IF_ERROR`] (six hours); at most one week; zero answers 503 as soon as the
     /// TTL has passed and the key could not be fetched again.
     #[must_use]
     pub fn stale_if_error(mut self, time: Duration) -> Self {
@@ -648,13 +656,12 @@ impl KeyCache {
             return;
         }
         let until = now_millis.saturating_add(ttl);
-        insert_bounded(
-            &mut lock(&self.inner.misses),
-            self.inner.capacity,
-            now_millis,
-            (id, Miss { expired, until }),
-            |m| m.until,
-        );
+        let mut misses = lock(&self.inner.misses);
+        if misses.len() >= self.inner.capacity && !misses.contains_key(&id) {
+            misses.retain(|_, m| m.until > now_millis);
+            evict(&mut misses, self.inner.capacity, |m| m.until);
+        }
+        misses.insert(id, Miss { expired, until });
     }
 
     /// Takes one fetch from this minute's ration; `Unavailable` when it is spent.
@@ -689,11 +696,18 @@ impl KeyCache {
         let stale = (now_millis < entry.expires_at.saturating_add(grace)
             && entry.key.is_valid_at(now_secs))
         .then(|| Arc::clone(&entry.key));
-        let refresh = entry.refresh_at <= now_millis;
+        let interval = millis(KEY_REFRESH_INTERVAL);
+        // After a clock that went back, no wait longer than the interval.
+        let refresh = entry.refresh_at <= now_millis
+            || entry.refresh_at > now_millis.saturating_add(interval);
         if refresh {
-            entry.refresh_at = now_millis.saturating_add(millis(KEY_REFRESH_INTERVAL));
+            entry.refresh_at = now_millis.saturating_add(interval);
         }
-        Held::Stale { refresh, stale }
+        Held::Stale {
+            refresh,
+            stale,
+            held: Arc::clone(&entry.key),
+        }
     }
 
     /// Keeps `key` for `id`, fetched at `now_millis`, for the TTL (never past its validity).
@@ -703,19 +717,35 @@ impl KeyCache {
             expires_at = expires_at.min(end.saturating_mul(1000).saturating_add(1000));
         }
         let key = Arc::new(key);
+        let grace = millis(self.inner.stale_if_error);
+        let mut entries = self.entries();
+        if entries.len() >= self.inner.capacity && !entries.contains_key(&id) {
+            // Keys no longer usable go first; then those no request was verified with (what
+            // forged requests made the cache fetch), then those whose TTL ends soonest.
+            entries.retain(|_, e| e.expires_at.saturating_add(grace) > now_millis);
+            evict(&mut entries, self.inner.capacity, |e| {
+                (e.proven, e.expires_at)
+            });
+        }
+        // A key fetched again keeps its standing.
+        let proven = entries.get(&id).is_some_and(|e| e.proven);
         let entry = Entry {
             key: Arc::clone(&key),
             expires_at,
             refresh_at: expires_at,
+            proven,
         };
-        insert_bounded(
-            &mut self.entries(),
-            self.inner.capacity,
-            now_millis,
-            (id, entry),
-            |e| e.expires_at,
-        );
+        entries.insert(id, entry);
         key
+    }
+
+    /// Marks the key held for `id` as one a request was verified with, if it is still `key`.
+    fn prove(&self, id: &KeyId, key: &Arc<RemoteKey>) {
+        if let Some(entry) = self.entries().get_mut(id)
+            && Arc::ptr_eq(&entry.key, key)
+        {
+            entry.proven = true;
+        }
     }
 
     /// The key `key` names, for `scheme`, usable at `now`: from the cache, else fetched,
@@ -728,35 +758,45 @@ impl KeyCache {
     ) -> Result<Arc<RemoteKey>, KeyError> {
         let now_secs = now.unix_timestamp();
         let now_millis = crate::verify::unix_millis(now);
-        let id = (key.scheme.to_string(), key.kind, key.id.to_string());
-        let stale = match self.held(&id, now_millis, now_secs) {
+        let id = key_id(key);
+        let (stale, held) = match self.held(&id, now_millis, now_secs) {
             Held::Fresh(key) if key.is_valid_at(now_secs) => return Ok(key),
             Held::Fresh(_) => return Err(KeyError::Expired),
             Held::Stale {
                 refresh: false,
                 stale,
+                ..
             } => {
                 return stale.ok_or_else(|| {
-                    KeyError::unavailable("the key is being fetched again (KEY_REFRESH_INTERVAL)")
+                    KeyError::unavailable(
+                        "the key could not be fetched again yet (KEY_REFRESH_INTERVAL)",
+                    )
                 });
             }
             // A held key is fetched again outside the ration.
             Held::Stale {
                 refresh: true,
                 stale,
-            } => stale,
+                held,
+            } => (stale, Some(held)),
             Held::Nothing => {
                 if let Some(miss) = self.remembered_miss(&id, now_millis) {
                     return Err(miss);
                 }
                 self.take_fetch(now_millis)?;
-                None
+                (None, None)
             }
         };
         match self.fetch_and_parse(scheme, key, now_secs).await {
             Ok(parsed) => Ok(self.keep(id, parsed, now_millis)),
             Err(error @ (KeyError::NotFound | KeyError::Expired)) => {
-                self.entries().remove(&id);
+                // The held key is dropped — unless a concurrent fetch replaced it meanwhile.
+                if let Some(held) = held {
+                    let mut entries = self.entries();
+                    if entries.get(&id).is_some_and(|e| Arc::ptr_eq(&e.key, &held)) {
+                        entries.remove(&id);
+                    }
+                }
                 self.remember_miss(id, &error, now_millis);
                 Err(error)
             }
@@ -812,12 +852,20 @@ impl KeyCache {
     ) -> Result<Verified<'a>, KeyVerifyError> {
         let prepared = verifier.prepare(request, crate::verify::unix_millis(now))?;
         let remote = match prepared.key_ref() {
-            Some(key) if verifier.fetches_keys() => {
-                Some(self.resolve(verifier.scheme(), key, now).await?)
-            }
+            Some(key) if verifier.fetches_keys() => Some((
+                key_id(key),
+                self.resolve(verifier.scheme(), key, now).await?,
+            )),
             _ => None,
         };
-        Ok(verifier.finish(prepared, request, remote.as_deref())?)
+        let verified = verifier.finish(prepared, request, remote.as_ref().map(|(_, k)| &**k))?;
+        // The fetched key is checked after the configured ones: did it match?
+        if let Some((id, key)) = &remote
+            && verified.key_index() == verifier.key_count()
+        {
+            self.prove(id, key);
+        }
+        Ok(verified)
     }
 }
 
@@ -834,27 +882,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Inserts `(id, value)` into `map`, which holds at most `capacity` entries: when it is full,
-/// the entries whose `until` has passed go first, then the one that ends soonest.
-fn insert_bounded<V>(
-    map: &mut HashMap<KeyId, V>,
-    capacity: usize,
-    now_millis: i64,
-    (id, value): (KeyId, V),
-    until: impl Fn(&V) -> i64,
-) {
-    if map.len() >= capacity && !map.contains_key(&id) {
-        map.retain(|_, v| until(v) > now_millis);
-        if map.len() >= capacity
-            && let Some(soonest) = map
-                .iter()
-                .min_by_key(|(_, v)| until(v))
-                .map(|(k, _)| k.clone())
-        {
-            map.remove(&soonest);
-        }
+/// The cache's key for `key`.
+fn key_id(key: &KeyRef<'_>) -> KeyId {
+    (key.scheme.to_string(), key.kind, key.id.to_string())
+}
+
+/// Makes room for one more entry in `map`, which holds at most `capacity`: removes the entry
+/// of lowest `rank` if it is full.
+fn evict<V, R: Ord>(map: &mut HashMap<KeyId, V>, capacity: usize, rank: impl Fn(&V) -> R) {
+    if map.len() >= capacity
+        && let Some(lowest) = map
+            .iter()
+            .min_by_key(|(_, v)| rank(v))
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&lowest);
     }
-    map.insert(id, value);
 }
 
 /// A request failed verification, or its key could not be had.

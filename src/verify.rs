@@ -363,6 +363,11 @@ impl Verifier {
         &*self.scheme
     }
 
+    /// The number of configured keys (a fetched key is checked after them, at this index).
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
     /// The body limit in bytes; adapters refuse larger bodies before buffering them.
     pub fn body_limit(&self) -> usize {
         self.body_limit

@@ -250,6 +250,9 @@ fn builder_limits() {
         KeyCache::builder(Source::default())
             .fetches_per_minute(0)
             .build(),
+        KeyCache::builder(Source::default())
+            .stale_if_error(Duration::from_secs(7 * 24 * 3600 + 1))
+            .build(),
     ];
     for result in bad {
         assert!(matches!(result, Err(ConfigError::Invalid { .. })));
@@ -715,4 +718,102 @@ async fn one_request_refreshes_a_held_key_the_others_use_it_meanwhile() {
         .await
         .unwrap();
     assert!(Arc::ptr_eq(&after, &fetched), "the fetched key is kept");
+}
+
+/// A held key whose refresh answers an unusable document is still used (the provider's
+/// trouble); one whose refresh answers it is expired, or gone, is dropped at once.
+#[tokio::test]
+async fn a_refresh_answering_invalid_keeps_the_key_expired_drops_it() {
+    use webhook_receiver::testing::LocalKeys;
+    const EXPIRED: &str = include_str!("fixtures/keys/sns-a-expired.cert.pem");
+    let keys = LocalKeys::new().with(URL_1, CERT);
+    let cache = KeyCache::builder(keys.clone())
+        .ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let scheme = sns();
+    let held = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    keys.serve(URL_1, "not a certificate");
+    let key = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T + 61))
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&key, &held));
+    assert_eq!(keys.fetches(), 2);
+    keys.serve(URL_1, EXPIRED);
+    let interval = i64::try_from(keysource::KEY_REFRESH_INTERVAL.as_secs()).unwrap();
+    let expired = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T + 61 + interval))
+        .await;
+    assert!(matches!(expired, Err(KeyError::Expired)), "{expired:?}");
+    assert!(cache.is_empty(), "dropped");
+    assert_eq!(keys.fetches(), 3);
+}
+
+/// A refresh tried while the clock was far ahead does not hold back the next one once the
+/// clock is set right: the wait is never longer than `KEY_REFRESH_INTERVAL`.
+#[tokio::test]
+async fn a_clock_set_back_does_not_hold_back_refreshes() {
+    let source = Source::default();
+    let cache = KeyCache::builder(source.clone())
+        .ttl(Duration::from_secs(60))
+        .stale_if_error(Duration::ZERO)
+        .build()
+        .unwrap();
+    let scheme = sns();
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    source.down.store(true, Ordering::SeqCst);
+    let ahead = cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T + 100_000))
+        .await;
+    assert!(matches!(ahead, Err(KeyError::Unavailable(_))), "{ahead:?}");
+    source.down.store(false, Ordering::SeqCst);
+    cache
+        .resolve(&scheme, &cert_ref(URL_1), at(T + 100))
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), 3);
+}
+
+/// Forged requests naming other real certificates make the cache fetch them (they pass every
+/// check that can be made before the key); when it is full, they evict one another, never
+/// the key real requests were verified with.
+#[tokio::test]
+async fn keys_no_request_was_verified_with_are_evicted_first() {
+    use webhook_receiver::testing::LocalKeys;
+    let topic = "arn:aws:sns:us-east-1:123456789012:orders";
+    let (signer, certificate) = Signer::generate(Sns::new(topic).unwrap()).unwrap();
+    let url = signer.remote_key_id().unwrap().to_owned();
+    let keys = LocalKeys::new()
+        .with(url.as_str(), &certificate)
+        .with(URL_1, &certificate)
+        .with(URL_2, &certificate)
+        .with(URL_3, &certificate);
+    let cache = KeyCache::builder(keys.clone()).capacity(2).build().unwrap();
+    let verifier = Verifier::builder(Sns::new(topic).unwrap()).build().unwrap();
+    let verify = || async {
+        let signed = signer
+            .sign_request(br#"{"Type":"Notification","Message":"m"}"#)
+            .unwrap();
+        cache
+            .verify_request(&verifier, &Request::new(&signed.headers, &signed.body))
+            .await
+            .map(|_| ())
+    };
+    verify().await.unwrap();
+    assert_eq!(keys.fetches(), 1);
+    let now = OffsetDateTime::now_utc();
+    for forged in [URL_1, URL_2, URL_3] {
+        cache.resolve(&sns(), &cert_ref(forged), now).await.unwrap();
+    }
+    assert_eq!(keys.fetches(), 4);
+    assert_eq!(cache.len(), 2);
+    verify().await.unwrap();
+    assert_eq!(keys.fetches(), 4, "the proven key was kept");
 }

@@ -1,5 +1,6 @@
 //! Metrics (feature `metrics`) and logs (feature `tracing`) of the inbox. Labels are bounded:
-//! endpoint names and secret labels are configured, reasons and outcomes are fixed words.
+//! endpoint names and key labels are configured (or, for keys fetched at run time, name one
+//! real key: a signed `kid`, a certificate's fingerprint), reasons and outcomes are fixed words.
 //! Never a secret, a body, or a header value.
 
 #![cfg_attr(
