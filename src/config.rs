@@ -170,9 +170,13 @@ macro_rules! refuse_what_is_not_text {
     };
 }
 
-/// The visitor methods [`refuse_what_is_not_text`] overrides.
+/// The visitor methods [`refuse_what_is_not_text`] overrides (`null` too, unless `null`).
 macro_rules! refuse_non_text {
     () => {
+        refuse_non_text!(null);
+        refuse_what_is_not_text!(visit_unit());
+    };
+    (null) => {
         refuse_what_is_not_text!(
             visit_bool(bool),
             visit_i64(i64),
@@ -181,7 +185,6 @@ macro_rules! refuse_non_text {
             visit_u128(u128),
             visit_f64(f64),
             visit_bytes(&[u8]),
-            visit_unit(),
         );
     };
 }
@@ -226,7 +229,8 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 }
 
-/// A key's `value`: a string; anything else is refused without quoting it.
+/// A key's `value`: a string, or `null` for none (as a missing `value`); anything else is
+/// refused without quoting it.
 fn secret_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     struct Text;
 
@@ -241,7 +245,11 @@ fn secret_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Stri
             Ok(Some(key.to_owned()))
         }
 
-        refuse_non_text!();
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        refuse_non_text!(null);
     }
 
     deserializer.deserialize_any(Text)
@@ -651,6 +659,9 @@ mod tests {
         for other in ["true", "null"] {
             refused(format!(r#"{{"provider":"stripe","keys":[{other}]}}"#));
         }
+        // A `null` value is no value, as before (YAML's `value: ~` beside an `env`).
+        let config = parse(r#"{"provider":"stripe","keys":[{"value":null,"env":"VAR"}]}"#);
+        assert_eq!(format!("{:?}", config.keys), r#"[None: $VAR]"#);
         // Public URLs that no request could match are refused when the endpoint is built.
         for url in [
             r#"{"base":""}"#,
