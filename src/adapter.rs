@@ -399,23 +399,6 @@ pub(crate) fn public_request_url(
     public_url.resolve(host, path)
 }
 
-/// A scheme that signs the URL found none. With [`PublicUrl::FromHost`] that is the request's
-/// fault, not a configuration mistake: it had no `Host` (HTTP/1.0) or one that is not text, so
-/// 400 rather than the 500 of [`VerifyError::NoPublicUrl`].
-pub(crate) fn url_error(
-    error: VerifyError,
-    public_url: Option<&PublicUrl>,
-    headers: &HeaderMap,
-) -> VerifyError {
-    match (error, public_url) {
-        (VerifyError::NoPublicUrl, Some(PublicUrl::FromHost)) => match headers.get(header::HOST) {
-            None => VerifyError::missing(&header::HOST),
-            Some(_) => VerifyError::malformed(&header::HOST, "not visible ASCII"),
-        },
-        (error, _) => error,
-    }
-}
-
 /// Verifies the request and claims its delivery: `Ok` to run the handler, `Err` to answer at
 /// once.
 pub(crate) async fn claim<St: DedupStore>(
@@ -445,11 +428,6 @@ pub(crate) async fn claim<St: DedupStore>(
         }) => {
             record(&verified, "in_flight");
             Err(Answer::InFlight(retry_after))
-        }
-        Err(ReceiveError::Verify(e)) => {
-            let e = url_error(e, receiver.public_url(), view.headers);
-            let kind = RejectionKind::Receive(ReceiveError::Verify(e));
-            Err(Answer::Rejected(Rejection::new(receiver, kind)))
         }
         Err(e) => Err(Answer::Rejected(Rejection::new(
             receiver,
@@ -575,7 +553,6 @@ impl<E: InboxEngine, R: Render> InboxConfig<E, R> {
                 R::text(self.0.success, text, None)
             }
             Err(InboxReceiveError::Verify(e)) => {
-                let e = url_error(e, endpoint.public_url(), headers);
                 let kind = RejectionKind::Receive(ReceiveError::Verify(e));
                 self.reject(Rejection::of(endpoint.verifier(), kind))
             }

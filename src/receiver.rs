@@ -92,6 +92,25 @@ impl PublicUrl {
     }
 }
 
+/// A scheme that signs the URL found none. With [`PublicUrl::FromHost`] that is the request's
+/// fault, not a configuration mistake: it had no `Host` (HTTP/1.0) or one that is not text, so
+/// 400 rather than the 500 of [`VerifyError::NoPublicUrl`].
+pub(crate) fn url_error(
+    error: VerifyError,
+    public_url: Option<&PublicUrl>,
+    headers: &http::HeaderMap,
+) -> VerifyError {
+    match (error, public_url) {
+        (VerifyError::NoPublicUrl, Some(PublicUrl::FromHost)) => {
+            match headers.get(http::header::HOST) {
+                None => VerifyError::missing(&http::header::HOST),
+                Some(_) => VerifyError::malformed(&http::header::HOST, "not visible ASCII"),
+            }
+        }
+        (error, _) => error,
+    }
+}
+
 /// Verifies deliveries and claims them in a [`DedupStore`], so each event is handled once.
 ///
 /// Cheap to clone (one `Arc`).
@@ -369,7 +388,12 @@ impl<St: DedupStore> Receiver<St> {
         &self,
         request: &Request<'_>,
     ) -> Result<Outcome<St>, ReceiveError> {
-        let result = self.claim_request(request).await;
+        let result = self.claim_request(request).await.map_err(|e| match e {
+            ReceiveError::Verify(e) => {
+                ReceiveError::Verify(url_error(e, self.public_url(), request.headers))
+            }
+            e => e,
+        });
         let (endpoint, provider) = (self.namespace(), self.inner.verifier.scheme().name());
         match &result {
             Ok(outcome) => {

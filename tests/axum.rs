@@ -331,7 +331,7 @@ async fn from_host_without_a_host_is_400() {
         .unwrap();
     let app = Router::new().route(
         "/square",
-        post(|| async { "handled" }).layer(WebhookLayer::new(receiver)),
+        post(|| async { "handled" }).layer(WebhookLayer::new(receiver.clone())),
     );
     let body = br#"{"event_id":"e-no-host-1"}"#;
     let signed = Signer::new(Square::new(), "square key")
@@ -359,4 +359,17 @@ async fn from_host_without_a_host_is_400() {
         let response = app.clone().oneshot(request(host)).await.unwrap();
         assert_eq!(response.status(), status, "{host:?}");
     }
+    // The same for a caller of the receiver itself.
+    let direct = receiver
+        .receive_request(&webhook_receiver::Request::new(&signed, body))
+        .await;
+    assert!(
+        matches!(
+            direct,
+            Err(webhook_receiver::ReceiveError::Verify(
+                webhook_receiver::VerifyError::MissingHeader { .. }
+            ))
+        ),
+        "{direct:?}"
+    );
 }

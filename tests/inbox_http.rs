@@ -659,6 +659,27 @@ async fn a_url_signing_provider_verifies_behind_a_public_url(framework: Framewor
     .await;
     assert_eq!(r.status, 500);
     assert_eq!(counts(&inbox).await.pending, 1);
+    // With `PublicUrl::FromHost`, a request with no `Host` is the sender's mistake (400), not a
+    // configuration one: here through the endpoint itself (HTTP clients always send a `Host`).
+    let from_host = inbox
+        .endpoint(verifier())
+        .namespace("from-host")
+        .public_url(PublicUrl::FromHost)
+        .build()
+        .unwrap();
+    let refused = from_host
+        .receive_request(
+            "POST",
+            None,
+            &signed_for("https://hooks.example.com/twilio"),
+            bytes::Bytes::from_static(body),
+        )
+        .await;
+    match refused {
+        Err(webhook_receiver::inbox::InboxReceiveError::Verify(e)) => assert_eq!(e.status(), 400),
+        other => panic!("{:?}", other.map(|r| r.is_duplicate())),
+    }
+    assert_eq!(counts(&inbox).await.pending, 1);
 }
 
 /// The success status is configurable (202, 204 without a body); a non-2xx one is refused.

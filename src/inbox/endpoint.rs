@@ -409,6 +409,7 @@ impl<E: InboxEngine> InboxEndpoint<E> {
         let verified = match verified {
             Ok(verified) => verified,
             Err(KeyVerifyError::Verify(error)) => {
+                let error = crate::receiver::url_error(error, inner.public_url.as_ref(), headers);
                 telemetry::rejected(&inner.namespace, scheme.name(), verify_reason(&error));
                 return Err(error.into());
             }
