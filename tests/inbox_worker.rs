@@ -1051,8 +1051,8 @@ async fn invalid_worker_settings_are_config_errors() {
 
 /// A handler that marks its record done itself (a transactional handler committing `done`
 /// with its writes) can finish just after a heartbeat that waited on the record saw it no
-/// longer running. The worker gives the handler a moment to end on its own before cancelling
-/// it, so the attempt is reported done — it used to be cancelled between its commit and
+/// longer running. Having said so (`mark_settling`), it is waited for rather than cancelled,
+/// so the attempt is reported done — it used to be cancelled between its commit and
 /// `mark_settled`, and reported lost.
 #[tokio::test]
 async fn a_handler_that_settled_the_record_itself_is_done_not_lost() {
@@ -1068,10 +1068,11 @@ async fn a_handler_that_settled_the_record_itself_is_done_not_lost() {
             let engine = Arc::clone(&engine);
             async move {
                 // The handler's transaction commits `done`...
+                job.mark_settling();
                 assert!(engine.done(job.key(), job.token()).await.unwrap());
                 // ... and its task is next polled only after the worker's heartbeat (every
                 // 100 ms) found the record done.
-                tokio::time::sleep(Duration::from_millis(130)).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
                 job.mark_settled();
                 Ok(())
             }

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -924,7 +923,7 @@ impl<H: TransactionalHandler> Handler for Transactional<H> {
         async move {
             let id = row_id(job.key()).into_owned();
             let token = job.token();
-            let settled = job.settled_flag();
+            let settle = job.settle();
             let tx = engine.pool.begin().await.map_err(map_error)?;
             let back = Arc::new(Mutex::new(None));
             let lent = InboxTransaction {
@@ -960,8 +959,9 @@ impl<H: TransactionalHandler> Handler for Transactional<H> {
                     engine.sql.table
                 )));
             }
+            settle.settling();
             tx.commit().await.map_err(map_error)?;
-            settled.store(true, Ordering::Release);
+            settle.settled();
             Ok(())
         }
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use http::HeaderMap;
@@ -28,9 +28,35 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a cancelled handler is waited for before its record is handed back or given up.
 const STOP_WAIT: Duration = Duration::from_secs(1);
-/// How long a worker whose heartbeat found its record no longer running lets the handler end
-/// on its own before cancelling it (see [`AttemptOutcome::Lost`]).
-const SETTLE_WAIT: Duration = Duration::from_millis(100);
+
+/// Whether a handler settles its record itself: [`Job::mark_settling`], then
+/// [`Job::mark_settled`]. Shared by the job and the worker running it.
+#[derive(Clone, Default)]
+pub(crate) struct Settle(Arc<AtomicU8>);
+
+impl Settle {
+    const SETTLING: u8 = 1;
+    const SETTLED: u8 = 2;
+
+    pub(crate) fn settling(&self) {
+        // Never back from settled.
+        let _ = self
+            .0
+            .compare_exchange(0, Self::SETTLING, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    pub(crate) fn settled(&self) {
+        self.0.store(Self::SETTLED, Ordering::Release);
+    }
+
+    fn is_settling(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::SETTLING
+    }
+
+    fn is_settled(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::SETTLED
+    }
+}
 
 /// Processes inbox records: an async function of a [`Job`].
 ///
@@ -75,7 +101,7 @@ pub struct Job {
     token: LeaseToken,
     max_attempts: u32,
     event_type: Option<String>,
-    settled: Arc<AtomicBool>,
+    settled: Settle,
 }
 
 impl fmt::Debug for Job {
@@ -157,14 +183,25 @@ impl Job {
     /// [`token`](Self::token) (e.g. inside its own database transaction, together with its
     /// writes), so the worker must not. Engines offering a transactional handler mode use it.
     pub fn mark_settled(&self) {
-        self.settled.store(true, Ordering::Release);
+        self.settled.settled();
     }
 
-    /// The flag [`mark_settled`](Self::mark_settled) sets, for wrappers that hand the job
-    /// itself to the user's handler and settle after it returns.
+    /// Tells the worker that the handler is about to commit the record's `done` itself (call
+    /// it just before the commit, then [`mark_settled`](Self::mark_settled) once it went
+    /// through). A heartbeat that meanwhile finds the record no longer running — the commit
+    /// landed first — then waits for the handler to end (up to a second) rather than
+    /// cancelling it between its commit and `mark_settled`, so the attempt is reported
+    /// [`Done`](AttemptOutcome::Done), not [`Lost`](AttemptOutcome::Lost).
+    pub fn mark_settling(&self) {
+        self.settled.settling();
+    }
+
+    /// What [`mark_settling`](Self::mark_settling) and [`mark_settled`](Self::mark_settled)
+    /// set, for wrappers that hand the job itself to the user's handler and settle after it
+    /// returns.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn settled_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.settled)
+    pub(crate) fn settle(&self) -> Settle {
+        self.settled.clone()
     }
 }
 
@@ -185,9 +222,9 @@ pub enum AttemptOutcome {
     /// or hung (the engine unreachable) until it was about to lapse, or the `lease` call
     /// answered too late to start, and the handler was cancelled (or not started) so that
     /// two workers never run the record at once. This attempt's outcome was discarded; the
-    /// record runs again once its lease has expired. (A heartbeat that finds the record no
-    /// longer running gives the handler up to 100 ms to end on its own first: one that marked
-    /// the record done itself, [`Job::mark_settled`], is reported [`Done`](Self::Done).)
+    /// record runs again once its lease has expired. (A handler committing the record's
+    /// `done` itself, [`Job::mark_settling`], is waited for instead, and reported
+    /// [`Done`](Self::Done) once it [settled](Job::mark_settled) it.)
     Lost,
     /// The worker shut down before the handler finished; the record is pending again.
     HandedBack,
@@ -621,13 +658,13 @@ async fn run_attempt<E: InboxEngine>(
         return AttemptOutcome::Lost;
     }
 
-    let settled = Arc::new(AtomicBool::new(false));
+    let settled = Settle::default();
     let job = Job {
         record,
         token,
         max_attempts: policy.attempts(),
         event_type,
-        settled: Arc::clone(&settled),
+        settled: settled.clone(),
     };
     let mut task = AbortOnDrop(tokio::spawn(handler.call(job)));
 
@@ -683,11 +720,11 @@ async fn run_attempt<E: InboxEngine>(
             () = &mut grace_end, if stopping => break Ending::HandBack,
         }
     };
-    if matches!(ending, Ending::Lost) {
-        // The record is no longer this lease's: taken over, or settled by the handler itself
-        // (a transactional handler's commit of `done`, which the heartbeat waited on), whose
-        // task may not have run since. A moment to end on its own tells the two apart.
-        let _ = tokio::time::timeout(SETTLE_WAIT, &mut task.0).await;
+    if matches!(ending, Ending::Lost) && settled.is_settling() {
+        // The record is no longer running because the handler's own commit of `done` (which
+        // the heartbeat waited on) landed; its task may not have run since. Not cancelled
+        // between its commit and `mark_settled`: waited for, boundedly.
+        let _ = tokio::time::timeout(STOP_WAIT, &mut task.0).await;
     }
     if !task.0.is_finished() {
         // A cancelled task stops at its next `.await`: wait for that (boundedly), so that the
@@ -698,7 +735,7 @@ async fn run_attempt<E: InboxEngine>(
         let _ = tokio::time::timeout(STOP_WAIT, &mut task.0).await;
     }
     drop(task);
-    if settled.load(Ordering::Acquire) {
+    if settled.is_settled() {
         // The handler committed `done` itself (a transactional handler): a heartbeat or the
         // hand-back that ran into it meanwhile only saw the record no longer running.
         return AttemptOutcome::Done;
