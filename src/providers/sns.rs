@@ -463,14 +463,21 @@ impl Scheme for Sns {
         }
         // The signed string joins `name\nvalue\n` without escaping: a `MessageId` holding
         // `\nSubject\n…` (the `Subject` removed) signs the same bytes under another id, which
-        // is the dedup key. AWS's ids are UUIDs.
+        // is the dedup key. AWS's ids are UUIDs, and its subjects may hold no line break or
+        // control character: with neither in them, the signed fields read back one way only.
+        let control = |text: &str| text.chars().any(char::is_control);
         if envelope
             .message_id
             .as_deref()
-            .is_some_and(|id| id.is_empty() || id.chars().any(char::is_control))
+            .is_some_and(|id| id.is_empty() || control(id))
         {
             return Err(malformed(
                 "the SNS `MessageId` is empty or holds a control character",
+            ));
+        }
+        if envelope.subject.as_deref().is_some_and(control) {
+            return Err(malformed(
+                "the SNS `Subject` holds a line break or control character",
             ));
         }
         // Checked before any key is fetched: an unexpected topic, an unexpected host.

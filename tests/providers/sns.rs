@@ -243,6 +243,10 @@ async fn every_signed_field_is_covered_and_unsigned_ones_are_not() {
         message["Subject"].as_str().unwrap()
     ));
     malformed(verify(&cache, &v, &serde_json::to_vec(&shifted).unwrap(), NOW).await);
+    // AWS refuses subjects with line breaks or control characters; so does the verifier.
+    let mut subject = message.clone();
+    subject["Subject"] = json!("two\nlines");
+    malformed(verify(&cache, &v, &serde_json::to_vec(&subject).unwrap(), NOW).await);
     // A signature of the SHA-1 version announced as version 2 (and the reverse) fails.
     let mut version = message.clone();
     version["SignatureVersion"] = json!("1");
