@@ -665,7 +665,7 @@ async fn http_latency<E: webhook_receiver::inbox::InboxEngine + Clone>(
             })
             .collect(),
     );
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let post = |path: &'static str| {
         let (client, requests) = (client.clone(), Arc::clone(&requests));
         move |i: usize| {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! STRIPE_WEBHOOK_SECRET=whsec_… SLACK_SIGNING_SECRET=… SHOPIFY_CLIENT_SECRET=… \
-//!     cargo run --example actix_server
+//!     cargo run --example actix_server --features actix-web,tracing
 //! ```
 //!
 //! Every variable is optional, but at least one must be set; routes without a secret are not

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! STRIPE_WEBHOOK_SECRET=whsec_… GITHUB_WEBHOOK_SECRET=… SVIX_WEBHOOK_SECRET=whsec_… \
-//!     cargo run --example axum_server
+//!     cargo run --example axum_server --features tracing
 //! ```
 //!
 //! Every variable is optional, but at least one must be set; routes without a secret are not

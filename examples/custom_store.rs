@@ -5,7 +5,7 @@
 //! atomic by doing each under one lock; a database would use a transaction or a conditional
 //! write instead.
 //!
-//! Run: `cargo run --example custom_store`
+//! Run: `cargo run --example custom_store --features testing`
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -163,7 +163,7 @@ async fn main() -> ExitCode {
 
     // ---- the sending side.
     let demo = Arc::new(Demo {
-        client: reqwest::Client::new(),
+        client: reqwest::Client::builder().no_proxy().build().unwrap(),
         base: format!("http://{addr}"),
         processed,
     });

@@ -4,7 +4,7 @@
 //! read nor verified.
 //!
 //! ```text
-//! cargo run --example edge
+//! cargo run --example edge --features axum-edge
 //! ```
 //!
 //! A server starts on loopback; this program then plays the load balancer in front of it (at
@@ -126,7 +126,7 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (addr, handled) = serve().await?;
     let url = format!("http://{addr}/webhooks/github");
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let body = br#"{"zen":"Keep it logically awesome."}"#;
     let signed = Signer::new(GitHub::new(), SECRET)?.sign(body)?;
     let mut forged = HeaderMap::new();

@@ -4,7 +4,7 @@
 //! is never read nor verified.
 //!
 //! ```text
-//! cargo run --example edge_actix
+//! cargo run --example edge_actix --features edge,actix-web
 //! ```
 //!
 //! A server starts on loopback; this program then plays the load balancer in front of it (at
@@ -108,7 +108,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     actix_web::rt::spawn(server);
 
     let url = format!("http://{addr}/webhooks/stripe");
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let body = br#"{"id":"evt_1","type":"invoice.paid"}"#;
     let signed = Signer::new(Stripe::new(), SECRET)?.sign(body)?;
     let mut forged = HeaderMap::new();

@@ -111,11 +111,14 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             println!("status       {}", meta.status);
             println!("attempts     {}", meta.attempts);
             println!("endpoint     {} ({})", meta.endpoint, meta.provider);
-            println!("event id     {}", meta.event_id.as_deref().unwrap_or("-"));
+            println!(
+                "event id     {}",
+                shown(meta.event_id.as_deref().unwrap_or("-"))
+            );
             println!("secret label {}", meta.key_label.as_deref().unwrap_or("-"));
             println!(
                 "ordering key {}",
-                meta.ordering_key.as_deref().unwrap_or("-")
+                shown(meta.ordering_key.as_deref().unwrap_or("-"))
             );
             println!("received     {}", time_text(meta.received_at));
             if let Some(signed) = meta.signed_at {
@@ -128,14 +131,24 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 println!("expires      {}", time_text(at));
             }
             println!("updated      {}", time_text(meta.updated_at));
-            println!("last error   {}", meta.last_error.as_deref().unwrap_or("-"));
+            println!(
+                "last error   {}",
+                shown(meta.last_error.as_deref().unwrap_or("-"))
+            );
             println!("headers:");
             for (name, value) in &record.headers {
-                println!("  {name}: {}", String::from_utf8_lossy(value.as_bytes()));
+                println!(
+                    "  {name}: {}",
+                    shown(&String::from_utf8_lossy(value.as_bytes()))
+                );
             }
             println!("body         {} bytes", record.body.len());
             if !flags.is_empty() {
-                println!("{}", String::from_utf8_lossy(&record.body));
+                // Lines kept; any other control character (a terminal escape) shown escaped.
+                let body = String::from_utf8_lossy(&record.body);
+                for line in body.split('\n') {
+                    println!("{}", shown(line));
+                }
             }
         }
         ("replay", [key]) => {
@@ -166,8 +179,22 @@ fn print_line(meta: &RecordMeta) {
         meta.status,
         meta.attempts,
         time_text(meta.received_at),
-        meta.last_error.as_deref().unwrap_or("")
+        shown(meta.last_error.as_deref().unwrap_or(""))
     );
+}
+
+/// `text` with its control characters escaped (`\u{1b}`): what senders wrote (unsigned
+/// headers, bodies) and errors quoting it must not drive the operator's terminal.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn time_text(at: OffsetDateTime) -> String {

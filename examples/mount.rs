@@ -39,6 +39,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = MemoryStore::new();
     let mut app = Router::new();
     for (route, config) in &file.endpoints {
+        if !route.starts_with('/') {
+            return Err(format!("route {route:?} in {path}: a route starts with `/`").into());
+        }
         let receiver = config.receiver(store.clone())?;
         println!(
             "{route:<20} {:<8} namespace {}",
@@ -52,12 +55,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Sign a delivery for each endpoint with its first key, as its provider would.
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut all_ok = true;
     for (route, config) in &file.endpoints {
-        let key = match &config.keys[0] {
-            KeyConfig::Plain(value) | KeyConfig::Value { value, .. } => value.clone(),
-            _ => continue,
+        let key = match config.keys.first() {
+            Some(KeyConfig::Plain(value) | KeyConfig::Value { value, .. }) => value.clone(),
+            // A key from the environment, or keys fetched at run time (SNS, PayPal, Plaid):
+            // nothing here to sign with.
+            _ => {
+                println!("{route:<20} not sent: no key written in the file to sign with");
+                continue;
+            }
         };
         let body: &[u8] = if config.provider == "twilio" {
             b"MessageSid=SM1&Body=hello"

@@ -95,6 +95,9 @@ async fn run() -> Result<bool, String> {
     let mut secret = required(args.secret, "--secret")?;
     if let Some(file) = secret.strip_prefix('@') {
         secret = std::fs::read_to_string(file).map_err(|e| format!("reading {file}: {e}"))?;
+        // The newline an editor or `echo` ends the file with is not part of the secret.
+        let end = secret.trim_end_matches(['\n', '\r']).len();
+        secret.truncate(end);
     }
     let url = required(args.url, "--url")?;
     let path = required(args.body, "--body")?;
@@ -133,7 +136,14 @@ async fn run() -> Result<bool, String> {
     }
 
     for (name, value) in &headers {
-        println!("> {name}: {}", value.to_str().unwrap_or("<binary>"));
+        // Token schemes send the secret itself (GitLab, Buildkite, Basic auth): never printed.
+        let text = value.to_str().unwrap_or("<binary>");
+        let shown = if name == http::header::AUTHORIZATION || text.contains(secret.as_str()) {
+            "[redacted]"
+        } else {
+            text
+        };
+        println!("> {name}: {shown}");
     }
     let response = reqwest::Client::new()
         .post(&url)

@@ -180,7 +180,10 @@ async fn rejection_responses_can_be_customised() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let r = reqwest::Client::new()
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
         .post(format!("http://{addr}/"))
         .body("{}")
         .send()
@@ -291,7 +294,7 @@ async fn a_nested_route_verifies_the_url_the_sender_called() {
             .sign(body)
             .unwrap()
     };
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let post_signed = |headers: http::HeaderMap| {
         client
             .post(format!("http://{addr}/hooks/square"))

@@ -68,7 +68,10 @@ struct Reply {
 }
 
 async fn post(addr: SocketAddr, path: &str, headers: HeaderMap, body: &'static [u8]) -> Reply {
-    let response = reqwest::Client::new()
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
         .post(format!("http://{addr}{path}"))
         .headers(headers)
         .body(body)

@@ -100,7 +100,7 @@ async fn thousand_deliveries_of_a_hundred_events(
     ledger: &Ledger,
     run: &str,
 ) {
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let signer = Signer::new(StandardWebhooks::new(), SECRET).unwrap();
     let mut deliveries = Vec::new();
     for event in 0..100 {
@@ -208,7 +208,7 @@ async fn lease_handover<St: DedupStore>(a_store: St, b_store: St) {
     let lease = Duration::from_millis(800);
     let a = instance(a_store, Arc::clone(&ledger), lease, true).await;
     let b = instance(b_store, Arc::clone(&ledger), lease, false).await;
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let id = format!("msg_hang_{}", run_id());
     let body = br#"{"mode":"hang"}"#;
     let signer = Signer::new(StandardWebhooks::new(), SECRET)

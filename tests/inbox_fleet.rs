@@ -106,7 +106,7 @@ async fn send_all(receivers: [SocketAddr; 2], deliveries: Vec<Arc<Delivery>>) ->
     let deliveries = Arc::new(deliveries);
     let next = Arc::new(AtomicUsize::new(0));
     let sent = Arc::new(Mutex::new(Sent::default()));
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut senders = tokio::task::JoinSet::new();
     for _ in 0..IN_FLIGHT {
         let (deliveries, next, sent, client) = (

@@ -274,7 +274,10 @@ struct Answer {
 }
 
 async fn post(addr: SocketAddr, path: &str, headers: HeaderMap, body: &[u8]) -> Answer {
-    let r = reqwest::Client::new()
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
         .post(format!("http://{addr}{path}"))
         .headers(headers)
         .body(body.to_vec())

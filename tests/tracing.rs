@@ -77,7 +77,10 @@ fn axum_a_payload_mismatch_is_logged_without_the_body() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let r = reqwest::Client::new()
+        let r = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
             .post(format!("http://{addr}/"))
             .headers(signed_mismatch())
             .body(MISMATCHED_BODY)
@@ -142,7 +145,7 @@ fn one_span_per_delivery_without_secrets_or_body() {
             .id("msg_traced")
             .sign(body.as_bytes())
             .unwrap();
-        let client = reqwest::Client::new();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let url = format!("http://{addr}/");
         for (headers, expected) in [
             (headers.clone(), 200),

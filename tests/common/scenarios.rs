@@ -133,7 +133,7 @@ impl TestServer {
         Self {
             addr,
             handler,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
         }
     }
 
