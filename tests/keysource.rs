@@ -54,6 +54,11 @@ fn sns() -> Sns {
     Sns::new("arn:aws:sns:us-east-1:123456789012:orders").unwrap()
 }
 
+/// A cache keeping keys for one minute.
+fn one_minute(source: impl KeySource) -> keysource::KeyCacheBuilder {
+    KeyCache::builder(source).ttl(Duration::from_secs(60))
+}
+
 fn cert_ref(url: &str) -> KeyRef<'_> {
     KeyRef::new("aws-sns", KeyKind::CertificateUrl, url)
 }
@@ -61,10 +66,7 @@ fn cert_ref(url: &str) -> KeyRef<'_> {
 #[tokio::test]
 async fn keys_are_kept_for_the_ttl_then_fetched_again() {
     let source = Source::default();
-    let cache = KeyCache::builder(source.clone())
-        .ttl(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let cache = one_minute(source.clone()).build().unwrap();
     let scheme = sns();
     let first = cache
         .resolve(&scheme, &cert_ref(URL_1), at(T))
@@ -517,8 +519,7 @@ async fn fetches_are_rationed_per_minute() {
 async fn a_held_key_is_refreshed_outside_the_ration() {
     use webhook_receiver::testing::LocalKeys;
     let keys = LocalKeys::new().with(URL_1, CERT);
-    let cache = KeyCache::builder(keys.clone())
-        .ttl(Duration::from_secs(60))
+    let cache = one_minute(keys.clone())
         .fetches_per_minute(10)
         .build()
         .unwrap();
@@ -561,8 +562,7 @@ async fn a_held_key_is_refreshed_outside_the_ration() {
 #[tokio::test]
 async fn a_held_key_is_used_while_the_provider_cannot_serve_it() {
     let source = Source::default();
-    let cache = KeyCache::builder(source.clone())
-        .ttl(Duration::from_secs(60))
+    let cache = one_minute(source.clone())
         .stale_if_error(Duration::from_secs(3600))
         .build()
         .unwrap();
@@ -594,8 +594,7 @@ async fn a_held_key_is_used_while_the_provider_cannot_serve_it() {
     assert_eq!(source.fetches(), 6);
 
     // With no grace, a failed refresh is a 503 at once.
-    let strict = KeyCache::builder(source.clone())
-        .ttl(Duration::from_secs(60))
+    let strict = one_minute(source.clone())
         .stale_if_error(Duration::ZERO)
         .build()
         .unwrap();
@@ -631,10 +630,7 @@ async fn a_held_key_is_used_while_the_provider_cannot_serve_it() {
 async fn a_held_key_the_provider_drops_is_dropped() {
     use webhook_receiver::testing::LocalKeys;
     let keys = LocalKeys::new().with(URL_1, CERT);
-    let cache = KeyCache::builder(keys.clone())
-        .ttl(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let cache = one_minute(keys.clone()).build().unwrap();
     let scheme = sns();
     cache
         .resolve(&scheme, &cert_ref(URL_1), at(T))
@@ -673,10 +669,7 @@ async fn one_request_refreshes_a_held_key_the_others_use_it_meanwhile() {
         fetches: Arc::default(),
         gate: Arc::new(tokio::sync::Semaphore::new(0)),
     };
-    let cache = KeyCache::builder(source.clone())
-        .ttl(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let cache = one_minute(source.clone()).build().unwrap();
     let held = cache
         .resolve(&sns(), &cert_ref(URL_1), at(T))
         .await
@@ -727,10 +720,7 @@ async fn a_refresh_answering_invalid_keeps_the_key_expired_drops_it() {
     use webhook_receiver::testing::LocalKeys;
     const EXPIRED: &str = include_str!("fixtures/keys/sns-a-expired.cert.pem");
     let keys = LocalKeys::new().with(URL_1, CERT);
-    let cache = KeyCache::builder(keys.clone())
-        .ttl(Duration::from_secs(60))
-        .build()
-        .unwrap();
+    let cache = one_minute(keys.clone()).build().unwrap();
     let scheme = sns();
     let held = cache
         .resolve(&scheme, &cert_ref(URL_1), at(T))
@@ -758,8 +748,7 @@ async fn a_refresh_answering_invalid_keeps_the_key_expired_drops_it() {
 #[tokio::test]
 async fn a_clock_set_back_does_not_hold_back_refreshes() {
     let source = Source::default();
-    let cache = KeyCache::builder(source.clone())
-        .ttl(Duration::from_secs(60))
+    let cache = one_minute(source.clone())
         .stale_if_error(Duration::ZERO)
         .build()
         .unwrap();
