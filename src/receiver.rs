@@ -92,9 +92,9 @@ impl PublicUrl {
     }
 }
 
-/// A scheme that signs the URL found none. With [`PublicUrl::FromHost`] that is the request's
-/// fault, not a configuration mistake: it had no `Host` (HTTP/1.0) or one that is not text, so
-/// 400 rather than the 500 of [`VerifyError::NoPublicUrl`].
+/// A scheme that signs the URL found none. With [`PublicUrl::FromHost`] and a request that had
+/// no `Host` (HTTP/1.0) or one that is not text, that is the request's fault, not a
+/// configuration mistake: 400 rather than the 500 of [`VerifyError::NoPublicUrl`].
 pub(crate) fn url_error(
     error: VerifyError,
     public_url: Option<&PublicUrl>,
@@ -102,9 +102,12 @@ pub(crate) fn url_error(
 ) -> VerifyError {
     match (error, public_url) {
         (VerifyError::NoPublicUrl, Some(PublicUrl::FromHost)) => {
-            match headers.get(http::header::HOST) {
+            match headers.get(http::header::HOST).map(|host| host.to_str()) {
                 None => VerifyError::missing(&http::header::HOST),
-                Some(_) => VerifyError::malformed(&http::header::HOST, "not visible ASCII"),
+                Some(Err(_)) => VerifyError::malformed(&http::header::HOST, "not visible ASCII"),
+                // A usable `Host` and still no URL: the caller gave none (a configuration
+                // mistake, as without `FromHost`).
+                Some(Ok(_)) => VerifyError::NoPublicUrl,
             }
         }
         (error, _) => error,

@@ -375,4 +375,19 @@ async fn from_host_without_a_host_is_400() {
         ),
         "{direct:?}"
     );
+    // A caller that has the `Host` but passed no URL made a configuration mistake: still 500.
+    let mut with_host = signed.clone();
+    with_host.insert("host", http::HeaderValue::from_static("hooks.example.com"));
+    let direct = receiver
+        .receive_request(&webhook_receiver::Request::new(&with_host, body))
+        .await;
+    assert!(
+        matches!(
+            direct,
+            Err(webhook_receiver::ReceiveError::Verify(
+                webhook_receiver::VerifyError::NoPublicUrl
+            ))
+        ),
+        "{direct:?}"
+    );
 }
