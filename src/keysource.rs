@@ -375,6 +375,7 @@ enum Held {
         refresh: bool,
         stale: Option<Arc<RemoteKey>>,
         held: Arc<RemoteKey>,
+        proven: bool,
     },
     /// Nothing.
     Nothing,
@@ -427,9 +428,9 @@ struct CacheInner {
 ///   `Retry-After`), so forged requests naming ever new keys cannot make the cache flood the
 ///   provider or your HTTP client. Concurrent requests for a key not yet cached may each fetch
 ///   it; the last one is kept.
-/// * **Held keys are refreshed apart**: a key past its TTL is fetched again outside that
-///   ration — so forged requests spending it cannot lock out the keys real deliveries use —
-///   by one request at a time, at most once per key every [`KEY_REFRESH_INTERVAL`]. Meanwhile,
+/// * **Held keys are refreshed apart**: a key past its TTL that a request was verified with is
+///   fetched again outside that ration — so forged requests spending it cannot lock out the
+///   keys real deliveries use — by one request at a time, at most once per key every [`KEY_REFRESH_INTERVAL`]. Meanwhile,
 ///   and while the fetch fails ([`KeyError::Unavailable`], an unusable document), requests
 ///   are verified with the key held, for at most
 ///   [`stale_if_error`](KeyCacheBuilder::stale_if_error) ([`DEFAULT_STALE_IF_ERROR`]) past its
@@ -707,6 +708,7 @@ impl KeyCache {
             refresh,
             stale,
             held: Arc::clone(&entry.key),
+            proven: entry.proven,
         }
     }
 
@@ -773,12 +775,19 @@ impl KeyCache {
                     )
                 });
             }
-            // A held key is fetched again outside the ration.
+            // A key a request was verified with is fetched again outside the ration; one that
+            // only forged requests named so far takes from it, as a key not held does.
             Held::Stale {
                 refresh: true,
                 stale,
                 held,
-            } => (stale, Some(held)),
+                proven,
+            } => {
+                if !proven && let Err(spent) = self.take_fetch(now_millis) {
+                    return stale.ok_or(spent);
+                }
+                (stale, Some(held))
+            }
             Held::Nothing => {
                 if let Some(miss) = self.remembered_miss(&id, now_millis) {
                     return Err(miss);

@@ -513,47 +513,61 @@ async fn fetches_are_rationed_per_minute() {
 }
 
 /// Forged requests spending the ration do not lock out a key real deliveries use: a held key
-/// past its TTL is fetched again outside the ration (it used to be answered 503 until the
-/// minute ended, for as long as the forged requests kept coming).
+/// a request was verified with is fetched again outside the ration once its TTL has passed (it
+/// used to be answered 503 until the minute ended, for as long as the forged requests kept
+/// coming). A held key only forged requests named takes from the ration, as a new one does.
 #[tokio::test]
 async fn a_held_key_is_refreshed_outside_the_ration() {
     use webhook_receiver::testing::LocalKeys;
-    let keys = LocalKeys::new().with(URL_1, CERT);
+    let topic = "arn:aws:sns:us-east-1:123456789012:orders";
+    let base = OffsetDateTime::now_utc().unix_timestamp();
+    let (signer, certificate) = Signer::generate(Sns::new(topic).unwrap()).unwrap();
+    let signer = signer.timestamp(base);
+    let url = signer.remote_key_id().unwrap().to_owned();
+    let keys = LocalKeys::new()
+        .with(url.as_str(), &certificate)
+        .with(URL_1, &certificate);
     let cache = one_minute(keys.clone())
         .fetches_per_minute(10)
         .build()
         .unwrap();
-    let scheme = sns();
-    let first = cache
-        .resolve(&scheme, &cert_ref(URL_1), at(T))
+    let verifier = Verifier::builder(Sns::new(topic).unwrap()).build().unwrap();
+    let signed = signer
+        .sign_request(br#"{"Type":"Notification","Message":"m"}"#)
+        .unwrap();
+    let request = Request::new(&signed.headers, &signed.body);
+    let verify = |t: i64| cache.verify_request_at(&verifier, &request, at(t));
+    verify(base).await.unwrap();
+    let forged_held = cache
+        .resolve(&sns(), &cert_ref(URL_1), at(base))
         .await
         .unwrap();
     for i in 0..20 {
         let url = format!("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-x{i}.pem");
-        let _ = cache.resolve(&scheme, &cert_ref(&url), at(T + 61)).await;
+        let _ = cache.resolve(&sns(), &cert_ref(&url), at(base + 61)).await;
     }
     assert_eq!(
         keys.fetches(),
-        11,
-        "the ration is spent: one for URL_1, ten forged"
+        12,
+        "two held keys, then the next minute's ration spent"
     );
+    verify(base + 62).await.unwrap();
+    assert_eq!(keys.fetches(), 13, "fetched again, outside the ration");
+    // The key only a forged request named waits for the ration (its held copy still answers).
     let again = cache
-        .resolve(&scheme, &cert_ref(URL_1), at(T + 62))
+        .resolve(&sns(), &cert_ref(URL_1), at(base + 62))
         .await
         .unwrap();
-    assert_eq!(keys.fetches(), 12, "fetched again, outside the ration");
-    assert!(
-        !Arc::ptr_eq(&first, &again),
-        "the fetched key replaced the held one"
-    );
-    // A key not held still waits for the next minute.
+    assert!(Arc::ptr_eq(&again, &forged_held));
+    assert_eq!(keys.fetches(), 13);
+    // A key not held waits for the next minute too.
     let url = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-new.pem";
-    let refused = cache.resolve(&scheme, &cert_ref(url), at(T + 63)).await;
+    let refused = cache.resolve(&sns(), &cert_ref(url), at(base + 63)).await;
     assert!(
         matches!(refused, Err(KeyError::Unavailable(_))),
         "{refused:?}"
     );
-    assert_eq!(keys.fetches(), 12);
+    assert_eq!(keys.fetches(), 13);
 }
 
 /// While the provider cannot serve a held key, requests are verified with the key held: its
@@ -771,13 +785,16 @@ async fn a_clock_set_back_does_not_hold_back_refreshes() {
 }
 
 /// Forged requests naming other real certificates make the cache fetch them (they pass every
-/// check that can be made before the key); when it is full, they evict one another, never
-/// the key real requests were verified with.
+/// check that can be made before the key) — also ones whose signature then fails; when it is
+/// full, they evict one another, never the key real requests were verified with, though its
+/// TTL ends first.
 #[tokio::test]
 async fn keys_no_request_was_verified_with_are_evicted_first() {
     use webhook_receiver::testing::LocalKeys;
     let topic = "arn:aws:sns:us-east-1:123456789012:orders";
+    let base = OffsetDateTime::now_utc().unix_timestamp();
     let (signer, certificate) = Signer::generate(Sns::new(topic).unwrap()).unwrap();
+    let signer = signer.timestamp(base);
     let url = signer.remote_key_id().unwrap().to_owned();
     let keys = LocalKeys::new()
         .with(url.as_str(), &certificate)
@@ -786,23 +803,38 @@ async fn keys_no_request_was_verified_with_are_evicted_first() {
         .with(URL_3, &certificate);
     let cache = KeyCache::builder(keys.clone()).capacity(2).build().unwrap();
     let verifier = Verifier::builder(Sns::new(topic).unwrap()).build().unwrap();
-    let verify = || async {
-        let signed = signer
-            .sign_request(br#"{"Type":"Notification","Message":"m"}"#)
-            .unwrap();
-        cache
-            .verify_request(&verifier, &Request::new(&signed.headers, &signed.body))
-            .await
-            .map(|_| ())
-    };
-    verify().await.unwrap();
+    let body = br#"{"Type":"Notification","Message":"m"}"#;
+    let signed = signer.sign_request(body).unwrap();
+    let genuine = Request::new(&signed.headers, &signed.body);
+    cache
+        .verify_request_at(&verifier, &genuine, at(base))
+        .await
+        .unwrap();
     assert_eq!(keys.fetches(), 1);
-    let now = OffsetDateTime::now_utc();
-    for forged in [URL_1, URL_2, URL_3] {
-        cache.resolve(&sns(), &cert_ref(forged), now).await.unwrap();
+    // Another key's signature naming URL_1: fetched, not verified, so not proven.
+    let (other, _) = Signer::generate(Sns::new(topic).unwrap()).unwrap();
+    let forged = other
+        .timestamp(base)
+        .key_id(URL_1)
+        .sign_request(body)
+        .unwrap();
+    let refused = cache
+        .verify_request_at(
+            &verifier,
+            &Request::new(&forged.headers, &forged.body),
+            at(base + 1),
+        )
+        .await;
+    assert!(refused.is_err());
+    for (i, url) in [URL_2, URL_3].into_iter().enumerate() {
+        let t = base + 2 + i64::try_from(i).unwrap();
+        cache.resolve(&sns(), &cert_ref(url), at(t)).await.unwrap();
     }
     assert_eq!(keys.fetches(), 4);
     assert_eq!(cache.len(), 2);
-    verify().await.unwrap();
+    cache
+        .verify_request_at(&verifier, &genuine, at(base + 5))
+        .await
+        .unwrap();
     assert_eq!(keys.fetches(), 4, "the proven key was kept");
 }
