@@ -115,7 +115,10 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 "event id     {}",
                 shown(meta.event_id.as_deref().unwrap_or("-"))
             );
-            println!("secret label {}", meta.key_label.as_deref().unwrap_or("-"));
+            println!(
+                "secret label {}",
+                shown(meta.key_label.as_deref().unwrap_or("-"))
+            );
             println!(
                 "ordering key {}",
                 shown(meta.ordering_key.as_deref().unwrap_or("-"))
@@ -183,12 +186,14 @@ fn print_line(meta: &RecordMeta) {
     );
 }
 
-/// `text` with its control characters escaped (`\u{1b}`): what senders wrote (unsigned
-/// headers, bodies) and errors quoting it must not drive the operator's terminal.
+/// `text` with its control characters and bidirectional overrides escaped (`\u{1b}`,
+/// `\u{202e}`): what senders wrote (unsigned headers, bodies) and errors quoting it must not
+/// drive the operator's terminal or reorder what it shows.
 fn shown(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            let bidi = matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()
