@@ -62,6 +62,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -278,13 +279,27 @@ where
 }
 
 /// A fetched key, parsed and checked: the public key and, for a certificate, its validity.
-#[derive(Clone)]
 pub struct RemoteKey {
     key: PublicKey,
     not_before: Option<i64>,
     not_after: Option<i64>,
     /// [`Verified::key_label`] of the requests it verifies; set by the [`KeyCache`].
     label: Option<Box<str>>,
+    /// Whether a request was verified with it (set by the [`KeyCache`]): such keys are kept
+    /// before those that only forged requests (naming real certificates, say) made it fetch.
+    proven: AtomicBool,
+}
+
+impl Clone for RemoteKey {
+    fn clone(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            label: self.label.clone(),
+            proven: AtomicBool::new(self.is_proven()),
+        }
+    }
 }
 
 impl fmt::Debug for RemoteKey {
@@ -306,6 +321,7 @@ impl RemoteKey {
             not_before: None,
             not_after: None,
             label: None,
+            proven: AtomicBool::new(false),
         }
     }
 
@@ -351,6 +367,10 @@ impl RemoteKey {
     pub(crate) fn label(&self) -> Option<&str> {
         self.label.as_deref()
     }
+
+    fn is_proven(&self) -> bool {
+        self.proven.load(Ordering::Relaxed)
+    }
 }
 
 /// A key in the cache, and when it must be fetched again (Unix milliseconds).
@@ -360,9 +380,6 @@ struct Entry {
     /// When a fetch of this key may start next: `expires_at`, then, once one started,
     /// [`KEY_REFRESH_INTERVAL`] after it.
     refresh_at: i64,
-    /// Whether a request was verified with it: kept before keys that forged requests (naming
-    /// real certificates, say) made the cache fetch.
-    proven: bool,
 }
 
 /// What the cache holds for a key at a given time.
@@ -370,12 +387,11 @@ enum Held {
     /// A key inside its TTL.
     Fresh(Arc<RemoteKey>),
     /// A key past its TTL: fetch it again (`refresh`: this request does it, others meanwhile
-    /// do not); `stale` is the old key while it may still be used.
+    /// do not); `usable` while the held key may still be used.
     Stale {
         refresh: bool,
-        stale: Option<Arc<RemoteKey>>,
+        usable: bool,
         held: Arc<RemoteKey>,
-        proven: bool,
     },
     /// Nothing.
     Nothing,
@@ -658,10 +674,13 @@ impl KeyCache {
         }
         let until = now_millis.saturating_add(ttl);
         let mut misses = lock(&self.inner.misses);
-        if misses.len() >= self.inner.capacity && !misses.contains_key(&id) {
-            misses.retain(|_, m| m.until > now_millis);
-            evict(&mut misses, self.inner.capacity, |m| m.until);
-        }
+        make_room(
+            &mut misses,
+            self.inner.capacity,
+            &id,
+            |m| m.until > now_millis,
+            |m| m.until,
+        );
         misses.insert(id, Miss { expired, until });
     }
 
@@ -694,9 +713,8 @@ impl KeyCache {
             return Held::Fresh(Arc::clone(&entry.key));
         }
         let grace = millis(self.inner.stale_if_error);
-        let stale = (now_millis < entry.expires_at.saturating_add(grace)
-            && entry.key.is_valid_at(now_secs))
-        .then(|| Arc::clone(&entry.key));
+        let usable =
+            now_millis < entry.expires_at.saturating_add(grace) && entry.key.is_valid_at(now_secs);
         let interval = millis(KEY_REFRESH_INTERVAL);
         // After a clock that went back, no wait longer than the interval.
         let refresh = entry.refresh_at <= now_millis
@@ -706,48 +724,40 @@ impl KeyCache {
         }
         Held::Stale {
             refresh,
-            stale,
+            usable,
             held: Arc::clone(&entry.key),
-            proven: entry.proven,
         }
     }
 
     /// Keeps `key` for `id`, fetched at `now_millis`, for the TTL (never past its validity).
-    fn keep(&self, id: KeyId, key: RemoteKey, now_millis: i64) -> Arc<RemoteKey> {
+    fn keep(&self, id: KeyId, mut key: RemoteKey, now_millis: i64) -> Arc<RemoteKey> {
         let mut expires_at = now_millis.saturating_add(millis(self.inner.ttl));
         if let Some(end) = key.not_after() {
             expires_at = expires_at.min(end.saturating_mul(1000).saturating_add(1000));
         }
-        let key = Arc::new(key);
         let grace = millis(self.inner.stale_if_error);
         let mut entries = self.entries();
-        if entries.len() >= self.inner.capacity && !entries.contains_key(&id) {
-            // Keys no longer usable go first; then those no request was verified with (what
-            // forged requests made the cache fetch), then those whose TTL ends soonest.
-            entries.retain(|_, e| e.expires_at.saturating_add(grace) > now_millis);
-            evict(&mut entries, self.inner.capacity, |e| {
-                (e.proven, e.expires_at)
-            });
-        }
+        // Keys no longer usable go first; then those no request was verified with (what forged
+        // requests made the cache fetch), then those whose TTL ends soonest.
+        make_room(
+            &mut entries,
+            self.inner.capacity,
+            &id,
+            |e| e.expires_at.saturating_add(grace) > now_millis,
+            |e| (e.key.is_proven(), e.expires_at),
+        );
         // A key fetched again keeps its standing.
-        let proven = entries.get(&id).is_some_and(|e| e.proven);
+        if entries.get(&id).is_some_and(|e| e.key.is_proven()) {
+            *key.proven.get_mut() = true;
+        }
+        let key = Arc::new(key);
         let entry = Entry {
             key: Arc::clone(&key),
             expires_at,
             refresh_at: expires_at,
-            proven,
         };
         entries.insert(id, entry);
         key
-    }
-
-    /// Marks the key held for `id` as one a request was verified with, if it is still `key`.
-    fn prove(&self, id: &KeyId, key: &Arc<RemoteKey>) {
-        if let Some(entry) = self.entries().get_mut(id)
-            && Arc::ptr_eq(&entry.key, key)
-        {
-            entry.proven = true;
-        }
     }
 
     /// The key `key` names, for `scheme`, usable at `now`: from the cache, else fetched,
@@ -760,31 +770,29 @@ impl KeyCache {
     ) -> Result<Arc<RemoteKey>, KeyError> {
         let now_secs = now.unix_timestamp();
         let now_millis = crate::verify::unix_millis(now);
-        let id = key_id(key);
+        let id = (key.scheme.to_string(), key.kind, key.id.to_string());
         let (stale, held) = match self.held(&id, now_millis, now_secs) {
             Held::Fresh(key) if key.is_valid_at(now_secs) => return Ok(key),
             Held::Fresh(_) => return Err(KeyError::Expired),
             Held::Stale {
-                refresh: false,
-                stale,
-                ..
-            } => {
-                return stale.ok_or_else(|| {
-                    KeyError::unavailable(
-                        "the key could not be fetched again yet (KEY_REFRESH_INTERVAL)",
-                    )
-                });
-            }
-            // A key a request was verified with is fetched again outside the ration; one that
-            // only forged requests named so far takes from it, as a key not held does.
-            Held::Stale {
-                refresh: true,
-                stale,
+                refresh,
+                usable,
                 held,
-                proven,
             } => {
-                if !proven && let Err(spent) = self.take_fetch(now_millis) {
-                    return stale.ok_or(spent);
+                let stale = usable.then(|| Arc::clone(&held));
+                // A key a request was verified with is fetched again outside the ration; one
+                // that only forged requests named so far takes from it, as a new key does.
+                let fetch = if !refresh {
+                    Err(KeyError::unavailable(
+                        "the key could not be fetched again yet (KEY_REFRESH_INTERVAL)",
+                    ))
+                } else if held.is_proven() {
+                    Ok(())
+                } else {
+                    self.take_fetch(now_millis)
+                };
+                if let Err(error) = fetch {
+                    return stale.ok_or(error);
                 }
                 (stale, Some(held))
             }
@@ -861,18 +869,17 @@ impl KeyCache {
     ) -> Result<Verified<'a>, KeyVerifyError> {
         let prepared = verifier.prepare(request, crate::verify::unix_millis(now))?;
         let remote = match prepared.key_ref() {
-            Some(key) if verifier.fetches_keys() => Some((
-                key_id(key),
-                self.resolve(verifier.scheme(), key, now).await?,
-            )),
+            Some(key) if verifier.fetches_keys() => {
+                Some(self.resolve(verifier.scheme(), key, now).await?)
+            }
             _ => None,
         };
-        let verified = verifier.finish(prepared, request, remote.as_ref().map(|(_, k)| &**k))?;
+        let verified = verifier.finish(prepared, request, remote.as_deref())?;
         // The fetched key is checked after the configured ones: did it match?
-        if let Some((id, key)) = &remote
+        if let Some(key) = &remote
             && verified.key_index() == verifier.key_count()
         {
-            self.prove(id, key);
+            key.proven.store(true, Ordering::Relaxed);
         }
         Ok(verified)
     }
@@ -891,14 +898,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The cache's key for `key`.
-fn key_id(key: &KeyRef<'_>) -> KeyId {
-    (key.scheme.to_string(), key.kind, key.id.to_string())
-}
-
-/// Makes room for one more entry in `map`, which holds at most `capacity`: removes the entry
-/// of lowest `rank` if it is full.
-fn evict<V, R: Ord>(map: &mut HashMap<KeyId, V>, capacity: usize, rank: impl Fn(&V) -> R) {
+/// Makes room for `id` in `map`, which holds at most `capacity` entries: when it is full and
+/// `id` is not in it, the entries not worth `keep`ing go, then (if still full) the one of
+/// lowest `rank`.
+fn make_room<V, R: Ord>(
+    map: &mut HashMap<KeyId, V>,
+    capacity: usize,
+    id: &KeyId,
+    keep: impl Fn(&V) -> bool,
+    rank: impl Fn(&V) -> R,
+) {
+    if map.len() < capacity || map.contains_key(id) {
+        return;
+    }
+    map.retain(|_, v| keep(v));
     if map.len() >= capacity
         && let Some(lowest) = map
             .iter()
