@@ -205,7 +205,7 @@ impl ExtractError {
 
     /// Logs why (never the body); adapters call it when the error becomes a response.
     pub(crate) fn log(&self) {
-        log_warn!(status = self.status().as_u16(), reason = %Chain(self), "webhook extractor failed");
+        log_warn!(status = self.status().as_u16(), reason = %ErrorChain(self), "webhook extractor failed");
     }
 }
 
@@ -660,31 +660,14 @@ async fn finish<St: DedupStore>(delivery: Delivery<St>, success: bool) {
                 "the lease expired before the handler finished; another attempt may run it again"
             ),
             Err(_e) => {
-                log_warn!(error = %Chain(&_e), "completing the delivery failed; a retry may run the handler again")
+                log_warn!(error = %ErrorChain(&_e), "completing the delivery failed; a retry may run the handler again")
             }
         }
     } else {
         record_outcome("released");
         if let Err(_e) = delivery.release().await {
-            log_warn!(error = %Chain(&_e), "releasing the delivery failed; its retry waits for the lease");
+            log_warn!(error = %ErrorChain(&_e), "releasing the delivery failed; its retry waits for the lease");
         }
-    }
-}
-
-/// Displays an error with its sources (`dedup store unavailable: connection refused`), so
-/// logs keep the cause that `Display` alone would drop.
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(e) = source {
-            write!(f, ": {e}")?;
-            source = e.source();
-        }
-        Ok(())
     }
 }
 
@@ -707,18 +690,11 @@ pub(crate) fn content_length_exceeds(headers: &HeaderMap, limit: usize) -> bool 
 
 fn log_rejection(_rejection: &Rejection) {
     record_outcome("rejected");
-    log_warn!(status = _rejection.status().as_u16(), reason = %Chain(_rejection), "webhook rejected");
+    log_warn!(status = _rejection.status().as_u16(), reason = %ErrorChain(_rejection), "webhook rejected");
 }
 
-#[cfg(feature = "tracing")]
-macro_rules! log_warn {
-    ($($t:tt)*) => { ::tracing::warn!($($t)*) };
-}
-#[cfg(not(feature = "tracing"))]
-macro_rules! log_warn {
-    ($($t:tt)*) => {{}};
-}
-use log_warn;
+#[cfg_attr(not(feature = "tracing"), allow(unused_imports))]
+use crate::telemetry::{ErrorChain, log_warn};
 
 #[cfg(feature = "tracing")]
 pub(crate) type Span = tracing::Span;
@@ -814,7 +790,7 @@ mod tests {
         let store_down = ReceiveError::Store(StoreError::unavailable("connection refused"));
         let e = Rejection::new(&receiver, RejectionKind::Receive(store_down));
         assert_eq!(
-            Chain(&e).to_string(),
+            ErrorChain(&e).to_string(),
             "dedup store unavailable: connection refused"
         );
         let e = Rejection::new(
@@ -822,7 +798,7 @@ mod tests {
             RejectionKind::BodyRead("connection reset".into()),
         );
         assert_eq!(
-            Chain(&e).to_string(),
+            ErrorChain(&e).to_string(),
             "reading the request body failed: connection reset"
         );
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
@@ -875,12 +851,15 @@ mod tests {
             full.public_message(),
             "temporarily unavailable, retry later"
         );
-        assert_eq!(Chain(&full).to_string(), "inbox full: 3 unfinished records");
+        assert_eq!(
+            ErrorChain(&full).to_string(),
+            "inbox full: 3 unfinished records"
+        );
         let down = InboxError::unavailable("connection refused");
         let down = Rejection::of(&verifier, RejectionKind::Inbox(down));
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
-            Chain(&down).to_string(),
+            ErrorChain(&down).to_string(),
             "inbox engine unavailable: connection refused"
         );
         let broken = Rejection::of(
@@ -937,7 +916,7 @@ mod tests {
             n: u64,
         }
         let e = WebhookJson::<Typed>::parse(body).unwrap_err();
-        let (display, debug) = (Chain(&e).to_string(), format!("{e:?}"));
+        let (display, debug) = (ErrorChain(&e).to_string(), format!("{e:?}"));
         assert_eq!(
             display,
             "the verified body does not match the handler's type: a value of the wrong type or \

@@ -817,7 +817,16 @@ impl KeyCache {
                 self.remember_miss(id, &error, now_millis);
                 Err(error)
             }
-            Err(error) => stale.ok_or(error),
+            Err(error) => {
+                // Not silently: the provider's key endpoint is failing, and the held key is
+                // used until `stale_if_error` ends.
+                crate::telemetry::log_warn!(
+                    error = %crate::telemetry::ErrorChain(&error),
+                    stale = stale.is_some(),
+                    "fetching a held key again failed"
+                );
+                stale.ok_or(error)
+            }
         }
     }
 

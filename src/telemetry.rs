@@ -66,6 +66,36 @@ pub(crate) fn finished(endpoint: &str, outcome: &'static str) {
     .increment(1);
 }
 
+/// Logs at warn level through `tracing` (feature `tracing`); nothing without it. Never a
+/// secret, a body or a header value.
+#[cfg(feature = "tracing")]
+macro_rules! log_warn {
+    ($($t:tt)*) => { ::tracing::warn!($($t)*) };
+}
+/// Logs at warn level through `tracing` (feature `tracing`); nothing without it.
+#[cfg(not(feature = "tracing"))]
+macro_rules! log_warn {
+    ($($t:tt)*) => {{}};
+}
+pub(crate) use log_warn;
+
+/// Displays an error with its sources (`dedup store unavailable: connection refused`), so
+/// logs keep the cause that `Display` alone would drop.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(all(test, feature = "metrics"))]
 mod tests {
     use std::collections::BTreeMap;

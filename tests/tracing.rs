@@ -242,3 +242,32 @@ fn failing_open_is_logged_as_unguarded_not_as_a_lost_lease() {
     assert!(logs.contains("without deduplication"), "{logs}");
     assert!(!logs.contains("lease expired"), "{logs}");
 }
+
+/// A held key used because fetching it again failed is not silent: the provider's key
+/// endpoint is failing, and the key is used on for up to `stale_if_error`.
+#[test]
+fn a_held_key_used_because_its_refresh_failed_is_logged() {
+    use std::time::Duration;
+    use webhook_receiver::keysource::{KeyCache, KeyKind, KeyRef};
+    use webhook_receiver::providers::Sns;
+    use webhook_receiver::testing::LocalKeys;
+
+    const URL: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-1.pem";
+    // 2030-01-01, inside the fixture certificate's validity.
+    let at = |t: i64| time::OffsetDateTime::from_unix_timestamp(1_893_456_000 + t).unwrap();
+    let keys = LocalKeys::new().with(URL, include_str!("fixtures/keys/sns-a.cert.pem"));
+    let cache = KeyCache::builder(keys.clone())
+        .ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let scheme = Sns::new("arn:aws:sns:us-east-1:123456789012:orders").unwrap();
+    let key = KeyRef::new("aws-sns", KeyKind::CertificateUrl, URL);
+    let logs = logs_of(async {
+        cache.resolve(&scheme, &key, at(0)).await.unwrap();
+        keys.unavailable(URL);
+        cache.resolve(&scheme, &key, at(61)).await.unwrap();
+    });
+    assert!(logs.contains("fetching a held key again failed"), "{logs}");
+    assert!(logs.contains("stale=true"), "{logs}");
+    assert_eq!(keys.fetches(), 2);
+}

@@ -110,11 +110,4 @@ pub(crate) fn counts(inbox: &str, counts: &Counts, now: OffsetDateTime) {
     }
 }
 
-/// Logs at warn level (feature `tracing`).
-macro_rules! log_warn {
-    ($($arg:tt)*) => {
-        #[cfg(feature = "tracing")]
-        tracing::warn!($($arg)*);
-    };
-}
-pub(crate) use log_warn;
+pub(crate) use crate::telemetry::log_warn;

@@ -16,6 +16,8 @@ use super::retry::random_unit;
 use super::{HandlerError, Inbox, InboxEngine, InboxError, Leased, Record, RecordMeta, telemetry};
 use crate::dedup::{BoxFuture, LeaseToken};
 use crate::error::ConfigError;
+#[cfg(feature = "tracing")]
+use crate::telemetry::ErrorChain;
 
 /// The longest last-error message stored with a record, in bytes.
 pub const MAX_ERROR_LEN: usize = 2048;
@@ -843,21 +845,4 @@ where
         }
     }
     transition().await
-}
-
-/// Displays an error and its sources.
-#[cfg(feature = "tracing")]
-pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
-
-#[cfg(feature = "tracing")]
-impl fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut next = self.0.source();
-        while let Some(cause) = next {
-            write!(f, ": {cause}")?;
-            next = cause.source();
-        }
-        Ok(())
-    }
 }
