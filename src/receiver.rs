@@ -42,8 +42,8 @@ pub enum PublicUrl {
     /// **Use with care**: `https://` + the request's `Host` header + its path and query as
     /// received. The `Host` header is the sender's to choose, so a signature captured for one of
     /// your endpoints (another host of the same provider account) verifies at this one when
-    /// replayed with that `Host`. Prefer [`Base`](Self::Base) or [`Exact`](Self::Exact). The
-    /// adapters answer a request without a `Host` (or with one that is not text) 400.
+    /// replayed with that `Host`. Prefer [`Base`](Self::Base) or [`Exact`](Self::Exact). A
+    /// request without a `Host` (or with one that is not text) is refused as malformed (400).
     FromHost,
     /// This base (`https://hooks.example.com`, or with a path prefix) + each request's path and
     /// query as received.

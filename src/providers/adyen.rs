@@ -53,8 +53,9 @@ static HMAC_SIGNATURE: HeaderName = HeaderName::from_static("hmacsignature");
 /// * **Dedup key**: for a single item, `{pspReference}:{eventCode}:{success}`, all three
 ///   signed; together they identify the event (a later `success` of the same event is another
 ///   key, as it must be). None of the three may hold a `:` (Adyen's never do): one moved there
-///   from a neighbouring field would sign the same bytes under another key. A batch of several items, or an item without `pspReference`, is
-///   deduplicated as one delivery by a digest of every item's MAC.
+///   from a neighbouring field would sign the same bytes under another key. A batch of several
+///   items, or an item without `pspReference`, is deduplicated as one delivery by a digest of
+///   every item's MAC.
 ///
 /// # Header-signed webhooks ([`Adyen::signature_header`])
 ///
@@ -182,11 +183,10 @@ impl Scheme for Adyen {
         // The dedup key's fields must be the signed string's first, seventh and eighth
         // `:`-separated pieces, or a `:` moved between fields under the same MAC would make
         // another key for the same signed bytes.
-        if items.iter().any(|item| {
-            [0, 6, 7]
-                .iter()
-                .any(|&i| item.fields[i].as_bytes().contains(&b':'))
-        }) {
+        if items
+            .iter()
+            .any(|item| [0, 6, 7].iter().any(|&i| item.fields[i].contains(':')))
+        {
             return Err(malformed(
                 "an Adyen `pspReference`, `eventCode` or `success` holds a `:`",
             ));
