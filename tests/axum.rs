@@ -260,6 +260,24 @@ async fn provider_urls_and_statuses() {
     scenarios::provider_urls_and_statuses(start(MemoryStore::new()).await).await;
 }
 
+/// A receiver of Square (keyed `square key`) behind `public_url`, and a `/square` route
+/// answering `handled` through it.
+fn square_route(public_url: webhook_receiver::PublicUrl) -> (Receiver, Router) {
+    let verifier = Verifier::builder(webhook_receiver::providers::Square::new())
+        .secret("square key")
+        .build()
+        .unwrap();
+    let receiver = Receiver::builder(verifier, MemoryStore::new())
+        .public_url(public_url)
+        .build()
+        .unwrap();
+    let route = Router::new().route(
+        "/square",
+        post(|| async { "handled" }).layer(WebhookLayer::new(receiver.clone())),
+    );
+    (receiver, route)
+}
+
 /// Under `Router::nest`, axum strips the prefix from the URI the inner routes see; a scheme
 /// that signs the URL (Square) is verified against the URL the sender called, prefix
 /// included.
@@ -269,18 +287,7 @@ async fn a_nested_route_verifies_the_url_the_sender_called() {
     use webhook_receiver::providers::Square;
     use webhook_receiver::testing::Signer;
 
-    let verifier = Verifier::builder(Square::new())
-        .secret("square key")
-        .build()
-        .unwrap();
-    let receiver = Receiver::builder(verifier, MemoryStore::new())
-        .public_url(PublicUrl::Base("https://hooks.example.com".into()))
-        .build()
-        .unwrap();
-    let inner = Router::new().route(
-        "/square",
-        post(|| async { "handled" }).layer(WebhookLayer::new(receiver)),
-    );
+    let (_, inner) = square_route(PublicUrl::Base("https://hooks.example.com".into()));
     let app = Router::new().nest("/hooks", inner);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -324,18 +331,7 @@ async fn from_host_without_a_host_is_400() {
     use webhook_receiver::providers::Square;
     use webhook_receiver::testing::Signer;
 
-    let verifier = Verifier::builder(Square::new())
-        .secret("square key")
-        .build()
-        .unwrap();
-    let receiver = Receiver::builder(verifier, MemoryStore::new())
-        .public_url(PublicUrl::FromHost)
-        .build()
-        .unwrap();
-    let app = Router::new().route(
-        "/square",
-        post(|| async { "handled" }).layer(WebhookLayer::new(receiver.clone())),
-    );
+    let (receiver, app) = square_route(PublicUrl::FromHost);
     let body = br#"{"event_id":"e-no-host-1"}"#;
     let signed = Signer::new(Square::new(), "square key")
         .unwrap()

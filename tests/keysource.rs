@@ -59,6 +59,20 @@ fn one_minute(source: impl KeySource) -> keysource::KeyCacheBuilder {
     KeyCache::builder(source).ttl(Duration::from_secs(60))
 }
 
+/// A generated SNS key signing at `base` (now): its signer, a source serving its certificate
+/// at the signer's own URL and at each of `also`, and a verifier of the topic.
+fn generated(also: &[&str]) -> (i64, Signer, webhook_receiver::testing::LocalKeys, Verifier) {
+    let base = OffsetDateTime::now_utc().unix_timestamp();
+    let (signer, certificate) = Signer::generate(sns()).unwrap();
+    let mut keys = webhook_receiver::testing::LocalKeys::new()
+        .with(signer.remote_key_id().unwrap(), &certificate);
+    for url in also {
+        keys = keys.with(*url, &certificate);
+    }
+    let verifier = Verifier::builder(sns()).build().unwrap();
+    (base, signer.timestamp(base), keys, verifier)
+}
+
 fn cert_ref(url: &str) -> KeyRef<'_> {
     KeyRef::new("aws-sns", KeyKind::CertificateUrl, url)
 }
@@ -518,20 +532,11 @@ async fn fetches_are_rationed_per_minute() {
 /// coming). A held key only forged requests named takes from the ration, as a new one does.
 #[tokio::test]
 async fn a_held_key_is_refreshed_outside_the_ration() {
-    use webhook_receiver::testing::LocalKeys;
-    let topic = "arn:aws:sns:us-east-1:123456789012:orders";
-    let base = OffsetDateTime::now_utc().unix_timestamp();
-    let (signer, certificate) = Signer::generate(Sns::new(topic).unwrap()).unwrap();
-    let signer = signer.timestamp(base);
-    let url = signer.remote_key_id().unwrap().to_owned();
-    let keys = LocalKeys::new()
-        .with(url.as_str(), &certificate)
-        .with(URL_1, &certificate);
+    let (base, signer, keys, verifier) = generated(&[URL_1]);
     let cache = one_minute(keys.clone())
         .fetches_per_minute(10)
         .build()
         .unwrap();
-    let verifier = Verifier::builder(Sns::new(topic).unwrap()).build().unwrap();
     let signed = signer
         .sign_request(br#"{"Type":"Notification","Message":"m"}"#)
         .unwrap();
@@ -790,19 +795,8 @@ async fn a_clock_set_back_does_not_hold_back_refreshes() {
 /// TTL ends first.
 #[tokio::test]
 async fn keys_no_request_was_verified_with_are_evicted_first() {
-    use webhook_receiver::testing::LocalKeys;
-    let topic = "arn:aws:sns:us-east-1:123456789012:orders";
-    let base = OffsetDateTime::now_utc().unix_timestamp();
-    let (signer, certificate) = Signer::generate(Sns::new(topic).unwrap()).unwrap();
-    let signer = signer.timestamp(base);
-    let url = signer.remote_key_id().unwrap().to_owned();
-    let keys = LocalKeys::new()
-        .with(url.as_str(), &certificate)
-        .with(URL_1, &certificate)
-        .with(URL_2, &certificate)
-        .with(URL_3, &certificate);
+    let (base, signer, keys, verifier) = generated(&[URL_1, URL_2, URL_3]);
     let cache = KeyCache::builder(keys.clone()).capacity(2).build().unwrap();
-    let verifier = Verifier::builder(Sns::new(topic).unwrap()).build().unwrap();
     let body = br#"{"Type":"Notification","Message":"m"}"#;
     let signed = signer.sign_request(body).unwrap();
     let genuine = Request::new(&signed.headers, &signed.body);
@@ -812,7 +806,7 @@ async fn keys_no_request_was_verified_with_are_evicted_first() {
         .unwrap();
     assert_eq!(keys.fetches(), 1);
     // Another key's signature naming URL_1: fetched, not verified, so not proven.
-    let (other, _) = Signer::generate(Sns::new(topic).unwrap()).unwrap();
+    let (other, _) = Signer::generate(sns()).unwrap();
     let forged = other
         .timestamp(base)
         .key_id(URL_1)
