@@ -75,8 +75,8 @@ async fn xrange(engine: &RedisInbox, stream: &str) -> Vec<HashMap<String, String
         .collect()
 }
 
-/// The consumer group's pending entries: (consumer, times delivered) each.
-async fn pending_detail(engine: &RedisInbox) -> Vec<(String, i64)> {
+/// The consumer group's pending entries: (consumer, idle ms, times delivered) each.
+async fn pending_leases(engine: &RedisInbox) -> Vec<(String, i64, i64)> {
     let mut conn = raw(engine).await;
     let reply: redis::Value = redis::cmd("XPENDING")
         .arg(engine.ready_stream())
@@ -93,14 +93,25 @@ async fn pending_detail(engine: &RedisInbox) -> Vec<(String, i64)> {
     entries
         .iter()
         .map(|entry| match entry {
-            redis::Value::Array(parts) => match (&parts[1], &parts[3]) {
-                (redis::Value::BulkString(consumer), redis::Value::Int(count)) => {
-                    (String::from_utf8(consumer.clone()).unwrap(), *count)
-                }
+            redis::Value::Array(parts) => match (&parts[1], &parts[2], &parts[3]) {
+                (
+                    redis::Value::BulkString(consumer),
+                    redis::Value::Int(idle),
+                    redis::Value::Int(count),
+                ) => (String::from_utf8(consumer.clone()).unwrap(), *idle, *count),
                 other => panic!("unexpected XPENDING entry {other:?}"),
             },
             other => panic!("unexpected XPENDING entry {other:?}"),
         })
+        .collect()
+}
+
+/// The consumer group's pending entries: (consumer, times delivered) each.
+async fn pending_detail(engine: &RedisInbox) -> Vec<(String, i64)> {
+    pending_leases(engine)
+        .await
+        .into_iter()
+        .map(|(consumer, _, count)| (consumer, count))
         .collect()
 }
 
@@ -303,6 +314,182 @@ async fn a_killed_worker_s_record_runs_again_after_the_lease() {
     let done = first.get("k1").await.unwrap().unwrap().meta;
     assert_eq!((done.status, done.attempts), (Status::Done, 2));
     assert_eq!(pending_entries(&first).await, 0);
+}
+
+/// A lease is its entry's pending delivery: `XPENDING` shows the holder, and an idle time
+/// that counts from the take and starts again at each heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_entries_show_each_lease_and_its_renewal() {
+    let engine = engine(&unique_prefix("pel-idle"))
+        .await
+        .with_consumer("host-a")
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    engine.accept(&record("k"), None).await.unwrap();
+    let leased = engine.lease(lease).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = pending_leases(&engine).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!((before[0].0.as_str(), before[0].2), ("host-a", 1));
+    assert!(before[0].1 >= 350, "idle since the take: {before:?}");
+    assert!(engine.heartbeat("k", leased.token, lease).await.unwrap());
+    let after = pending_leases(&engine).await;
+    assert_eq!((after[0].0.as_str(), after[0].2), ("host-a", 1));
+    assert!(
+        after[0].1 < 300,
+        "a heartbeat renews the idle time: {after:?}"
+    );
+    assert!(engine.done("k", leased.token).await.unwrap());
+    assert!(pending_leases(&engine).await.is_empty());
+}
+
+/// Leases of different lengths share one inbox: a `lease` call with a short lease passes
+/// over a longer lease that is not over (it stays with its consumer, its start unchanged),
+/// takes it over once it is, and a heartbeat moves its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_lease_is_not_taken_over_by_a_short_one() {
+    let prefix = unique_prefix("lengths");
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let long = engine(&prefix)
+        .await
+        .with_clock(clock.clone())
+        .with_consumer("host-a")
+        .unwrap();
+    let short = engine(&prefix)
+        .await
+        .with_clock(clock.clone())
+        .with_consumer("host-b")
+        .unwrap();
+    long.accept(&record("slow"), None).await.unwrap();
+    let held = long.lease(Duration::from_secs(60)).await.unwrap().unwrap();
+    clock.advance(Duration::from_secs(20));
+    assert!(
+        short
+            .lease(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(pending_detail(&long).await, [("host-a".to_owned(), 1)]);
+    clock.advance(Duration::from_secs(30));
+    assert!(
+        long.heartbeat("slow", held.token, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    clock.advance(Duration::from_secs(59));
+    assert!(
+        short
+            .lease(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .is_none(),
+        "the heartbeat renewed the lease for 60 s"
+    );
+    assert_eq!(pending_detail(&long).await, [("host-a".to_owned(), 1)]);
+    clock.advance(Duration::from_secs(2));
+    let taken = short
+        .lease(Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("the 60 s lease is over");
+    assert_eq!(
+        (taken.record.meta.key.as_str(), taken.record.meta.attempts),
+        ("slow", 2)
+    );
+    assert_eq!(pending_detail(&long).await, [("host-b".to_owned(), 2)]);
+    assert!(!long.done("slow", held.token).await.unwrap());
+    assert!(short.done("slow", taken.token).await.unwrap());
+}
+
+/// A running record whose holder died keeps its lease when an operator deletes the consumer
+/// group: the group made again hands its entry back to that lease, and it is taken over once
+/// the lease is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_holder_s_record_survives_a_deleted_group() {
+    let prefix = unique_prefix("group-lease");
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let first = engine(&prefix)
+        .await
+        .with_clock(clock.clone())
+        .with_consumer("host-a")
+        .unwrap();
+    let second = engine(&prefix)
+        .await
+        .with_clock(clock.clone())
+        .with_consumer("host-b")
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    first.accept(&record("k"), None).await.unwrap();
+    let dead = first.lease(lease).await.unwrap().unwrap();
+    let mut conn = raw(&first).await;
+    redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(first.ready_stream())
+        .arg("workers")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    assert!(second.lease(lease).await.unwrap().is_none(), "still leased");
+    assert_eq!(pending_detail(&second).await, [("host-a".to_owned(), 1)]);
+    clock.advance(lease + Duration::from_secs(1));
+    let taken = second
+        .lease(lease)
+        .await
+        .unwrap()
+        .expect("taken over after the lease");
+    assert_eq!(taken.record.meta.attempts, 2);
+    assert!(!first.done("k", dead.token).await.unwrap());
+    assert!(second.done("k", taken.token).await.unwrap());
+    assert_eq!(pending_entries(&second).await, 0);
+}
+
+/// A queued record whose entry someone read by hand (`XREADGROUP` as another consumer) is not
+/// stuck in that consumer's pending list: once idle for a lease, `lease` claims and runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_read_by_hand_still_runs() {
+    let engine = engine(&unique_prefix("by-hand")).await;
+    let lease = Duration::from_millis(300);
+    let mut conn = raw(&engine).await;
+    redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    engine.accept(&record("k"), None).await.unwrap();
+    let read: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("workers")
+        .arg("intruder")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(engine.ready_stream())
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!matches!(read, redis::Value::Nil), "the hand read got it");
+    assert!(
+        engine.lease(lease).await.unwrap().is_none(),
+        "delivered a moment ago"
+    );
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
+    let leased = within(10, "lease", engine.lease(lease))
+        .await
+        .unwrap()
+        .expect("claimed from the hand read");
+    assert_eq!(
+        (leased.record.meta.key.as_str(), leased.record.meta.attempts),
+        ("k", 1)
+    );
+    assert!(engine.done("k", leased.token).await.unwrap());
+    assert_eq!(pending_entries(&engine).await, 0);
+    assert!(engine.lease(lease).await.unwrap().is_none(), "ran once");
 }
 
 /// Keys with NUL bytes, non-ASCII text and 64 KiB go through every operation intact.

@@ -42,7 +42,8 @@
 //! of hosts lease with `FOR UPDATE SKIP LOCKED`, and `PostgresInbox::transactional` runs a
 //! handler inside the transaction that marks its record done, so its database writes commit
 //! exactly once — and `RedisInbox` (features `redis` and `inbox`) on one Redis: a stream read
-//! by a consumer group, sorted sets for retries and leases, a dead-letter stream. Check your
+//! by a consumer group, leases in its pending entries (expired ones found with `XAUTOCLAIM`),
+//! a sorted set for retries, a dead-letter stream. Check your
 //! own engine with `testing::inbox_contract` (features `testing` and `inbox`).
 //!
 //! # Example

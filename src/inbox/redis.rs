@@ -1,5 +1,6 @@
-//! The inbox engine for fleets on Redis: a ready stream read through a consumer group, sorted
-//! sets for delayed retries and leases, a dead-letter stream, one hash per record.
+//! The inbox engine for fleets on Redis: a ready stream read through a consumer group (whose
+//! pending entries are the leases), a sorted set for delayed retries, a dead-letter stream,
+//! one hash per record.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,8 +108,8 @@ local function settle(r, k)
     redis.pcall('XACK', READY, GROUP, id)
     redis.call('XDEL', READY, id)
   end
-  redis.call('HDEL', r, 'entry', 'token', 'q')
-  redis.call('ZREM', P .. 'leases', k)
+  redis.call('HDEL', r, 'entry', 'token', 'q', 'lease_ms', 'consumer')
+  redis.call('ZREM', P .. 'lengths', k)
   redis.call('ZREM', P .. 's:running', k)
   local ok = redis.call('HGET', r, 'ordering_key')
   if ok then redis.call('ZREM', P .. 'h:' .. ok, k) end
@@ -120,6 +121,17 @@ local function wake(ok, now)
     local r = rk(head)
     local st, q = unpack(redis.call('HMGET', r, 'status', 'q'))
     if st == 'pending' and not q then enqueue(r, head, now) end
+  end
+end
+-- A running record's stream entry stays in the group's pending-entry list with the start of
+-- its lease (on the engine's clock) as its last delivery time, so its idle time is how long
+-- ago the lease began or was renewed; `XAUTOCLAIM` finds the leases that may be over. `count`:
+-- this hands the entry out again (the delivery counter goes up).
+local function lease_started(id, consumer, start, count)
+  if count then
+    redis.pcall('XCLAIM', READY, GROUP, consumer, 0, id, 'TIME', n(start))
+  else
+    redis.pcall('XCLAIM', READY, GROUP, consumer, 0, id, 'TIME', n(start), 'JUSTID')
   end
 end
 local function owned(r, token)
@@ -430,16 +442,57 @@ local function held(r, k, bound)
   redis.call('ZADD', P .. 'delayed', due, k)
   return true
 end
-local function take(r, k, ok)
+local function take(r, k, ok, id, count)
   local ends = now + ms
-  redis.call('HSET', r, 'status', 'running', 'token', token, 'deadline', n(ends), 'updated_at', n(now))
+  redis.call('HSET', r, 'status', 'running', 'token', token, 'deadline', n(ends),
+    'updated_at', n(now), 'lease_ms', n(ms), 'consumer', consumer)
   redis.call('HINCRBY', r, 'attempts', 1)
   redis.call('HDEL', r, 'q', 'nonce')
-  redis.call('ZADD', P .. 'leases', ends, k)
+  redis.call('ZADD', P .. 'lengths', ms, k)
   if ok then redis.call('ZADD', P .. 'h:' .. ok, ends, k) end
   redis.call('ZREM', P .. 's:pending', k)
   redis.call('ZADD', P .. 's:running', redis.call('HGET', r, 'received_at'), k)
+  lease_started(id, consumer, now, count)
   return redis.call('HMGET', r, unpack(FIELDS))
+end
+-- The start of a running record's lease, and the consumer that holds it.
+local function lease_of(r)
+  local dl, lms, owner = unpack(redis.call('HMGET', r, 'deadline', 'lease_ms', 'consumer'))
+  return (tonumber(dl) or now) - (tonumber(lms) or ms), owner or consumer
+end
+-- An entry of the ready stream just handed to this consumer (`claimed`: by `XAUTOCLAIM`,
+-- else by `XREADGROUP`). A queued record is taken if it may run, else parked (or held while
+-- its accept may take it back); a running record is taken over if its lease is over and it
+-- may run, else its entry goes back to its lease as it was; any other entry is dropped.
+-- Returns the taken record's fields, or nil.
+local function consider(id, f, claimed)
+  local k = f[2]
+  if f[3] == 'f' then materialize(k, id, f[4], now, f[6]) end
+  local r = rk(k)
+  local st, q, current, nonce, bound, dl =
+    unpack(redis.call('HMGET', r, 'status', 'q', 'entry', 'nonce', 'bound', 'deadline'))
+  if current == id and st == 'running' then
+    if tonumber(dl) <= now then
+      local yes, ok = eligible(r, k)
+      if yes then return take(r, k, ok, id, claimed) end
+      if ok then wake(ok, now) end
+    end
+    local start, owner = lease_of(r)
+    lease_started(id, owner, start, false)
+    return nil
+  end
+  if current == id and st == 'pending' and q == 's' then
+    -- Only a bounded record its accept may still take back (it has its nonce) can be held.
+    if not (nonce and bound and held(r, k, bound)) then
+      local yes, ok = eligible(r, k)
+      if yes then return take(r, k, ok, id, claimed) end
+      -- Parked: an older record of its ordering key, or a running one, goes first.
+      redis.call('HDEL', r, 'q', 'entry')
+    end
+  end
+  redis.call('XACK', READY, GROUP, id)
+  redis.call('XDEL', READY, id)
+  return nil
 end
 -- 1. Delayed records that are due join the ready stream.
 local due = redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', n(now), 'LIMIT', 0, 256)
@@ -454,62 +507,78 @@ for _, k in ipairs(due) do
     redis.call('HSET', r, 'q', 's', 'entry', id)
   end
 end
--- 2. Expired leases, on the engine's clock: the pending entry moves to this consumer.
-local expired = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', n(now), 'LIMIT', 0, 64)
-for _, k in ipairs(expired) do
-  local r = rk(k)
-  local yes, ok = eligible(r, k)
-  if yes then
-    local id = redis.call('HGET', r, 'entry')
-    if id then redis.pcall('XCLAIM', READY, GROUP, consumer, 0, id) end
-    return take(r, k, ok)
-  elseif ok then
-    wake(ok, now)
+if redis.call('EXISTS', READY) == 0 then return false end
+-- 2. Expired leases. `XAUTOCLAIM` hands this consumer the pending entries idle for at least
+-- the shortest lease of any running record, or this call's lease if none runs (the engine's
+-- clock turned into the server's), from where the last scan stopped; each is checked against
+-- its own lease. After a take-over the rest of the batch goes back as it was, and the next
+-- scan starts with it. An entry delivered outside the engine (the group read by hand) is
+-- handled as if this consumer had read it.
+do
+  local shortest = redis.call('ZRANGE', P .. 'lengths', 0, 0, 'WITHSCORES')[2]
+  local t = redis.call('TIME')
+  local server = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local idle = math.max((tonumber(shortest) or ms) + server - now, 0)
+  local cursor = redis.call('GET', P .. 'claimed') or '0-0'
+  local reply = redis.pcall('XAUTOCLAIM', READY, GROUP, consumer, n(idle), cursor,
+    'COUNT', 16, 'JUSTID')
+  if type(reply) == 'table' and reply.err then
+    -- No group (deleted by hand): step 3 makes it again. Anything else (a server without
+    -- `XAUTOCLAIM`) is an error, never leases that silently never end.
+    if not string.find(reply.err, 'NOGROUP', 1, true) then return redis.error_reply(reply.err) end
+  else
+    if reply[1] ~= cursor then redis.call('SET', P .. 'claimed', reply[1]) end
+    local taken
+    for i, id in ipairs(reply[2]) do
+      local entry = redis.call('XRANGE', READY, id, id)[1]
+      if not entry then
+        redis.pcall('XACK', READY, GROUP, id)
+      elseif taken then
+        local r = rk(entry[2][2])
+        local st, current = unpack(redis.call('HMGET', r, 'status', 'entry'))
+        if st == 'running' and current == id then
+          local start, owner = lease_of(r)
+          lease_started(id, owner, start, false)
+        end
+      else
+        taken = consider(id, entry[2], true)
+        if taken and reply[2][i + 1] then redis.call('SET', P .. 'claimed', reply[2][i + 1]) end
+      end
+    end
+    if taken then return taken end
   end
 end
 -- 3. New entries of the ready stream, through the consumer group.
-if redis.call('EXISTS', READY) == 0 then return false end
 for _ = 1, 64 do
   local reply = redis.pcall('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1, 'STREAMS', READY, '>')
   if type(reply) == 'table' and reply.err then
     -- The group was deleted by hand: made again, it reads the stream from the start (entries
-    -- of records that are not pending are dropped below).
+    -- of records that are not pending are dropped, those of running ones go back to their
+    -- leases).
     if not string.find(reply.err, 'NOGROUP', 1, true) then return redis.error_reply(reply.err) end
     redis.call('XGROUP', 'CREATE', READY, GROUP, '0')
     reply = redis.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 1, 'STREAMS', READY, '>')
   end
   if not reply then return false end
   local entry = reply[1][2][1]
-  local id, f = entry[1], entry[2]
-  local k = f[2]
-  if f[3] == 'f' then materialize(k, id, f[4], now, f[6]) end
-  local r = rk(k)
-  local st, q, current, nonce, bound =
-    unpack(redis.call('HMGET', r, 'status', 'q', 'entry', 'nonce', 'bound'))
-  if st == 'pending' and q == 's' and current == id then
-    -- Only a bounded record its accept may still take back (it has its nonce) can be held.
-    if not (nonce and bound and held(r, k, bound)) then
-      local yes, ok = eligible(r, k)
-      if yes then return take(r, k, ok) end
-      -- Parked: an older record of its ordering key, or a running one, goes first.
-      redis.call('HDEL', r, 'q', 'entry')
-    end
-  end
-  redis.call('XACK', READY, GROUP, id)
-  redis.call('XDEL', READY, id)
+  local taken = consider(entry[1], entry[2], false)
+  if taken then return taken end
 end
 -- 64 entries dropped (announcements of duplicates, parked records): more may follow.
 return 1
 ";
 
-/// `ARGV`: prefix, key, token, now, lease (ms).
+/// `ARGV`: prefix, key, token, now, lease (ms), consumer.
 const HEARTBEAT_LUA: &str = r"
 local k, token, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local ms, consumer = tonumber(ARGV[5]), ARGV[6]
 local r = rk(k)
 if not owned(r, token) then return 0 end
-local ends = now + tonumber(ARGV[5])
-redis.call('HSET', r, 'deadline', n(ends))
-redis.call('ZADD', P .. 'leases', ends, k)
+local ends = now + ms
+redis.call('HSET', r, 'deadline', n(ends), 'lease_ms', n(ms), 'consumer', consumer)
+redis.call('ZADD', P .. 'lengths', ms, k)
+local id = redis.call('HGET', r, 'entry')
+if id then lease_started(id, consumer, now, false) end
 local ok = redis.call('HGET', r, 'ordering_key')
 if ok then redis.call('ZADD', P .. 'h:' .. ok, ends, k) end
 return 1
@@ -684,7 +753,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a nonce (`F…`; `C…` when a bounded accept stored it, `P…` once a duplicate has pinned it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
 /// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = its nonce; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
 /// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
-/// | `leases` | sorted set | running records, scored by the end of their lease |
+/// | `lengths`, `claimed` | sorted set, string | running records, scored by the length of their lease (ms); where `lease`'s last `XAUTOCLAIM` scan stopped |
 /// | `dead` | stream | the **dead letters**: one entry (`k`, `error`, `attempts`, `at`) per dead record, removed when it is replayed — `XRANGE webhook-inbox:dead - +` lists them |
 /// | `s:<status>` | sorted sets | the keys in each status, scored by received time (`list`, `counts`) |
 /// | `deadsince`, `expiry` | sorted sets | dead records by time of death (`replay_dead_since`), done records by end of retention (`purge`) |
@@ -758,34 +827,42 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// reloaded after `NOSCRIPT`), so it is atomic against every other call of every process; the
 /// token-checked ones compare the token in the record's hash first and change nothing unless
 /// it matches. `lease` moves due retries from the delayed set to the stream, takes over an
-/// expired lease if there is one, else reads the next entry with `XREADGROUP … >` (turning a
+/// expired lease if `XAUTOCLAIM` finds one, else reads the next entry with `XREADGROUP … >` (turning a
 /// fresh record into its hash); a call that drops 64 entries (leftover announcements, parked
 /// records) without finding a record is followed by another.
 ///
-/// **Why leases are a sorted set on the engine's clock, not `XAUTOCLAIM` on idle time.** A
-/// stream's idle times are the server's clock, one lease length for every entry. The contract
-/// needs more: leases of any length, extended by heartbeats to a new length; a take-over that
-/// checks the ordering key and hands out a new token atomically with the claim; and one clock
-/// for every time (due times, leases, retention), which can be a
-/// [`ManualClock`](crate::ManualClock) in tests. So the engine keeps each lease's end in
-/// `leases`, scored by its own [`Clock`], and a take-over moves the stream entry to the new
-/// consumer with `XCLAIM` (which also counts the delivery): `XPENDING webhook-inbox:ready
-/// workers` still shows the running records and how often each was delivered. Entries are
-/// deleted (`XDEL`) once their record stops running, so the ready stream holds only queued and
-/// running records.
+/// **Leases live in the consumer group.** A running record's stream entry stays in the group's
+/// pending-entry list, owned by the consumer that holds the lease, with the start of the lease
+/// as its last delivery time (set with `XCLAIM … TIME` when the record is taken and at every
+/// heartbeat): `XPENDING webhook-inbox:ready workers` shows each running record, its consumer,
+/// how long ago its lease began or was renewed (its idle time), and how often it was handed
+/// out. `lease` finds expired leases with **`XAUTOCLAIM`**, asking for the entries idle for at
+/// least the shortest lease any running record holds (`lengths`), from where its last scan
+/// stopped (`claimed`); it checks each against the record's own lease end, takes over the
+/// first that is over (a new token, the ordering key checked, the delivery counted — all in the
+/// script), and gives every other entry back to its consumer with its idle time as it was. So
+/// leases of any length, renewed to a new length, coexist on one inbox, and every time still
+/// comes from the engine's [`Clock`] (turned into the server's for `XAUTOCLAIM`), which can be
+/// a [`ManualClock`](crate::ManualClock) in tests. An entry delivered outside the engine (the
+/// group read by hand) is found the same way and handled as if `lease` had read it. Entries
+/// are deleted (`XDEL`) once their record stops running, so the ready stream holds only queued
+/// and running records; do not trim it (`XTRIM`, `MAXLEN`): a running record's entry is its
+/// lease.
 ///
-/// **Order**: expired leases first (earliest end first), then the ready stream in its order:
-/// new records in received order, retries from the moment a `lease` call finds them due. A
-/// retry that fell due while records accepted after its due time were already queued runs
-/// after them (the SQLite engine would run it first); nothing else about order differs.
+/// **Order**: an expired lease first (in stream order, from where the last scan stopped), then
+/// the ready stream in its order: new records in received order, retries from the moment a
+/// `lease` call finds them due. A retry that fell due while records accepted after its due
+/// time were already queued runs after them (the SQLite engine would run it first); nothing
+/// else about order differs.
 ///
 /// **Ordering keys**: a record's ordering key is registered (`o:…`, in received order) when it
 /// becomes its hash. A record read from the stream that is not the oldest unfinished record of
 /// its key, or while another of its key is running under a live lease, is parked there and
 /// queued again when the records before it finish.
 ///
-/// **Redis 5.0 or later** (streams; scripts replicated by their effects, so `XADD *` inside a
-/// script is safe on replicas and in the AOF).
+/// **Redis 6.2 or later** (`XAUTOCLAIM`; scripts replicated by their effects, so `XADD *` and
+/// `TIME` inside a script are safe on replicas and in the AOF). On an older server `lease`
+/// fails with the server's error rather than leaving leases that never end.
 ///
 /// **Time**: every time is the engine's [`Clock`] in milliseconds, passed to the scripts
 /// ([`SystemClock`] by default): the hosts of a fleet need synchronized clocks (NTP), as leases
@@ -1215,7 +1292,13 @@ where
         lease: Duration,
     ) -> Result<bool, InboxError> {
         let ms = millis(lease).max(1).to_string();
-        self.owned(&HEARTBEAT, key, token, &[ms.as_bytes()]).await
+        self.owned(
+            &HEARTBEAT,
+            key,
+            token,
+            &[ms.as_bytes(), self.consumer.as_bytes()],
+        )
+        .await
     }
 
     async fn done(&self, key: &str, token: LeaseToken) -> Result<bool, InboxError> {
