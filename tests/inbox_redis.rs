@@ -444,6 +444,93 @@ async fn a_dead_holder_s_record_survives_a_deleted_group() {
     assert_eq!(pending_entries(&second).await, 0);
 }
 
+/// A running record whose holder died and whose entry then left the pending list behind the
+/// engine's back — the consumer deleted (`XGROUP DELCONSUMER`), or the stream trimmed — is
+/// found by the sweep once its lease is over, and taken over; before then it is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_record_whose_entry_was_removed_by_hand_is_taken_over() {
+    for removal in ["DELCONSUMER", "XTRIM"] {
+        let prefix = unique_prefix(&format!("removed-{removal}"));
+        let clock = ManualClock::at_unix(1_767_225_600);
+        let first = engine(&prefix)
+            .await
+            .with_clock(clock.clone())
+            .with_consumer("host-a")
+            .unwrap();
+        let second = engine(&prefix)
+            .await
+            .with_clock(clock.clone())
+            .with_consumer("host-b")
+            .unwrap();
+        let lease = Duration::from_secs(30);
+        first.accept(&record("k"), None).await.unwrap();
+        let dead = first.lease(lease).await.unwrap().unwrap();
+        let mut conn = raw(&first).await;
+        let removal_command = match removal {
+            "DELCONSUMER" => redis::cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(first.ready_stream())
+                .arg("workers")
+                .arg("host-a")
+                .clone(),
+            _ => redis::cmd("XTRIM")
+                .arg(first.ready_stream())
+                .arg("MAXLEN")
+                .arg(0)
+                .clone(),
+        };
+        removal_command.query_async::<()>(&mut conn).await.unwrap();
+        for _ in 0..3 {
+            assert!(
+                second.lease(lease).await.unwrap().is_none(),
+                "{removal}: the lease is not over"
+            );
+        }
+        clock.advance(lease + Duration::from_secs(1));
+        let mut taken = None;
+        for _ in 0..3 {
+            taken = second.lease(lease).await.unwrap();
+            if taken.is_some() {
+                break;
+            }
+        }
+        let taken = taken.unwrap_or_else(|| panic!("{removal}: never taken over"));
+        assert_eq!(taken.record.meta.attempts, 2, "{removal}");
+        assert!(!first.done("k", dead.token).await.unwrap(), "{removal}");
+        assert!(second.done("k", taken.token).await.unwrap(), "{removal}");
+        assert_eq!(pending_entries(&second).await, 0, "{removal}");
+        assert!(second.lease(lease).await.unwrap().is_none(), "{removal}");
+    }
+}
+
+/// A running record's hash that lost its lease end (edited by hand) is an expired lease, not
+/// a script error that would fail every `lease` call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_record_without_a_lease_end_is_taken_over() {
+    let (engine, clock) = manual_engine("no-deadline").await;
+    let lease = Duration::from_secs(30);
+    engine.accept(&record("k"), None).await.unwrap();
+    engine.accept(&record("next"), None).await.unwrap();
+    let first = engine.lease(lease).await.unwrap().unwrap();
+    let mut conn = raw(&engine).await;
+    redis::cmd("HDEL")
+        .arg(format!("{}r:k", engine.prefix()))
+        .arg("deadline")
+        .query_async::<()>(&mut conn)
+        .await
+        .unwrap();
+    clock.advance(lease + Duration::from_secs(1));
+    let again = engine.lease(lease).await.unwrap().unwrap();
+    assert_eq!(
+        (again.record.meta.key.as_str(), again.record.meta.attempts),
+        ("k", 2)
+    );
+    assert!(!engine.done("k", first.token).await.unwrap());
+    assert!(engine.done("k", again.token).await.unwrap());
+    let next = engine.lease(lease).await.unwrap().unwrap();
+    assert_eq!(next.record.meta.key, "next");
+}
+
 /// A queued record whose entry someone read by hand (`XREADGROUP` as another consumer) is not
 /// stuck in that consumer's pending list: once idle for a lease, `lease` claims and runs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

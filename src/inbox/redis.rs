@@ -472,7 +472,7 @@ local function consider(id, f, claimed)
   local st, q, current, nonce, bound, dl =
     unpack(redis.call('HMGET', r, 'status', 'q', 'entry', 'nonce', 'bound', 'deadline'))
   if current == id and st == 'running' then
-    if tonumber(dl) <= now then
+    if (tonumber(dl) or 0) <= now then
       local yes, ok = eligible(r, k)
       if yes then return take(r, k, ok, id, claimed) end
       if ok then wake(ok, now) end
@@ -515,6 +515,28 @@ if redis.call('EXISTS', READY) == 0 then return false end
 -- scan starts with it. An entry delivered outside the engine (the group read by hand) is
 -- handled as if this consumer had read it.
 do
+  -- A running record whose entry left the pending list behind the engine's back (its
+  -- consumer deleted with `XGROUP DELCONSUMER`, the group made anew at `$`, the stream
+  -- trimmed): two running records per call, in turn, are checked, and one whose lease is over
+  -- without a pending entry gets it back (a new entry if it is gone) for `XAUTOCLAIM` to find.
+  local at = tonumber(redis.call('GET', P .. 'sweep')) or 0
+  local sweep = redis.call('ZRANGE', P .. 's:running', at, at + 1)
+  redis.call('SET', P .. 'sweep', #sweep == 2 and at + 2 or 0)
+  for _, k in ipairs(sweep) do
+    local r = rk(k)
+    local st, id, dl = unpack(redis.call('HMGET', r, 'status', 'entry', 'deadline'))
+    if st == 'running' and (tonumber(dl) or 0) <= now then
+      local pending = id and redis.pcall('XPENDING', READY, GROUP, id, id, 1)
+      if not pending or (type(pending) == 'table' and not pending.err and #pending == 0) then
+        local start, owner = lease_of(r)
+        if not (id and redis.call('XRANGE', READY, id, id)[1]) then
+          id = redis.call('XADD', READY, '*', 'k', k)
+          redis.call('HSET', r, 'entry', id)
+        end
+        redis.pcall('XCLAIM', READY, GROUP, owner, 0, id, 'TIME', n(start), 'FORCE', 'JUSTID')
+      end
+    end
+  end
   local shortest = redis.call('ZRANGE', P .. 'lengths', 0, 0, 'WITHSCORES')[2]
   local t = redis.call('TIME')
   local server = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -753,7 +775,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a nonce (`F…`; `C…` when a bounded accept stored it, `P…` once a duplicate has pinned it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
 /// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = its nonce; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
 /// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
-/// | `lengths`, `claimed` | sorted set, string | running records, scored by the length of their lease (ms); where `lease`'s last `XAUTOCLAIM` scan stopped |
+/// | `lengths`, `claimed`, `sweep` | sorted set, strings | running records, scored by the length of their lease (ms); where `lease`'s last `XAUTOCLAIM` scan stopped; where its sweep of running records is |
 /// | `dead` | stream | the **dead letters**: one entry (`k`, `error`, `attempts`, `at`) per dead record, removed when it is replayed — `XRANGE webhook-inbox:dead - +` lists them |
 /// | `s:<status>` | sorted sets | the keys in each status, scored by received time (`list`, `counts`) |
 /// | `deadsince`, `expiry` | sorted sets | dead records by time of death (`replay_dead_since`), done records by end of retention (`purge`) |
@@ -840,14 +862,16 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// least the shortest lease any running record holds (`lengths`), from where its last scan
 /// stopped (`claimed`); it checks each against the record's own lease end, takes over the
 /// first that is over (a new token, the ordering key checked, the delivery counted — all in the
-/// script), and gives every other entry back to its consumer with its idle time as it was. So
-/// leases of any length, renewed to a new length, coexist on one inbox, and every time still
-/// comes from the engine's [`Clock`] (turned into the server's for `XAUTOCLAIM`), which can be
-/// a [`ManualClock`](crate::ManualClock) in tests. An entry delivered outside the engine (the
-/// group read by hand) is found the same way and handled as if `lease` had read it. Entries
-/// are deleted (`XDEL`) once their record stops running, so the ready stream holds only queued
-/// and running records; do not trim it (`XTRIM`, `MAXLEN`): a running record's entry is its
-/// lease.
+/// script), and gives every other running record's entry back to its consumer with its lease's
+/// start. So leases of any length, renewed to a new length, coexist on one inbox, and every
+/// lease is still measured on the engine's [`Clock`] (turned into the server's for
+/// `XAUTOCLAIM`), which can be a [`ManualClock`](crate::ManualClock) in tests. An entry
+/// delivered outside the engine (the group read by hand) is found the same way and handled as
+/// if `lease` had read it. Entries are deleted (`XDEL`) once their record stops running, so
+/// the ready stream holds only queued and running records. A running record whose entry left
+/// the pending list behind the engine's back — its consumer deleted (`XGROUP DELCONSUMER`),
+/// the group made anew at `$`, the stream trimmed — is found by a sweep of two running records
+/// per `lease` call and, once its lease is over, gets an entry back and is taken over.
 ///
 /// **Order**: an expired lease first (in stream order, from where the last scan stopped), then
 /// the ready stream in its order: new records in received order, retries from the moment a
@@ -866,7 +890,10 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 ///
 /// **Time**: every time is the engine's [`Clock`] in milliseconds, passed to the scripts
 /// ([`SystemClock`] by default): the hosts of a fleet need synchronized clocks (NTP), as leases
-/// are compared across hosts.
+/// are compared across hosts. Only `XAUTOCLAIM`'s idle time is on the server's clock: `lease`
+/// turns the shortest lease into it with the server's `TIME`. Redis stores a lease start ahead
+/// of its own clock as its now, so the lease of a host whose clock runs ahead is looked at
+/// early — and checked against its end, never taken over early.
 ///
 /// # Durability and failover
 ///
