@@ -62,10 +62,12 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
+use futures_util::future::Shared;
 use http::StatusCode;
 use time::OffsetDateTime;
 
@@ -380,6 +382,8 @@ struct Entry {
     /// When a fetch of this key may start next: `expires_at`, then, once one started,
     /// [`KEY_REFRESH_INTERVAL`] after it.
     refresh_at: i64,
+    /// The fetch that gave the key.
+    flight: u64,
 }
 
 /// What the cache holds for a key at a given time.
@@ -411,8 +415,22 @@ struct Budget {
 
 type KeyId = (String, KeyKind, String);
 
+/// A fetch of a key document that concurrent requests share: the document, or the error.
+type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, Arc<KeyError>>>>;
+
+/// A fetch in flight, and when (Unix milliseconds, the requests' clock) it started.
+struct Flight {
+    id: u64,
+    started: i64,
+    fetch: SharedFetch,
+}
+
+/// How long a fetch in flight is joined by further requests for its key; past that (a source
+/// that hangs), a request starts its own.
+const FLIGHT_JOINED_FOR_MILLIS: i64 = 30_000;
+
 struct CacheInner {
-    source: Box<dyn DynKeySource>,
+    source: Arc<dyn DynKeySource>,
     ttl: Duration,
     capacity: usize,
     miss_ttl: Duration,
@@ -423,6 +441,9 @@ struct CacheInner {
     // (scheme, kind, id) → a recent NotFound or Expired. Never locked across an await.
     misses: Mutex<HashMap<KeyId, Miss>>,
     budget: Mutex<Budget>,
+    // (scheme, kind, id) → the fetch in flight. Never locked across an await.
+    flights: Mutex<HashMap<KeyId, Flight>>,
+    next_flight: AtomicU64,
 }
 
 /// Fetched keys, kept for a while: resolves the [`KeyRef`] of each request through a
@@ -442,8 +463,12 @@ struct CacheInner {
 ///   ([`DEFAULT_FETCHES_PER_MINUTE`]) fetches of keys not held start per minute; past that,
 ///   requests naming a key not held are answered [`KeyError::Unavailable`] (503 with
 ///   `Retry-After`), so forged requests naming ever new keys cannot make the cache flood the
-///   provider or your HTTP client. Concurrent requests for a key not yet cached may each fetch
-///   it; the last one is kept.
+///   provider or your HTTP client.
+/// * **One fetch per key at a time**: concurrent requests for a key not held (a burst of
+///   deliveries right after a deploy or a rotation) share one fetch, which takes one fetch
+///   from the ration; so do requests for a held key past its usable time while it is fetched
+///   again. A fetch in flight for more than 30 s is not joined: the next request starts its
+///   own (a source that hangs does not hold every later request).
 /// * **Held keys are refreshed apart**: a key past its TTL that a request was verified with is
 ///   fetched again outside that ration — so forged requests spending it cannot lock out the
 ///   keys real deliveries use — by one request at a time, at most once per key every [`KEY_REFRESH_INTERVAL`]. Meanwhile,
@@ -496,7 +521,7 @@ impl fmt::Debug for KeyCache {
 
 /// Configures a [`KeyCache`].
 pub struct KeyCacheBuilder {
-    source: Box<dyn DynKeySource>,
+    source: Arc<dyn DynKeySource>,
     ttl: Duration,
     capacity: usize,
     miss_ttl: Duration,
@@ -605,6 +630,8 @@ impl KeyCacheBuilder {
                     window_start: i64::MIN,
                     started: 0,
                 }),
+                flights: Mutex::new(HashMap::new()),
+                next_flight: AtomicU64::new(0),
             }),
         })
     }
@@ -621,7 +648,7 @@ impl KeyCache {
     /// Configures a cache over `source`.
     pub fn builder(source: impl KeySource) -> KeyCacheBuilder {
         KeyCacheBuilder {
-            source: Box::new(source),
+            source: Arc::new(source),
             ttl: DEFAULT_KEY_TTL,
             capacity: DEFAULT_KEY_CAPACITY,
             miss_ttl: DEFAULT_MISS_TTL,
@@ -729,14 +756,18 @@ impl KeyCache {
         }
     }
 
-    /// Keeps `key` for `id`, fetched at `now_millis`, for the TTL (never past its validity).
-    fn keep(&self, id: KeyId, mut key: RemoteKey, now_millis: i64) -> Arc<RemoteKey> {
+    /// Keeps `key` for `id`, fetched at `now_millis` by fetch `flight`, for the TTL (never past
+    /// its validity). The requests that shared the fetch share the key it gave.
+    fn keep(&self, id: KeyId, mut key: RemoteKey, now_millis: i64, flight: u64) -> Arc<RemoteKey> {
         let mut expires_at = now_millis.saturating_add(millis(self.inner.ttl));
         if let Some(end) = key.not_after() {
             expires_at = expires_at.min(end.saturating_mul(1000).saturating_add(1000));
         }
         let grace = millis(self.inner.stale_if_error);
         let mut entries = self.entries();
+        if let Some(entry) = entries.get(&id).filter(|e| e.flight == flight) {
+            return Arc::clone(&entry.key);
+        }
         // Keys no longer usable go first; then those no request was verified with (what forged
         // requests made the cache fetch), then those whose TTL ends soonest.
         make_room(
@@ -755,9 +786,45 @@ impl KeyCache {
             key: Arc::clone(&key),
             expires_at,
             refresh_at: expires_at,
+            flight,
         };
         entries.insert(id, entry);
         key
+    }
+
+    /// The fetch of `id` in flight, if one started less than 30 s ago (on the requests' clock).
+    fn flight(&self, id: &KeyId, now_millis: i64) -> Option<(u64, SharedFetch)> {
+        let flights = lock(&self.inner.flights);
+        let flight = flights.get(id)?;
+        (0..FLIGHT_JOINED_FOR_MILLIS)
+            .contains(&now_millis.saturating_sub(flight.started))
+            .then(|| (flight.id, flight.fetch.clone()))
+    }
+
+    /// Starts a fetch of `key` that further requests for `id` may join.
+    fn start_flight(&self, id: KeyId, key: &KeyRef<'_>, now_millis: i64) -> (u64, SharedFetch) {
+        let source = Arc::clone(&self.inner.source);
+        let key = key.clone().into_owned();
+        let fetch: BoxFuture<'static, _> = Box::pin(async move {
+            let document = source.fetch_boxed(&key).await;
+            document.map(Arc::new).map_err(Arc::new)
+        });
+        let fetch = fetch.shared();
+        let flight = self.inner.next_flight.fetch_add(1, Ordering::Relaxed);
+        let mut flights = lock(&self.inner.flights);
+        // A fetch every request waiting for went away is dropped once too old to be joined.
+        flights.retain(|_, f| {
+            (0..FLIGHT_JOINED_FOR_MILLIS).contains(&now_millis.saturating_sub(f.started))
+        });
+        flights.insert(
+            id,
+            Flight {
+                id: flight,
+                started: now_millis,
+                fetch: fetch.clone(),
+            },
+        );
+        (flight, fetch)
     }
 
     /// The key `key` names, for `scheme`, usable at `now`: from the cache, else fetched,
@@ -771,7 +838,7 @@ impl KeyCache {
         let now_secs = now.unix_timestamp();
         let now_millis = crate::verify::unix_millis(now);
         let id = (key.scheme.to_string(), key.kind, key.id.to_string());
-        let (stale, held) = match self.held(&id, now_millis, now_secs) {
+        let (stale, held, may_fetch) = match self.held(&id, now_millis, now_secs) {
             Held::Fresh(key) if key.is_valid_at(now_secs) => return Ok(key),
             Held::Fresh(_) => return Err(KeyError::Expired),
             Held::Stale {
@@ -780,32 +847,53 @@ impl KeyCache {
                 held,
             } => {
                 let stale = usable.then(|| Arc::clone(&held));
-                // A key a request was verified with is fetched again outside the ration; one
-                // that only forged requests named so far takes from it, as a new key does.
-                let fetch = if !refresh {
-                    Err(KeyError::unavailable(
-                        "the key could not be fetched again yet (KEY_REFRESH_INTERVAL)",
-                    ))
-                } else if held.is_proven() {
-                    Ok(())
-                } else {
-                    self.take_fetch(now_millis)
-                };
-                if let Err(error) = fetch {
-                    return stale.ok_or(error);
+                if !refresh && let Some(stale) = stale {
+                    // Another request fetches it again; this one does not wait.
+                    return Ok(stale);
                 }
-                (stale, Some(held))
+                (stale, Some(held), refresh)
             }
             Held::Nothing => {
                 if let Some(miss) = self.remembered_miss(&id, now_millis) {
                     return Err(miss);
                 }
-                self.take_fetch(now_millis)?;
-                (None, None)
+                (None, None, true)
             }
         };
-        match self.fetch_and_parse(scheme, key, now_secs).await {
-            Ok(parsed) => Ok(self.keep(id, parsed, now_millis)),
+        let (flight, fetch, leader) = match self.flight(&id, now_millis) {
+            Some((flight, fetch)) => (flight, fetch, false),
+            None => {
+                // A key a request was verified with is fetched again outside the ration; one
+                // that only forged requests named so far takes from it, as a new key does.
+                let permit = if !may_fetch {
+                    Err(KeyError::unavailable(
+                        "the key could not be fetched again yet (KEY_REFRESH_INTERVAL)",
+                    ))
+                } else if held.as_ref().is_some_and(|held| held.is_proven()) {
+                    Ok(())
+                } else {
+                    self.take_fetch(now_millis)
+                };
+                if let Err(error) = permit {
+                    return stale.ok_or(error);
+                }
+                let (flight, fetch) = self.start_flight(id.clone(), key, now_millis);
+                (flight, fetch, true)
+            }
+        };
+        let document = fetch.await;
+        {
+            let mut flights = lock(&self.inner.flights);
+            if flights.get(&id).is_some_and(|f| f.id == flight) {
+                flights.remove(&id);
+            }
+        }
+        let parsed = match document {
+            Ok(document) => self.parse(scheme, key, &document, now_secs),
+            Err(error) => Err(reissue(&error)),
+        };
+        match parsed {
+            Ok(parsed) => Ok(self.keep(id, parsed, now_millis, flight)),
             Err(error @ (KeyError::NotFound | KeyError::Expired)) => {
                 // The held key is dropped — unless a concurrent fetch replaced it meanwhile.
                 if let Some(held) = held {
@@ -819,38 +907,41 @@ impl KeyCache {
             }
             Err(error) => {
                 // Not silently: the provider's key endpoint is failing, and the held key is
-                // used until `stale_if_error` ends.
-                crate::telemetry::log_warn!(
-                    error = %crate::telemetry::ErrorChain(&error),
-                    stale = stale.is_some(),
-                    "fetching a held key again failed"
-                );
+                // used until `stale_if_error` ends. Once per fetch, by the request that
+                // started it.
+                if leader && held.is_some() {
+                    crate::telemetry::log_warn!(
+                        error = %crate::telemetry::ErrorChain(&error),
+                        stale = stale.is_some(),
+                        "fetching a held key again failed"
+                    );
+                }
                 stale.ok_or(error)
             }
         }
     }
 
-    /// Fetches the key `key` names and parses it; `Expired` unless it is valid at `now_secs`.
-    async fn fetch_and_parse(
+    /// Parses a fetched `document` of `key`; `Expired` unless it is valid at `now_secs`.
+    fn parse(
         &self,
         scheme: &dyn Scheme,
         key: &KeyRef<'_>,
+        document: &[u8],
         now_secs: i64,
     ) -> Result<RemoteKey, KeyError> {
-        let document = self.inner.source.fetch_boxed(key).await?;
         if document.len() > MAX_KEY_DOCUMENT {
             return Err(KeyError::Invalid {
                 reason: "a key document larger than 64 KiB",
             });
         }
-        let mut parsed = scheme.parse_remote_key(key, &document)?;
+        let mut parsed = scheme.parse_remote_key(key, document)?;
         if !parsed.is_valid_at(now_secs) {
             return Err(KeyError::Expired);
         }
         parsed.label = Some(match key.kind {
             KeyKind::KeyId => key.id.as_ref().into(),
             KeyKind::CertificateUrl => {
-                let digest = <sha2::Sha256 as sha2::Digest>::digest(&document);
+                let digest = <sha2::Sha256 as sha2::Digest>::digest(document);
                 format!("sha256:{}", hex::encode(&digest[..8])).into()
             }
         });
@@ -891,6 +982,47 @@ impl KeyCache {
             key.proven.store(true, Ordering::Relaxed);
         }
         Ok(verified)
+    }
+}
+
+/// A shared fetch's error, for one of the requests that waited for it.
+fn reissue(error: &Arc<KeyError>) -> KeyError {
+    match &**error {
+        KeyError::NotFound => KeyError::NotFound,
+        KeyError::Expired => KeyError::Expired,
+        KeyError::Invalid { reason } => KeyError::Invalid { reason },
+        KeyError::NoSource => KeyError::NoSource,
+        KeyError::Unavailable(_) => KeyError::Unavailable(Box::new(SharedCause(Arc::clone(error)))),
+    }
+}
+
+/// The cause of a shared fetch's [`KeyError::Unavailable`]: shows as the source's own error.
+struct SharedCause(Arc<KeyError>);
+
+impl SharedCause {
+    fn cause(&self) -> &(dyn std::error::Error + 'static) {
+        match &*self.0 {
+            KeyError::Unavailable(source) => source.as_ref(),
+            other => other,
+        }
+    }
+}
+
+impl fmt::Debug for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.cause(), f)
+    }
+}
+
+impl fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.cause(), f)
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause().source()
     }
 }
 

@@ -664,30 +664,12 @@ async fn a_held_key_the_provider_drops_is_dropped() {
     assert_eq!(keys.fetches(), 2, "the miss is remembered");
 }
 
-/// Serves `CERT`; every fetch after the first waits for `gate`.
-#[derive(Clone)]
-struct Gated {
-    fetches: Arc<AtomicUsize>,
-    gate: Arc<tokio::sync::Semaphore>,
-}
-
-impl KeySource for Gated {
-    async fn fetch(&self, _key: &KeyRef<'_>) -> Result<Vec<u8>, KeyError> {
-        if self.fetches.fetch_add(1, Ordering::SeqCst) > 0 {
-            let _permit = self.gate.acquire().await.unwrap();
-        }
-        Ok(CERT.as_bytes().to_vec())
-    }
-}
-
 /// A burst of deliveries when a key's TTL ends makes one fetch: the others are verified with
 /// the key held meanwhile, without waiting for it.
 #[tokio::test]
 async fn one_request_refreshes_a_held_key_the_others_use_it_meanwhile() {
-    let source = Gated {
-        fetches: Arc::default(),
-        gate: Arc::new(tokio::sync::Semaphore::new(0)),
-    };
+    let source = Gate::serving(|| Ok(CERT.as_bytes().to_vec()));
+    source.gate.add_permits(1);
     let cache = one_minute(source.clone()).build().unwrap();
     let held = cache
         .resolve(&sns(), &cert_ref(URL_1), at(T))
@@ -831,4 +813,185 @@ async fn keys_no_request_was_verified_with_are_evicted_first() {
         .await
         .unwrap();
     assert_eq!(keys.fetches(), 4, "the proven key was kept");
+}
+
+/// Serves `CERT` (or `answer`'s error) once `gate` lets it; counts fetches.
+#[derive(Clone)]
+struct Gate {
+    fetches: Arc<AtomicUsize>,
+    gate: Arc<tokio::sync::Semaphore>,
+    answer: Arc<dyn Fn() -> Result<Vec<u8>, KeyError> + Send + Sync>,
+}
+
+impl Gate {
+    fn serving(answer: impl Fn() -> Result<Vec<u8>, KeyError> + Send + Sync + 'static) -> Self {
+        Self {
+            fetches: Arc::default(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            answer: Arc::new(answer),
+        }
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `n` fetches have started.
+    async fn started(&self, n: usize) {
+        for _ in 0..500 {
+            if self.fetches() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{n} fetches never started ({} did)", self.fetches());
+    }
+}
+
+impl KeySource for Gate {
+    async fn fetch(&self, _key: &KeyRef<'_>) -> Result<Vec<u8>, KeyError> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        // One permit per fetch, kept: `add_permits(n)` lets exactly `n` fetches through.
+        self.gate.acquire().await.unwrap().forget();
+        (self.answer)()
+    }
+}
+
+/// `n` concurrent resolves of `URL_1` at `t`, spawned.
+fn burst(
+    cache: &KeyCache,
+    n: usize,
+    t: i64,
+) -> Vec<tokio::task::JoinHandle<Result<Arc<RemoteKey>, KeyError>>> {
+    (0..n)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.resolve(&sns(), &cert_ref(URL_1), at(t)).await })
+        })
+        .collect()
+}
+
+/// A burst of first deliveries naming a key not held yet (a deploy, a rotation) makes one
+/// fetch, from one place of the ration: every request gets the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_for_a_new_key_share_one_fetch() {
+    let source = Gate::serving(|| Ok(CERT.as_bytes().to_vec()));
+    let cache = one_minute(source.clone())
+        .fetches_per_minute(1)
+        .build()
+        .unwrap();
+    let requests = burst(&cache, 32, T);
+    source.started(1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    source.gate.add_permits(100);
+    let mut keys = Vec::new();
+    for request in requests {
+        keys.push(request.await.unwrap().expect("served by the shared fetch"));
+    }
+    assert_eq!(source.fetches(), 1, "one fetch for the burst");
+    assert!(keys.iter().all(|key| Arc::ptr_eq(key, &keys[0])));
+    assert_eq!(cache.len(), 1);
+}
+
+/// The request that started a fetch may go away (its client disconnected): the requests
+/// that joined it still get the key, from that one fetch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_fetch_outlives_the_request_that_started_it() {
+    let source = Gate::serving(|| Ok(CERT.as_bytes().to_vec()));
+    let cache = one_minute(source.clone()).build().unwrap();
+    let first = burst(&cache, 1, T).remove(0);
+    source.started(1).await;
+    let joined = burst(&cache, 4, T + 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    source.gate.add_permits(100);
+    for request in joined {
+        request
+            .await
+            .unwrap()
+            .expect("served by the fetch its starter left");
+    }
+    assert_eq!(source.fetches(), 1);
+}
+
+/// A shared fetch's failure reaches every request that waited for it, as the source's own
+/// error; a key the provider does not know is remembered as a miss, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_fetch_s_failure_reaches_every_request() {
+    let down = Gate::serving(|| Err(KeyError::unavailable("the provider answered 502")));
+    let cache = one_minute(down.clone()).build().unwrap();
+    let requests = burst(&cache, 8, T);
+    down.started(1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    down.gate.add_permits(100);
+    for request in requests {
+        let error = request.await.unwrap().unwrap_err();
+        assert!(matches!(error, KeyError::Unavailable(_)), "{error:?}");
+        let source = std::error::Error::source(&error).expect("the cause");
+        assert_eq!(source.to_string(), "the provider answered 502");
+        assert!(error.retry_after().is_some());
+    }
+    assert_eq!(down.fetches(), 1);
+
+    let unknown = Gate::serving(|| Err(KeyError::NotFound));
+    let cache = one_minute(unknown.clone()).build().unwrap();
+    let requests = burst(&cache, 8, T);
+    unknown.started(1).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    unknown.gate.add_permits(100);
+    for request in requests {
+        let error = request.await.unwrap().unwrap_err();
+        assert!(matches!(error, KeyError::NotFound), "{error:?}");
+    }
+    let again = cache.resolve(&sns(), &cert_ref(URL_1), at(T + 1)).await;
+    assert!(matches!(again, Err(KeyError::NotFound)), "{again:?}");
+    assert_eq!(unknown.fetches(), 1, "the miss is remembered");
+}
+
+/// A fetch that hangs is joined for 30 s; a request after that starts its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_fetch_is_not_joined_forever() {
+    let source = Gate::serving(|| Ok(CERT.as_bytes().to_vec()));
+    let cache = one_minute(source.clone()).build().unwrap();
+    let hung = burst(&cache, 1, T).remove(0);
+    source.started(1).await;
+    let joined = burst(&cache, 1, T + 29).remove(0);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(source.fetches(), 1, "joined within 30 s");
+    let own = burst(&cache, 1, T + 31).remove(0);
+    source.started(2).await;
+    source.gate.add_permits(100);
+    for request in [hung, joined, own] {
+        request.await.unwrap().unwrap();
+    }
+    assert_eq!(source.fetches(), 2);
+}
+
+/// A held key past its usable time that one request is fetching again: the others wait for
+/// that fetch instead of failing at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_an_unusable_held_key_wait_for_its_refresh() {
+    let source = Gate::serving(|| Ok(CERT.as_bytes().to_vec()));
+    source.gate.add_permits(1);
+    let cache = one_minute(source.clone())
+        .stale_if_error(Duration::ZERO)
+        .build()
+        .unwrap();
+    let held = cache
+        .resolve(&sns(), &cert_ref(URL_1), at(T))
+        .await
+        .unwrap();
+    let refresh = burst(&cache, 1, T + 61).remove(0);
+    source.started(2).await;
+    let waiting = burst(&cache, 3, T + 62);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    source.gate.add_permits(100);
+    let fetched = refresh.await.unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&fetched, &held));
+    for request in waiting {
+        let key = request.await.unwrap().expect("served by the refresh");
+        assert!(Arc::ptr_eq(&key, &fetched));
+    }
+    assert_eq!(source.fetches(), 2);
 }
