@@ -67,7 +67,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use futures_util::future::Shared;
+use futures_util::future::{Shared, WeakShared};
 use http::StatusCode;
 use time::OffsetDateTime;
 
@@ -415,14 +415,17 @@ struct Budget {
 
 type KeyId = (String, KeyKind, String);
 
-/// A fetch of a key document that concurrent requests share: the document, or the error.
-type SharedFetch = Shared<BoxFuture<'static, Result<Arc<Vec<u8>>, Arc<KeyError>>>>;
+/// A fetch of a key document: the document, or the error (shared by the requests that wait).
+type Fetch = BoxFuture<'static, Result<Arc<Vec<u8>>, Arc<KeyError>>>;
+/// A fetch of a key document that concurrent requests share.
+type SharedFetch = Shared<Fetch>;
 
-/// A fetch in flight, and when (Unix milliseconds, the requests' clock) it started.
+/// A fetch in flight (held weakly: the requests waiting for it hold it), and when (Unix
+/// milliseconds, the requests' clock) it started. Ids grow: a later fetch has a larger one.
 struct Flight {
     id: u64,
     started: i64,
-    fetch: SharedFetch,
+    fetch: WeakShared<Fetch>,
 }
 
 /// How long a fetch in flight is joined by further requests for its key; past that (a source
@@ -467,8 +470,12 @@ struct CacheInner {
 /// * **One fetch per key at a time**: concurrent requests for a key not held (a burst of
 ///   deliveries right after a deploy or a rotation) share one fetch, which takes one fetch
 ///   from the ration; so do requests for a held key past its usable time while it is fetched
-///   again. A fetch in flight for more than 30 s is not joined: the next request starts its
-///   own (a source that hangs does not hold every later request).
+///   again. The fetch goes on while any request waits for it (the one that started it may go
+///   away), and stops when none does. One in flight for more than 30 s is not joined: the next
+///   request starts its own (a source that hangs does not hold every later request). A source
+///   that panics fails the requests waiting for it with [`KeyError::Unavailable`]. The source
+///   of a shared fetch's `Unavailable` shows the source's error (its message and causes) but
+///   is not that error's type: several requests receive it.
 /// * **Held keys are refreshed apart**: a key past its TTL that a request was verified with is
 ///   fetched again outside that ration — so forged requests spending it cannot lock out the
 ///   keys real deliveries use — by one request at a time, at most once per key every [`KEY_REFRESH_INTERVAL`]. Meanwhile,
@@ -765,7 +772,9 @@ impl KeyCache {
         }
         let grace = millis(self.inner.stale_if_error);
         let mut entries = self.entries();
-        if let Some(entry) = entries.get(&id).filter(|e| e.flight == flight) {
+        // The requests that shared a fetch share its key; an older fetch that ends after a
+        // newer one (a slow source) does not replace the newer key.
+        if let Some(entry) = entries.get(&id).filter(|e| e.flight >= flight) {
             return Arc::clone(&entry.key);
         }
         // Keys no longer usable go first; then those no request was verified with (what forged
@@ -792,39 +801,66 @@ impl KeyCache {
         key
     }
 
-    /// The fetch of `id` in flight, if one started less than 30 s ago (on the requests' clock).
-    fn flight(&self, id: &KeyId, now_millis: i64) -> Option<(u64, SharedFetch)> {
-        let flights = lock(&self.inner.flights);
-        let flight = flights.get(id)?;
-        (0..FLIGHT_JOINED_FOR_MILLIS)
-            .contains(&now_millis.saturating_sub(flight.started))
-            .then(|| (flight.id, flight.fetch.clone()))
-    }
-
-    /// Starts a fetch of `key` that further requests for `id` may join.
-    fn start_flight(&self, id: KeyId, key: &KeyRef<'_>, now_millis: i64) -> (u64, SharedFetch) {
+    /// Joins the fetch of `id` in flight, or starts one if `permit` allows (taking from the
+    /// ration unless the held key was proven): the fetch, its id, and whether this request
+    /// started it. One lock, so concurrent requests start one fetch.
+    fn join_or_start(
+        &self,
+        id: &KeyId,
+        key: &KeyRef<'_>,
+        now_millis: i64,
+        may_fetch: bool,
+        proven: bool,
+    ) -> Result<(u64, SharedFetch, bool), KeyError> {
+        // Joinable while it started less than 30 s ago on the requests' clock; a request read
+        // its clock a moment before another that started the fetch, so "ago" may be negative.
+        let joinable = |f: &Flight| {
+            let age = now_millis.saturating_sub(f.started);
+            (-FLIGHT_JOINED_FOR_MILLIS..FLIGHT_JOINED_FOR_MILLIS).contains(&age)
+        };
+        let mut flights = lock(&self.inner.flights);
+        if let Some(flight) = flights.get(id).filter(|f| joinable(f))
+            && let Some(fetch) = flight.fetch.upgrade()
+        {
+            return Ok((flight.id, fetch, false));
+        }
+        if !may_fetch {
+            return Err(KeyError::unavailable(
+                "the key could not be fetched again yet (KEY_REFRESH_INTERVAL)",
+            ));
+        }
+        // A key a request was verified with is fetched again outside the ration; one that only
+        // forged requests named so far takes from it, as a new key does.
+        if !proven {
+            self.take_fetch(now_millis)?;
+        }
         let source = Arc::clone(&self.inner.source);
         let key = key.clone().into_owned();
-        let fetch: BoxFuture<'static, _> = Box::pin(async move {
-            let document = source.fetch_boxed(&key).await;
+        let fetch: Fetch = Box::pin(async move {
+            // A panicking source fails the requests that wait for it; it must not leave them
+            // waiting (a `Shared` whose future panicked wakes no other waiter).
+            let document = std::panic::AssertUnwindSafe(source.fetch_boxed(&key))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(KeyError::unavailable("the key source panicked")));
             document.map(Arc::new).map_err(Arc::new)
         });
         let fetch = fetch.shared();
         let flight = self.inner.next_flight.fetch_add(1, Ordering::Relaxed);
-        let mut flights = lock(&self.inner.flights);
-        // A fetch every request waiting for went away is dropped once too old to be joined.
-        flights.retain(|_, f| {
-            (0..FLIGHT_JOINED_FOR_MILLIS).contains(&now_millis.saturating_sub(f.started))
-        });
-        flights.insert(
-            id,
-            Flight {
-                id: flight,
-                started: now_millis,
-                fetch: fetch.clone(),
-            },
-        );
-        (flight, fetch)
+        // The map holds fetches weakly: one every request waiting for went away is dropped
+        // (and stops), and its entry with it.
+        flights.retain(|_, f| joinable(f) && f.fetch.upgrade().is_some());
+        if let Some(weak) = fetch.downgrade() {
+            flights.insert(
+                id.clone(),
+                Flight {
+                    id: flight,
+                    started: now_millis,
+                    fetch: weak,
+                },
+            );
+        }
+        Ok((flight, fetch, true))
     }
 
     /// The key `key` names, for `scheme`, usable at `now`: from the cache, else fetched,
@@ -860,40 +896,19 @@ impl KeyCache {
                 (None, None, true)
             }
         };
-        let (flight, fetch, leader) = match self.flight(&id, now_millis) {
-            Some((flight, fetch)) => (flight, fetch, false),
-            None => {
-                // A key a request was verified with is fetched again outside the ration; one
-                // that only forged requests named so far takes from it, as a new key does.
-                let permit = if !may_fetch {
-                    Err(KeyError::unavailable(
-                        "the key could not be fetched again yet (KEY_REFRESH_INTERVAL)",
-                    ))
-                } else if held.as_ref().is_some_and(|held| held.is_proven()) {
-                    Ok(())
-                } else {
-                    self.take_fetch(now_millis)
-                };
-                if let Err(error) = permit {
-                    return stale.ok_or(error);
-                }
-                let (flight, fetch) = self.start_flight(id.clone(), key, now_millis);
-                (flight, fetch, true)
-            }
-        };
+        let proven = held.as_ref().is_some_and(|held| held.is_proven());
+        let (flight, fetch, leader) =
+            match self.join_or_start(&id, key, now_millis, may_fetch, proven) {
+                Ok(flight) => flight,
+                Err(error) => return stale.ok_or(error),
+            };
         let document = fetch.await;
-        {
-            let mut flights = lock(&self.inner.flights);
-            if flights.get(&id).is_some_and(|f| f.id == flight) {
-                flights.remove(&id);
-            }
-        }
         let parsed = match document {
             Ok(document) => self.parse(scheme, key, &document, now_secs),
             Err(error) => Err(reissue(&error)),
         };
-        match parsed {
-            Ok(parsed) => Ok(self.keep(id, parsed, now_millis, flight)),
+        let answer = match parsed {
+            Ok(parsed) => Ok(self.keep(id.clone(), parsed, now_millis, flight)),
             Err(error @ (KeyError::NotFound | KeyError::Expired)) => {
                 // The held key is dropped — unless a concurrent fetch replaced it meanwhile.
                 if let Some(held) = held {
@@ -902,7 +917,7 @@ impl KeyCache {
                         entries.remove(&id);
                     }
                 }
-                self.remember_miss(id, &error, now_millis);
+                self.remember_miss(id.clone(), &error, now_millis);
                 Err(error)
             }
             Err(error) => {
@@ -918,7 +933,14 @@ impl KeyCache {
                 }
                 stale.ok_or(error)
             }
+        };
+        // Only now: a request that arrived meanwhile joined the finished fetch, and one after
+        // this finds what it left (the key, or the miss).
+        let mut flights = lock(&self.inner.flights);
+        if flights.get(&id).is_some_and(|f| f.id == flight) {
+            flights.remove(&id);
         }
+        answer
     }
 
     /// Parses a fetched `document` of `key`; `Expired` unless it is valid at `now_secs`.

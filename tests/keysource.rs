@@ -1,10 +1,13 @@
 //! The key cache: expiry, bound, failures, sources. No network: sources serve local test
 //! certificates (tests/fixtures/keys).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use http::HeaderMap;
 use time::OffsetDateTime;
 use webhook_receiver::keysource::{
@@ -857,18 +860,29 @@ impl KeySource for Gate {
     }
 }
 
-/// `n` concurrent resolves of `URL_1` at `t`, spawned.
-fn burst(
+/// `n` resolves of `URL_1` at `t`, not started.
+fn resolves(
     cache: &KeyCache,
     n: usize,
     t: i64,
-) -> Vec<tokio::task::JoinHandle<Result<Arc<RemoteKey>, KeyError>>> {
+) -> Vec<impl Future<Output = Result<Arc<RemoteKey>, KeyError>> + use<>> {
     (0..n)
         .map(|_| {
             let cache = cache.clone();
-            tokio::spawn(async move { cache.resolve(&sns(), &cert_ref(URL_1), at(t)).await })
+            async move { cache.resolve(&sns(), &cert_ref(URL_1), at(t)).await }
         })
         .collect()
+}
+
+/// Runs `requests` together, opening `source`'s gate once every one of them has been polled
+/// (so has started or joined a fetch) and the first fetch has started.
+async fn through_the_gate<F: Future>(source: &Gate, requests: Vec<F>) -> Vec<F::Output> {
+    let (results, ()) = futures_util::future::join(join_all(requests), async {
+        source.started(1).await;
+        source.gate.add_permits(100);
+    })
+    .await;
+    results
 }
 
 /// A burst of first deliveries naming a key not held yet (a deploy, a rotation) makes one
@@ -880,14 +894,11 @@ async fn concurrent_requests_for_a_new_key_share_one_fetch() {
         .fetches_per_minute(1)
         .build()
         .unwrap();
-    let requests = burst(&cache, 32, T);
-    source.started(1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    source.gate.add_permits(100);
-    let mut keys = Vec::new();
-    for request in requests {
-        keys.push(request.await.unwrap().expect("served by the shared fetch"));
-    }
+    let keys: Vec<_> = through_the_gate(&source, resolves(&cache, 32, T))
+        .await
+        .into_iter()
+        .map(|key| key.expect("served by the shared fetch"))
+        .collect();
     assert_eq!(source.fetches(), 1, "one fetch for the burst");
     assert!(keys.iter().all(|key| Arc::ptr_eq(key, &keys[0])));
     assert_eq!(cache.len(), 1);
@@ -899,34 +910,29 @@ async fn concurrent_requests_for_a_new_key_share_one_fetch() {
 async fn a_shared_fetch_outlives_the_request_that_started_it() {
     let source = Gate::serving(|| Ok(CERT.as_bytes().to_vec()));
     let cache = one_minute(source.clone()).build().unwrap();
-    let first = burst(&cache, 1, T).remove(0);
+    let first = tokio::spawn(resolves(&cache, 1, T).remove(0));
     source.started(1).await;
-    let joined = burst(&cache, 4, T + 1);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    first.abort();
-    assert!(first.await.unwrap_err().is_cancelled());
-    source.gate.add_permits(100);
-    for request in joined {
-        request
-            .await
-            .unwrap()
-            .expect("served by the fetch its starter left");
+    let (results, ()) = futures_util::future::join(join_all(resolves(&cache, 4, T + 1)), async {
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        source.gate.add_permits(100);
+    })
+    .await;
+    for result in results {
+        result.expect("served by the fetch its starter left");
     }
     assert_eq!(source.fetches(), 1);
 }
 
 /// A shared fetch's failure reaches every request that waited for it, as the source's own
-/// error; a key the provider does not know is remembered as a miss, once.
+/// error; a key the provider does not know is remembered as a miss, once; a source that
+/// panics fails the requests, never leaves them waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_fetch_s_failure_reaches_every_request() {
     let down = Gate::serving(|| Err(KeyError::unavailable("the provider answered 502")));
     let cache = one_minute(down.clone()).build().unwrap();
-    let requests = burst(&cache, 8, T);
-    down.started(1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    down.gate.add_permits(100);
-    for request in requests {
-        let error = request.await.unwrap().unwrap_err();
+    for result in through_the_gate(&down, resolves(&cache, 8, T)).await {
+        let error = result.unwrap_err();
         assert!(matches!(error, KeyError::Unavailable(_)), "{error:?}");
         let source = std::error::Error::source(&error).expect("the cause");
         assert_eq!(source.to_string(), "the provider answered 502");
@@ -936,17 +942,26 @@ async fn a_shared_fetch_s_failure_reaches_every_request() {
 
     let unknown = Gate::serving(|| Err(KeyError::NotFound));
     let cache = one_minute(unknown.clone()).build().unwrap();
-    let requests = burst(&cache, 8, T);
-    unknown.started(1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    unknown.gate.add_permits(100);
-    for request in requests {
-        let error = request.await.unwrap().unwrap_err();
+    for result in through_the_gate(&unknown, resolves(&cache, 8, T)).await {
+        let error = result.unwrap_err();
         assert!(matches!(error, KeyError::NotFound), "{error:?}");
     }
     let again = cache.resolve(&sns(), &cert_ref(URL_1), at(T + 1)).await;
     assert!(matches!(again, Err(KeyError::NotFound)), "{again:?}");
     assert_eq!(unknown.fetches(), 1, "the miss is remembered");
+
+    let panics = Gate::serving(|| panic!("a source bug"));
+    let cache = one_minute(panics.clone()).build().unwrap();
+    let results = tokio::time::timeout(
+        Duration::from_secs(10),
+        through_the_gate(&panics, resolves(&cache, 8, T)),
+    )
+    .await
+    .expect("a panicking source leaves nobody waiting");
+    for result in results {
+        let error = result.unwrap_err();
+        assert!(matches!(error, KeyError::Unavailable(_)), "{error:?}");
+    }
 }
 
 /// A fetch that hangs is joined for 30 s; a request after that starts its own.
@@ -954,17 +969,18 @@ async fn a_shared_fetch_s_failure_reaches_every_request() {
 async fn a_hung_fetch_is_not_joined_forever() {
     let source = Gate::serving(|| Ok(CERT.as_bytes().to_vec()));
     let cache = one_minute(source.clone()).build().unwrap();
-    let hung = burst(&cache, 1, T).remove(0);
+    let hung = tokio::spawn(resolves(&cache, 1, T).remove(0));
     source.started(1).await;
-    let joined = burst(&cache, 1, T + 29).remove(0);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut joined = std::pin::pin!(resolves(&cache, 1, T + 29).remove(0));
+    let polled = std::future::poll_fn(|cx| Poll::Ready(joined.as_mut().poll(cx))).await;
+    assert!(polled.is_pending());
     assert_eq!(source.fetches(), 1, "joined within 30 s");
-    let own = burst(&cache, 1, T + 31).remove(0);
+    let own = tokio::spawn(resolves(&cache, 1, T + 31).remove(0));
     source.started(2).await;
     source.gate.add_permits(100);
-    for request in [hung, joined, own] {
-        request.await.unwrap().unwrap();
-    }
+    joined.await.unwrap();
+    hung.await.unwrap().unwrap();
+    own.await.unwrap().unwrap();
     assert_eq!(source.fetches(), 2);
 }
 
@@ -982,15 +998,13 @@ async fn requests_for_an_unusable_held_key_wait_for_its_refresh() {
         .resolve(&sns(), &cert_ref(URL_1), at(T))
         .await
         .unwrap();
-    let refresh = burst(&cache, 1, T + 61).remove(0);
+    let refresh = tokio::spawn(resolves(&cache, 1, T + 61).remove(0));
     source.started(2).await;
-    let waiting = burst(&cache, 3, T + 62);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    source.gate.add_permits(100);
+    let waited = through_the_gate(&source, resolves(&cache, 3, T + 62)).await;
     let fetched = refresh.await.unwrap().unwrap();
     assert!(!Arc::ptr_eq(&fetched, &held));
-    for request in waiting {
-        let key = request.await.unwrap().expect("served by the refresh");
+    for key in waited {
+        let key = key.expect("served by the refresh");
         assert!(Arc::ptr_eq(&key, &fetched));
     }
     assert_eq!(source.fetches(), 2);
