@@ -41,6 +41,24 @@ async fn manual_engine(test: &str) -> (RedisInbox, ManualClock) {
     (engine, clock)
 }
 
+/// Two engines on one fresh prefix and one manual clock (2026-01-01), as two hosts of a fleet:
+/// consumers `host-a` and `host-b`.
+async fn two_hosts(test: &str) -> (RedisInbox, RedisInbox, ManualClock) {
+    let prefix = unique_prefix(test);
+    let clock = ManualClock::at_unix(1_767_225_600);
+    let host = |name: &'static str| {
+        let (prefix, clock) = (prefix.clone(), clock.clone());
+        async move {
+            engine(&prefix)
+                .await
+                .with_clock(clock)
+                .with_consumer(name)
+                .unwrap()
+        }
+    };
+    (host("host-a").await, host("host-b").await, clock)
+}
+
 /// The entries of a stream, as (field → value) maps of text.
 async fn xrange(engine: &RedisInbox, stream: &str) -> Vec<HashMap<String, String>> {
     let mut conn = raw(engine).await;
@@ -231,18 +249,7 @@ async fn two_instances_drain_2000_records_each_exactly_once() {
 /// runs the record again (attempt 2) and completes it; the dead worker's token changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_worker_s_record_runs_again_after_the_lease() {
-    let prefix = unique_prefix("killed");
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let first = engine(&prefix)
-        .await
-        .with_clock(clock.clone())
-        .with_consumer("host-a")
-        .unwrap();
-    let second = engine(&prefix)
-        .await
-        .with_clock(clock.clone())
-        .with_consumer("host-b")
-        .unwrap();
+    let (first, second, clock) = two_hosts("killed").await;
     let lease = Duration::from_secs(30);
     assert_eq!(
         first.accept(&record("k1"), None).await.unwrap(),
@@ -348,18 +355,7 @@ async fn pending_entries_show_each_lease_and_its_renewal() {
 /// takes it over once it is, and a heartbeat moves its start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_lease_is_not_taken_over_by_a_short_one() {
-    let prefix = unique_prefix("lengths");
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let long = engine(&prefix)
-        .await
-        .with_clock(clock.clone())
-        .with_consumer("host-a")
-        .unwrap();
-    let short = engine(&prefix)
-        .await
-        .with_clock(clock.clone())
-        .with_consumer("host-b")
-        .unwrap();
+    let (long, short, clock) = two_hosts("lengths").await;
     long.accept(&record("slow"), None).await.unwrap();
     let held = long.lease(Duration::from_secs(60)).await.unwrap().unwrap();
     clock.advance(Duration::from_secs(20));
@@ -407,18 +403,7 @@ async fn a_long_lease_is_not_taken_over_by_a_short_one() {
 /// the lease is over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_holder_s_record_survives_a_deleted_group() {
-    let prefix = unique_prefix("group-lease");
-    let clock = ManualClock::at_unix(1_767_225_600);
-    let first = engine(&prefix)
-        .await
-        .with_clock(clock.clone())
-        .with_consumer("host-a")
-        .unwrap();
-    let second = engine(&prefix)
-        .await
-        .with_clock(clock.clone())
-        .with_consumer("host-b")
-        .unwrap();
+    let (first, second, clock) = two_hosts("group-lease").await;
     let lease = Duration::from_secs(30);
     first.accept(&record("k"), None).await.unwrap();
     let dead = first.lease(lease).await.unwrap().unwrap();
@@ -450,18 +435,7 @@ async fn a_dead_holder_s_record_survives_a_deleted_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_record_whose_entry_was_removed_by_hand_is_taken_over() {
     for removal in ["DELCONSUMER", "XTRIM"] {
-        let prefix = unique_prefix(&format!("removed-{removal}"));
-        let clock = ManualClock::at_unix(1_767_225_600);
-        let first = engine(&prefix)
-            .await
-            .with_clock(clock.clone())
-            .with_consumer("host-a")
-            .unwrap();
-        let second = engine(&prefix)
-            .await
-            .with_clock(clock.clone())
-            .with_consumer("host-b")
-            .unwrap();
+        let (first, second, clock) = two_hosts(&format!("removed-{removal}")).await;
         let lease = Duration::from_secs(30);
         first.accept(&record("k"), None).await.unwrap();
         let dead = first.lease(lease).await.unwrap().unwrap();

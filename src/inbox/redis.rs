@@ -771,7 +771,7 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 ///
 /// | key | type | holds |
 /// | --- | --- | --- |
-/// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end, last error — **the source of truth** once a worker has seen it |
+/// | `r:<key>` | hash | the record: metadata, headers, body, status, attempts, token, due time or lease end (and the lease's length and consumer), last error — **the source of truth** once a worker has seen it |
 /// | `n:<key>` | string | the key is taken: a **fresh** record, packed with a nonce (`F…`; `C…` when a bounded accept stored it, `P…` once a duplicate has pinned it), until a worker turns it into `r:<key>`; then the marker `m`, until `purge` removes the record |
 /// | `ready` | stream | one entry (`k` = key) per record that is due — a fresh record's entry also has `f` = its nonce; read by the consumer group `workers` with `XREADGROUP`; the entries of running records stay in the group's pending-entry list until the record leaves `running` (`XACK` + `XDEL`) |
 /// | `delayed` | sorted set | pending records due later (retries), scored by due time; moved to `ready` when due |
