@@ -111,3 +111,54 @@ async fn an_unbounded_busy_timeout_opens() {
     );
     assert_eq!(engine.counts().await.unwrap().pending, 1);
 }
+
+/// Concurrent accepts are committed together: 100 keys, each accepted twice at once by 200
+/// tasks, are stored once each and answered `Stored` once and `Duplicate` once; under a bound
+/// of 50, exactly 50 are stored and the rest refused (`Full`) — and what was answered stored is
+/// in the file when it is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_accepts_share_commits_and_each_is_settled_as_if_alone() {
+    use webhook_receiver::inbox::{Accepted, InboxEngine, InboxError, NewRecord};
+    for bound in [None, Some(50u64)] {
+        let dir = TempDir::new("group-commit");
+        let path = dir.0.join("inbox.db");
+        let engine = SqliteInbox::open(&path).await.unwrap();
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    let record = NewRecord::new(format!("k{}", i % 100), "e", "p", &b"{}"[..]);
+                    (i % 100, engine.accept(&record, bound).await)
+                })
+            })
+            .collect();
+        let mut stored = std::collections::HashMap::<usize, usize>::new();
+        let (mut duplicates, mut full) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (key, Ok(Accepted::Stored)) => *stored.entry(key).or_default() += 1,
+                (_, Ok(Accepted::Duplicate)) => duplicates += 1,
+                (_, Err(InboxError::Full { limit: 50 })) => full += 1,
+                (key, other) => panic!("k{key}: {other:?}"),
+            }
+        }
+        assert!(stored.values().all(|&n| n == 1), "{bound:?}: {stored:?}");
+        let expected = bound.map_or(100, |b| b as usize);
+        assert_eq!(stored.len(), expected, "{bound:?}");
+        assert_eq!(duplicates + full, 200 - expected, "{bound:?}");
+        if bound.is_none() {
+            assert_eq!(full, 0);
+        }
+        engine.close().await;
+        let reopened = SqliteInbox::open(&path).await.unwrap();
+        assert_eq!(
+            reopened.counts().await.unwrap().pending,
+            expected as u64,
+            "{bound:?}"
+        );
+        for key in stored.keys() {
+            assert!(reopened.get(&format!("k{key}")).await.unwrap().is_some());
+        }
+        reopened.close().await;
+    }
+}

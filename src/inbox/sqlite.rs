@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 };
 use time::OffsetDateTime;
 
+use super::batch::{Answer, Batcher};
 use super::record::{self, millis};
 use super::{
     Accepted, Counts, InboxEngine, InboxError, Leased, ListQuery, NewRecord, Record, RecordMeta,
@@ -232,7 +233,12 @@ impl Sql {
 ///   `counts`) use a small pool of their own. Several processes may share the file (e.g. an
 ///   admin tool): they wait for each other up to the busy timeout, then get
 ///   [`InboxError::Unavailable`].
-/// * Every transition, `accept` included, is one statement.
+/// * Every transition, `accept` included, is one statement. Concurrent accepts of one engine
+///   (and its clones) are **committed together**: up to 64 records (1 MiB of bodies) in one
+///   transaction, each settled in arrival order as if alone, each caller answered after the
+///   commit — one `fsync` for the group instead of one per record. A group that fails for a
+///   reason other than the file being unavailable is written again record by record, so one
+///   record's error is never another's.
 /// * Times are this engine's [`Clock`] in milliseconds (the system clock by default).
 ///
 /// The table (default `webhook_inbox`) is created by [`open`](Self::open), or by
@@ -261,6 +267,21 @@ pub struct SqliteInbox {
     table: Arc<str>,
     sql: Arc<Sql>,
     clock: Arc<dyn Clock>,
+    /// Concurrent accepts of this engine (and its clones) share one transaction.
+    accepts: Arc<AcceptBatcher>,
+}
+
+/// Accepts written together: the record and its bound; per record `None` when the bound
+/// refused it.
+type AcceptBatcher = Batcher<(NewRecord, Option<u64>), Answer<Option<Accepted>>>;
+
+/// At most this many accepts, and (past the first) this many bytes of bodies, per transaction.
+const ACCEPT_BATCH: usize = 64;
+const ACCEPT_BATCH_BYTES: usize = 1 << 20;
+
+fn accept_batcher() -> Arc<AcceptBatcher> {
+    // One writer connection: one batch at a time.
+    Arc::new(Batcher::new(ACCEPT_BATCH, ACCEPT_BATCH_BYTES, 1))
 }
 
 impl fmt::Debug for SqliteInbox {
@@ -368,6 +389,7 @@ impl SqliteInboxBuilder {
             sql: Arc::new(Sql::new(&self.table)),
             table: self.table.into(),
             clock: self.clock,
+            accepts: accept_batcher(),
         };
         engine.migrate().await?;
         Ok(engine)
@@ -415,6 +437,7 @@ impl SqliteInbox {
             sql: Arc::new(Sql::new(table)),
             table: table.into(),
             clock: Arc::new(SystemClock),
+            accepts: accept_batcher(),
         })
     }
 
@@ -458,6 +481,85 @@ impl SqliteInbox {
         self.clock.unix_millis()
     }
 
+    /// Accepts a group of records: one alone in its own statement, more in one transaction, so
+    /// one commit (one `fsync` with `synchronous = FULL`) makes them all durable. Each record
+    /// is settled as if alone, in order (so two of one key store one). Per record, `None`:
+    /// the bound refused it.
+    async fn accept_all(
+        &self,
+        group: &[(NewRecord, Option<u64>)],
+    ) -> Result<Vec<Option<Accepted>>, InboxError> {
+        let now = self.now();
+        if let [(record, max)] = group {
+            let mut conn = self.writer.acquire().await.map_err(map_error)?;
+            return Ok(vec![self.accept_one(&mut conn, record, *max, now).await?]);
+        }
+        let mut tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_error)?;
+        let mut answers = Vec::with_capacity(group.len());
+        for (record, max) in group {
+            answers.push(self.accept_one(&mut tx, record, *max, now).await?);
+        }
+        tx.commit().await.map_err(map_error)?;
+        Ok(answers)
+    }
+
+    /// One accept, in one statement (and a look-up when nothing changed under a bound).
+    async fn accept_one(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        record: &NewRecord,
+        max_unfinished: Option<u64>,
+        now: i64,
+    ) -> Result<Option<Accepted>, InboxError> {
+        // Counting unfinished records costs a scan of them: only when there is a bound.
+        let sql = match max_unfinished {
+            Some(_) => &self.sql.insert_bounded,
+            None => &self.sql.insert,
+        };
+        let query = sqlx::query(statement(sql))
+            .bind(record.key.as_str())
+            .bind(record.endpoint.as_str())
+            .bind(record.provider.as_str())
+            .bind(record.event_id.as_deref())
+            .bind(record.signed_at)
+            .bind(record.key_label.as_deref())
+            .bind(record.ordering_key.as_deref())
+            .bind(encode_headers(&record.headers))
+            .bind(&record.body[..])
+            .bind(now)
+            .bind(millis(record.retain));
+        let query = match max_unfinished {
+            Some(limit) => query.bind(i64::try_from(limit).unwrap_or(i64::MAX)),
+            None => query,
+        };
+        let done = query.execute(&mut *conn).await.map_err(map_error)?;
+        if done.rows_affected() == 1 {
+            return Ok(Some(Accepted::Stored));
+        }
+        if max_unfinished.is_none() {
+            return Ok(Some(Accepted::Duplicate));
+        }
+        // Nothing changed: a live record has the key, or the bound refused a new one.
+        let existing = sqlx::query(statement(&self.sql.find))
+            .bind(record.key.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_error)?;
+        if let Some(row) = existing {
+            let status: String = row.try_get(0).map_err(map_error)?;
+            let deadline: Option<i64> = row.try_get(1).map_err(map_error)?;
+            let expired = status == "done" && deadline.is_some_and(|d| d <= now);
+            if !expired {
+                return Ok(Some(Accepted::Duplicate));
+            }
+        }
+        Ok(None)
+    }
+
     async fn owned_update(
         &self,
         sql: &Arc<str>,
@@ -483,50 +585,17 @@ impl InboxEngine for SqliteInbox {
         record: &NewRecord,
         max_unfinished: Option<u64>,
     ) -> Result<Accepted, InboxError> {
-        let now = self.now();
-        // Counting unfinished records costs a scan of them: only when there is a bound.
-        let sql = match max_unfinished {
-            Some(_) => &self.sql.insert_bounded,
-            None => &self.sql.insert,
-        };
-        let query = sqlx::query(statement(sql))
-            .bind(record.key.as_str())
-            .bind(record.endpoint.as_str())
-            .bind(record.provider.as_str())
-            .bind(record.event_id.as_deref())
-            .bind(record.signed_at)
-            .bind(record.key_label.as_deref())
-            .bind(record.ordering_key.as_deref())
-            .bind(encode_headers(&record.headers))
-            .bind(&record.body[..])
-            .bind(now)
-            .bind(millis(record.retain));
-        let query = match max_unfinished {
-            Some(limit) => query.bind(i64::try_from(limit).unwrap_or(i64::MAX)),
-            None => query,
-        };
-        let done = query.execute(&self.writer).await.map_err(map_error)?;
-        if done.rows_affected() == 1 {
-            return Ok(Accepted::Stored);
-        }
-        let Some(limit) = max_unfinished else {
-            return Ok(Accepted::Duplicate);
-        };
-        // Nothing changed: a live record has the key, or the bound refused a new one.
-        let existing = sqlx::query(statement(&self.sql.find))
-            .bind(record.key.as_str())
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(map_error)?;
-        if let Some(row) = existing {
-            let status: String = row.try_get(0).map_err(map_error)?;
-            let deadline: Option<i64> = row.try_get(1).map_err(map_error)?;
-            let expired = status == "done" && deadline.is_some_and(|d| d <= now);
-            if !expired {
-                return Ok(Accepted::Duplicate);
-            }
-        }
-        Err(InboxError::Full { limit })
+        let answer = self
+            .accepts
+            .write(
+                || (record.clone(), max_unfinished),
+                record.body.len(),
+                |group| async move { self.accept_all(&group).await },
+            )
+            .await?;
+        answer.ok_or(InboxError::Full {
+            limit: max_unfinished.unwrap_or(0),
+        })
     }
 
     async fn lease(&self, lease: Duration) -> Result<Option<Leased>, InboxError> {
