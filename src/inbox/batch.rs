@@ -1,6 +1,6 @@
 //! Group commit for engines: concurrent accepts of one process are written together, in one
-//! script call (Redis, bounded or after a taken key) or one transaction (PostgreSQL with a
-//! bound), instead of one by one.
+//! script call (Redis, bounded or after a taken key) or one transaction (SQLite; PostgreSQL
+//! with a bound), instead of one by one.
 //!
 //! There is no background task. The first caller to find the engine idle becomes the
 //! *leader*: it takes what is queued (its own record and any others, in arrival order, up to a

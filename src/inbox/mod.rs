@@ -93,7 +93,7 @@
 //! # }).unwrap();
 //! ```
 
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 mod batch;
 mod endpoint;
 mod engine;
