@@ -124,9 +124,10 @@ pub(crate) type Answer<A> = Result<A, Arc<InboxError>>;
 
 impl<T, A> Batcher<T, Answer<A>> {
     /// Writes the item `make` makes through `write`, grouped with concurrent items: one answer
-    /// per item, in order. `make` is called once, and once more only to write the item alone. When the group fails because the engine cannot be reached, every item of it
-    /// gets that error; when it fails otherwise (maybe for another item), each item is written
-    /// again alone, so one item's error is never another's.
+    /// per item, in order. `make` is called once, and once more only to write the item alone.
+    /// When the group fails because the engine cannot be reached, every item of it gets that
+    /// error; when it fails otherwise (maybe for another item), each item is written again
+    /// alone, so one item's error is never another's.
     pub(crate) async fn write<F, Fut>(
         &self,
         make: impl Fn() -> T,

@@ -233,12 +233,17 @@ impl Sql {
 ///   `counts`) use a small pool of their own. Several processes may share the file (e.g. an
 ///   admin tool): they wait for each other up to the busy timeout, then get
 ///   [`InboxError::Unavailable`].
-/// * Every transition, `accept` included, is one statement. Concurrent accepts of one engine
-///   (and its clones) are **committed together**: up to 64 records (1 MiB of bodies) in one
+/// * Every other transition is one statement; so is an accept alone (plus a look-up when a
+///   bound refused it or its key was taken). Concurrent accepts of one engine (and its
+///   clones) are **committed together**: up to 64 records (1 MiB of bodies) in one
 ///   transaction, each settled in arrival order as if alone, each caller answered after the
-///   commit — one `fsync` for the group instead of one per record. A group that fails for a
-///   reason other than the file being unavailable is written again record by record, so one
-///   record's error is never another's.
+///   commit — one `fsync` for the group instead of one per record. A group that fails because
+///   the file is unavailable (busy past the timeout, full, an I/O error) answers that error
+///   to every record in it ([`InboxError::Unavailable`], 503: the senders retry); one that
+///   fails for another reason is written again record by record, so that error is only its
+///   record's. If the caller writing a group goes away mid-write (its request cancelled), the
+///   others write their records alone: those the group had stored are answered `Duplicate`
+///   (200, nothing lost).
 /// * Times are this engine's [`Clock`] in milliseconds (the system clock by default).
 ///
 /// The table (default `webhook_inbox`) is created by [`open`](Self::open), or by
