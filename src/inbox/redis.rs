@@ -517,11 +517,18 @@ if redis.call('EXISTS', READY) == 0 then return false end
 do
   -- A running record whose entry left the pending list behind the engine's back (its
   -- consumer deleted with `XGROUP DELCONSUMER`, the group made anew at `$`, the stream
-  -- trimmed): two running records per call, in turn, are checked, and one whose lease is over
-  -- without a pending entry gets it back (a new entry if it is gone) for `XAUTOCLAIM` to find.
-  local at = tonumber(redis.call('GET', P .. 'sweep')) or 0
-  local sweep = redis.call('ZRANGE', P .. 's:running', at, at + 1)
-  redis.call('SET', P .. 'sweep', #sweep == 2 and at + 2 or 0)
+  -- trimmed): while the group has fewer pending entries than there are running records, two
+  -- running records per call, in turn, are checked, and one whose lease is over without a
+  -- pending entry gets it back (a new entry if it is gone) for `XAUTOCLAIM` to find.
+  local running = redis.call('ZCARD', P .. 's:running')
+  local summary = running > 0 and redis.pcall('XPENDING', READY, GROUP)
+  local sweep = {}
+  if type(summary) == 'table' and not summary.err and tonumber(summary[1]) < running then
+    local at = tonumber(redis.call('GET', P .. 'sweep')) or 0
+    sweep = redis.call('ZRANGE', P .. 's:running', at, at + 1)
+    local next_at = #sweep == 2 and at + 2 or 0
+    if next_at ~= at then redis.call('SET', P .. 'sweep', next_at) end
+  end
   for _, k in ipairs(sweep) do
     local r = rk(k)
     local st, id, dl = unpack(redis.call('HMGET', r, 'status', 'entry', 'deadline'))
@@ -871,7 +878,8 @@ static MATERIALIZE: LazyLock<Script> = LazyLock::new(|| script(&[PRELUDE, MATERI
 /// the ready stream holds only queued and running records. A running record whose entry left
 /// the pending list behind the engine's back — its consumer deleted (`XGROUP DELCONSUMER`),
 /// the group made anew at `$`, the stream trimmed — is found by a sweep of two running records
-/// per `lease` call and, once its lease is over, gets an entry back and is taken over.
+/// per `lease` call (only while the group has fewer pending entries than there are running
+/// records) and, once its lease is over, gets an entry back and is taken over.
 ///
 /// **Order**: an expired lease first (in stream order, from where the last scan stopped), then
 /// the ready stream in its order: new records in received order, retries from the moment a
