@@ -13,6 +13,9 @@
 //! `inspect` shows the metadata and the kept headers, and the body's size — not the body: pass
 //! `--body` to print it (it may hold personal data).
 //!
+//! `counts`, `list` and `inspect` open the file read-only: they answer beside busy workers
+//! and never change it. `replay`, `replay-since` and `purge` open it for writing.
+//!
 //! Try it on the file `cargo run --example inbox` leaves behind.
 
 use std::process::ExitCode;
@@ -69,7 +72,22 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     if !has_inbox_table(file).await? {
         return Err(format!("{file} holds no inbox (no table `webhook_inbox`)").into());
     }
-    let inbox = Inbox::new(SqliteInbox::open(file).await?);
+    // Only what changes records opens the inbox for writing (and migrates): `counts`, `list`
+    // and `inspect` read, so they work beside busy workers and never take the writer's lock.
+    let writes = matches!(command.as_str(), "replay" | "replay-since" | "purge");
+    let engine = if writes {
+        SqliteInbox::open(file).await?
+    } else {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(file)
+            .read_only(true);
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        SqliteInbox::from_pools(pool.clone(), pool, "webhook_inbox")?
+    };
+    let inbox = Inbox::new(engine);
     match (command.as_str(), rest) {
         ("counts", []) => {
             let counts = inbox.counts().await?;
