@@ -162,3 +162,21 @@ async fn concurrent_accepts_share_commits_and_each_is_settled_as_if_alone() {
         reopened.close().await;
     }
 }
+
+/// A lease the suite cannot multiply is refused with a message, not an arithmetic overflow.
+#[tokio::test]
+async fn the_contract_refuses_a_lease_it_cannot_use() {
+    let dir = TempDir::new("contract-lease");
+    let (engine, clock) = manual_engine(&dir).await;
+    let suite = tokio::spawn(async move {
+        let mut config = InboxContractConfig::manual(&clock);
+        config.lease = std::time::Duration::MAX;
+        inbox_contract(engine, config).await;
+    });
+    let panic = suite.await.unwrap_err().into_panic();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("the lease must be from 1 ms to one day"),
+        "{message}"
+    );
+}

@@ -27,7 +27,7 @@ pub struct InboxContractConfig<'a> {
     pub time: TimeTravel<'a>,
     /// The lease to lease with; retry delays and retentions are fractions and multiples of it.
     /// With real time, keep it well above the engine's round trip (the suite's time margins
-    /// are a quarter of it).
+    /// are a quarter of it). From 1 ms to one day: the suite panics on anything else.
     pub lease: Duration,
     /// How many concurrent accepts of one key, and leases of a few records, to race.
     pub concurrency: usize,
@@ -218,6 +218,12 @@ impl<E: InboxEngine + Clone> Suite<'_, E> {
 /// ```
 pub async fn inbox_contract<E: InboxEngine + Clone>(engine: E, config: InboxContractConfig<'_>) {
     let lease = config.lease;
+    // The suite multiplies the lease (heartbeats to ten leases, retention of two): bounded as
+    // the inbox's own lease is, so that a wrong setting says so instead of overflowing.
+    assert!(
+        (Duration::from_millis(1)..=Duration::from_secs(24 * 3600)).contains(&lease),
+        "inbox contract: the lease must be from 1 ms to one day, is {lease:?}"
+    );
     let suite = Suite {
         engine,
         time: config.time,
