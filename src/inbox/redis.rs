@@ -460,6 +460,11 @@ local function lease_of(r)
   local dl, lms, owner = unpack(redis.call('HMGET', r, 'deadline', 'lease_ms', 'consumer'))
   return (tonumber(dl) or now) - (tonumber(lms) or ms), owner or consumer
 end
+-- A running record's entry, handed to this consumer, goes back to its lease as it was.
+local function give_back(r, id)
+  local start, owner = lease_of(r)
+  lease_started(id, owner, start, false)
+end
 -- An entry of the ready stream just handed to this consumer (`claimed`: by `XAUTOCLAIM`,
 -- else by `XREADGROUP`). A queued record is taken if it may run, else parked (or held while
 -- its accept may take it back); a running record is taken over if its lease is over and it
@@ -477,8 +482,7 @@ local function consider(id, f, claimed)
       if yes then return take(r, k, ok, id, claimed) end
       if ok then wake(ok, now) end
     end
-    local start, owner = lease_of(r)
-    lease_started(id, owner, start, false)
+    give_back(r, id)
     return nil
   end
   if current == id and st == 'pending' and q == 's' then
@@ -565,10 +569,7 @@ do
       elseif taken then
         local r = rk(entry[2][2])
         local st, current = unpack(redis.call('HMGET', r, 'status', 'entry'))
-        if st == 'running' and current == id then
-          local start, owner = lease_of(r)
-          lease_started(id, owner, start, false)
-        end
+        if st == 'running' and current == id then give_back(r, id) end
       else
         taken = consider(id, entry[2], true)
         if taken and reply[2][i + 1] then redis.call('SET', P .. 'claimed', reply[2][i + 1]) end
