@@ -50,6 +50,20 @@ pub(crate) fn record(key: &str) -> NewRecord {
     NewRecord::new(key, "test", "test-provider", &br#"{"type":"t"}"#[..])
 }
 
+/// Deletes the ready stream's consumer group by hand (what an operator may do); asserts it
+/// existed.
+pub(crate) async fn destroy_group(engine: &RedisInbox) {
+    let mut conn = raw(engine).await;
+    let destroyed: i64 = redis::cmd("XGROUP")
+        .arg("DESTROY")
+        .arg(engine.ready_stream())
+        .arg("workers")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(destroyed, 1, "the consumer group existed");
+}
+
 /// How many entries of the ready stream the consumer group has delivered but not acknowledged.
 pub(crate) async fn pending_entries(engine: &RedisInbox) -> u64 {
     let mut conn = raw(engine).await;
