@@ -25,6 +25,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use webhook_receiver::inbox::{Inbox, ListQuery, RecordMeta, SqliteInbox, Status};
 
+/// The inbox's table (the engine's default).
+const TABLE: &str = "webhook_inbox";
+
 const USAGE: &str = "usage: inbox_admin <file> <command>
 commands:
   counts                          records per status, oldest pending age
@@ -70,13 +73,13 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     }
     // Opening migrates: never turn another application's database into an inbox.
     if !has_inbox_table(file).await? {
-        return Err(format!("{file} holds no inbox (no table `webhook_inbox`)").into());
+        return Err(format!("{file} holds no inbox (no table `{TABLE}`)").into());
     }
     // Only what changes records opens the inbox for writing (and migrates): `counts`, `list`
     // and `inspect` read, so they work beside busy workers and never take the writer's lock.
     let writes = matches!(command.as_str(), "replay" | "replay-since" | "purge");
     let engine = if writes {
-        SqliteInbox::open(file).await?
+        SqliteInbox::builder(file).table(TABLE)?.open().await?
     } else {
         let options = sqlx::sqlite::SqliteConnectOptions::new()
             .filename(file)
@@ -85,7 +88,7 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        SqliteInbox::from_pools(pool.clone(), pool, "webhook_inbox")?
+        SqliteInbox::from_pools(pool.clone(), pool, TABLE)?
     };
     let inbox = Inbox::new(engine);
     match (command.as_str(), rest) {
@@ -125,7 +128,7 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 .await?
                 .ok_or_else(|| format!("no record `{key}`"))?;
             let meta = &record.meta;
-            println!("key          {}", meta.key);
+            println!("key          {}", shown(&meta.key));
             println!("status       {}", meta.status);
             println!("attempts     {}", meta.attempts);
             println!("endpoint     {} ({})", meta.endpoint, meta.provider);
@@ -196,7 +199,7 @@ async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 fn print_line(meta: &RecordMeta) {
     println!(
         "{}  {:<7} attempts {:<3} received {}  {}",
-        meta.key,
+        shown(&meta.key),
         meta.status,
         meta.attempts,
         time_text(meta.received_at),
@@ -234,7 +237,7 @@ async fn has_inbox_table(path: &str) -> Result<bool, Box<dyn std::error::Error>>
         .await?;
     let found: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
-            .bind("webhook_inbox")
+            .bind(TABLE)
             .fetch_optional(&mut conn)
             .await?;
     Ok(found.is_some())
