@@ -103,7 +103,7 @@ pub struct Job {
     token: LeaseToken,
     max_attempts: u32,
     event_type: Option<String>,
-    settled: Settle,
+    settle: Settle,
 }
 
 impl fmt::Debug for Job {
@@ -185,7 +185,7 @@ impl Job {
     /// [`token`](Self::token) (e.g. inside its own database transaction, together with its
     /// writes), so the worker must not. Engines offering a transactional handler mode use it.
     pub fn mark_settled(&self) {
-        self.settled.settled();
+        self.settle.settled();
     }
 
     /// Tells the worker that the handler is about to commit the record's `done` itself (call
@@ -195,7 +195,7 @@ impl Job {
     /// cancelling it between its commit and `mark_settled`, so the attempt is reported
     /// [`Done`](AttemptOutcome::Done), not [`Lost`](AttemptOutcome::Lost).
     pub fn mark_settling(&self) {
-        self.settled.settling();
+        self.settle.settling();
     }
 
     /// What [`mark_settling`](Self::mark_settling) and [`mark_settled`](Self::mark_settled)
@@ -203,7 +203,7 @@ impl Job {
     /// returns.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn settle(&self) -> Settle {
-        self.settled.clone()
+        self.settle.clone()
     }
 }
 
@@ -660,13 +660,13 @@ async fn run_attempt<E: InboxEngine>(
         return AttemptOutcome::Lost;
     }
 
-    let settled = Settle::default();
+    let settlement = Settle::default();
     let job = Job {
         record,
         token,
         max_attempts: policy.attempts(),
         event_type,
-        settled: settled.clone(),
+        settle: settlement.clone(),
     };
     let mut task = AbortOnDrop(tokio::spawn(handler.call(job)));
 
@@ -722,7 +722,7 @@ async fn run_attempt<E: InboxEngine>(
             () = &mut grace_end, if stopping => break Ending::HandBack,
         }
     };
-    if matches!(ending, Ending::Lost) && settled.is_settling() {
+    if matches!(ending, Ending::Lost) && settlement.is_settling() {
         // The record is no longer running because the handler's own commit of `done` (which
         // the heartbeat waited on) landed; its task may not have run since. Not cancelled
         // between its commit and `mark_settled`: waited for, boundedly.
@@ -737,7 +737,7 @@ async fn run_attempt<E: InboxEngine>(
         let _ = tokio::time::timeout(STOP_WAIT, &mut task.0).await;
     }
     drop(task);
-    if settled.is_settled() {
+    if settlement.is_settled() {
         // The handler committed `done` itself (a transactional handler): a heartbeat or the
         // hand-back that ran into it meanwhile only saw the record no longer running.
         return AttemptOutcome::Done;
