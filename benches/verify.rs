@@ -357,6 +357,66 @@ fn scheme_table() {
     }
 }
 
+/// A fetched key (SNS, RSA) served from a `KeyCache` that holds it, against the same
+/// verification with the key passed in: what the cache's look-up costs per request.
+fn key_cache_table() {
+    use futures_util::FutureExt as _;
+    use webhook_receiver::Request;
+    use webhook_receiver::keysource::KeyCache;
+    use webhook_receiver::providers::Sns;
+
+    let sns = Sns::new("arn:aws:sns:us-east-1:123456789012:orders").unwrap();
+    let (signer, certificate) = Signer::generate(sns.clone()).unwrap();
+    let ts = OffsetDateTime::now_utc().unix_timestamp();
+    let now = OffsetDateTime::from_unix_timestamp(ts).unwrap();
+    let keys = webhook_receiver::testing::LocalKeys::new()
+        .with(signer.remote_key_id().unwrap(), &certificate);
+    let cache = KeyCache::new(keys);
+    let verifier = Verifier::builder(sns).build().unwrap();
+    let signed = signer
+        .timestamp(ts)
+        .id("msg_bench")
+        .sign_request(br#"{"Type":"Notification","Message":"{\"order\":1}"}"#)
+        .unwrap();
+    let request = Request::new(&signed.headers, &signed.body);
+    // Held from here on: every later call is a cache hit, which never awaits.
+    let cached = || {
+        cache
+            .verify_request_at(&verifier, &request, now)
+            .now_or_never()
+            .expect("a held key is served without waiting")
+            .is_ok()
+    };
+    assert!(cached(), "the SNS message must verify");
+    let remote =
+        webhook_receiver::keysource::RemoteKey::from_certificate(certificate.as_ref()).unwrap();
+    let direct = || {
+        verifier
+            .verify_request_with_key_at(&request, &remote, now)
+            .is_ok()
+    };
+    assert!(direct());
+    let (mut d, mut c) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        d.push(median_ns(direct, Duration::from_millis(20), 3));
+        c.push(median_ns(cached, Duration::from_millis(20), 3));
+    }
+    d.sort_by(f64::total_cmp);
+    c.sort_by(f64::total_cmp);
+    println!("\nSNS (RSA) with a held key: median ns per verification");
+    println!(
+        "{:>22} | {:>9} | {:>9} | {:>6}",
+        "", "key given", "KeyCache", "ratio"
+    );
+    println!(
+        "{:>22} | {:>9.0} | {:>9.0} | {:>6.3}",
+        "sns",
+        d[2],
+        c[2],
+        c[2] / d[2]
+    );
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
@@ -367,4 +427,5 @@ fn main() {
     }
     ratio_table();
     scheme_table();
+    key_cache_table();
 }
